@@ -1,0 +1,1 @@
+"""casetrail's application layer: configuration, stores, the one application service, the CLI."""

@@ -1,0 +1,112 @@
+"""What the recorders write beside the events, in the events' own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+
+from casetrail.chain import GENESIS, ChainEntry, data_hash, event_hash
+
+CHAIN_TABLE = "case_event_chain"
+IDEMPOTENCY_TABLE = "idempotency_keys"
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A command's idempotency key (scoped to its user) and the hash of its request."""
+
+    scope: str
+    request_hash: str
+    created_at: str
+
+
+class Executor(Protocol):
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+
+def create_statements(*, blob: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+        "case_id TEXT NOT NULL, version BIGINT NOT NULL, position BIGINT NOT NULL, "
+        "event_type TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, "
+        "actor_role TEXT NOT NULL, actor_unit TEXT NOT NULL, data_sha256 TEXT NOT NULL, "
+        "prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (case_id, version))",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {CHAIN_TABLE}_position ON {CHAIN_TABLE} (position)",
+        f"CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} ("
+        "scope TEXT PRIMARY KEY, request_hash TEXT NOT NULL, case_id TEXT NOT NULL, "
+        "version BIGINT NOT NULL, position BIGINT NOT NULL, created_at TEXT NOT NULL)",
+    ]
+
+
+def write_extras(
+    execute: Executor,
+    stored_events: Sequence[StoredEvent],
+    positions: Sequence[int],
+    *,
+    chain: Sequence[ChainEntry] | None = None,
+    idempotency: IdempotencyRecord | None = None,
+    **_: Any,
+) -> None:
+    """Links each new event into its case's chain and records the idempotency key.
+
+    Runs inside the insert transaction, after the event rows took the write lock, so
+    the previous link read here cannot change before commit.
+    """
+    if not stored_events:
+        return
+    if chain is None or len(chain) != len(stored_events) or len(positions) != len(stored_events):
+        raise ProgrammingError("every stored case event needs its chain entry and position")
+    last_hash: dict[str, str] = {}
+    for stored, entry, position in zip(stored_events, chain, positions, strict=True):
+        case_id = str(stored.originator_id)
+        version = stored.originator_version
+        prev = last_hash.get(case_id)
+        if prev is None:
+            if version == 1:
+                prev = GENESIS
+            else:
+                rows = execute(
+                    f"SELECT hash FROM {CHAIN_TABLE} WHERE case_id = ? AND version = ?",
+                    (case_id, version - 1),
+                )
+                if not rows:
+                    raise ProgrammingError(f"no chain link for case {case_id} v{version - 1}")
+                prev = rows[0]["hash"]
+        digest = data_hash(stored.state)
+        link = event_hash(case_id, version, entry, digest, prev)
+        execute(
+            f"INSERT INTO {CHAIN_TABLE} (case_id, version, position, event_type, recorded_at, "
+            "actor, actor_role, actor_unit, data_sha256, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                case_id,
+                version,
+                position,
+                entry.event_type,
+                entry.recorded_at,
+                entry.actor,
+                entry.actor_role,
+                entry.actor_unit,
+                digest,
+                prev,
+                link,
+            ),
+        )
+        last_hash[case_id] = link
+    if idempotency is not None:
+        last = stored_events[-1]
+        execute(
+            f"INSERT INTO {IDEMPOTENCY_TABLE} (scope, request_hash, case_id, version, position, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                idempotency.scope,
+                idempotency.request_hash,
+                str(last.originator_id),
+                last.originator_version,
+                positions[-1],
+                idempotency.created_at,
+            ),
+        )

@@ -1,0 +1,65 @@
+"""The scale-out store: PostgreSQL with synchronous_commit on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.utils import Environment, retry
+from psycopg.sql import SQL
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from casetrail.store.extras import create_statements, write_extras
+
+
+class CaseEventRecorder(PostgresApplicationRecorder):
+    """Stored events plus their chain links and idempotency keys, in one transaction."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(SQL(s) for s in create_statements(blob="BYTEA"))  # type: ignore[arg-type]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        with self.datastore.transaction(commit=True) as curs:
+            # Locks the table (insert order = commit order), notifies, inserts.
+            self._insert_stored_events(curs, stored_events)
+            positions = [row["notification_id"] for row in curs.fetchall()]
+
+            def execute(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+                curs.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+                return list(curs.fetchall()) if curs.description else []
+
+            write_extras(execute, stored_events, positions, **kwargs)
+        return positions
+
+
+class Factory(PostgresFactory):
+    application_recorder_class = CaseEventRecorder
+    tracking_recorder_class = PostgresTrackingRecorder
+
+    def __init__(self, env: Environment | dict[str, str] | None):
+        super().__init__(env)
+        # Our own tables are unqualified: find them in the configured schema.
+        # Every commit waits for the WAL flush.
+        self.datastore.pool.kwargs["options"] = (
+            f"-c search_path={self.datastore.schema} -c synchronous_commit=on"
+        )
+
+    def check_durability(self) -> None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SHOW synchronous_commit")
+            row = curs.fetchone()
+        value = row["synchronous_commit"] if row else None
+        if value != "on":
+            raise PersistenceError(f"PostgreSQL must run with synchronous_commit on (got {value})")

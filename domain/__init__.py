@@ -1,0 +1,1 @@
+"""The casetrail domain: case kinds, their events and rules. No I/O here."""

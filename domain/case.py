@@ -1,0 +1,282 @@
+"""What every case kind shares: the aggregate, its events, who recorded them and when.
+
+A case is an immutable event stream. A kind's aggregate checks a rule in `record()`
+(through the rules registered for the event type), then triggers the past-tense event,
+whose `apply()` is only the state change. State is derived by replaying the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from marshmallow import Schema
+
+from domain.errors import NotPermitted, RuleViolation, UnknownEventType
+from domain.schemas import NoData, load
+
+WRITING_ROLES = ("caseworker", "supervisor")
+ROLES = ("caseworker", "supervisor", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who records an event: a user, their role and their unit."""
+
+    user_id: str
+    role: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """The circumstances of one command: who, when (from the one clock), and why."""
+
+    actor: Actor
+    now: datetime
+    reason: str | None = None
+    note: str | None = None
+    idempotency_key: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.user_id,
+            "actor_role": self.actor.role,
+            "actor_unit": self.actor.unit,
+            "reason": self.reason,
+            "note": self.note,
+            "idempotency_key": self.idempotency_key,
+        }
+
+
+class CaseEvent(Aggregate.Event):
+    """An event of a case's stream: the data of its type plus who recorded it and why.
+
+    `timestamp` is `recorded_at` (server time, UTC, from the one clock).
+    """
+
+    data: dict[str, Any]
+    actor: str
+    actor_role: str
+    actor_unit: str
+    reason: str | None
+    note: str | None
+    idempotency_key: str | None
+
+    schema: ClassVar[type[Schema]] = NoData
+    # Statuses the event may be recorded in; None: any status.
+    allowed_in: ClassVar[frozenset[str] | None] = None
+    supervisors_only: ClassVar[bool] = False
+    # Fields of `data` that name units; the service checks they exist.
+    unit_fields: ClassVar[tuple[str, ...]] = ()
+    _schema_instance: ClassVar[Schema | None] = None
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    @classmethod
+    def schema_instance(cls) -> Schema:
+        if cls.__dict__.get("_schema_instance") is None:
+            cls._schema_instance = cls.schema()
+        assert cls._schema_instance is not None
+        return cls._schema_instance
+
+    @classmethod
+    def load_data(cls, data: Any) -> dict[str, Any]:
+        return load(cls.schema_instance(), data)
+
+    @classmethod
+    def dump_data(cls, values: dict[str, Any]) -> dict[str, Any]:
+        dumped: dict[str, Any] = cls.schema_instance().dump(values)
+        return dumped
+
+    def mutate(self, aggregate: Any) -> Any:
+        case = super().mutate(aggregate)
+        case.last_event_at = self.timestamp
+        return case
+
+    def apply(self, aggregate: Any) -> None:
+        """No state change beyond version and time unless a kind says so."""
+
+
+class CaseOpened(Aggregate.Created, CaseEvent):
+    """The first event of a case: names its kind's aggregate and its handling unit."""
+
+    unit: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        case = super().mutate(aggregate)
+        case.unit = self.unit
+        case.last_event_at = self.timestamp
+        return case
+
+
+TCase = TypeVar("TCase", bound="Case")
+RuleCheck = Callable[[Any, dict[str, Any], Context], None]
+
+
+def rule(*event_classes: type[CaseEvent]) -> Callable[[RuleCheck], RuleCheck]:
+    """Registers an aggregate method as a rule checked before these events are recorded."""
+
+    def register(method: RuleCheck) -> RuleCheck:
+        method._rule_for = event_classes  # type: ignore[attr-defined]
+        return method
+
+    return register
+
+
+class Case(Aggregate):
+    """Base of the case kinds. Subclasses name their `kind`, opening event and events."""
+
+    kind: ClassVar[str]
+    opening_event: ClassVar[type[CaseOpened]]
+    events: ClassVar[tuple[type[CaseEvent], ...]]
+    open_statuses: ClassVar[frozenset[str]]
+    _rules: ClassVar[dict[type[CaseEvent], list[RuleCheck]]]
+    _by_name: ClassVar[dict[str, type[CaseEvent]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        rules: dict[type[CaseEvent], list[RuleCheck]] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute in vars(klass).values():
+                for event_class in getattr(attribute, "_rule_for", ()):
+                    rules.setdefault(event_class, []).append(attribute)
+        cls._rules = rules
+        if "events" in cls.__dict__:
+            cls._by_name = {event_class.__name__: event_class for event_class in cls.events}
+
+    # Set by the opening event: the handling unit, the status, the time of the last event.
+    unit: ClassVar[str]
+    status: ClassVar[str]
+    last_event_at: ClassVar[datetime]
+
+    # --- commands ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls: type[TCase], unit: str, data: Any, ctx: Context) -> TCase:
+        """Opens a case of this kind with its opening event."""
+        event_class = cls.opening_event
+        check_role(event_class, ctx)
+        values = event_class.load_data(data)
+        for check in cls._rules.get(event_class, ()):
+            check(cls, values, ctx)
+        case = cls._create(
+            event_class,
+            unit=unit,
+            data=event_class.dump_data(values),
+            timestamp=ctx.now,
+            **ctx.metadata(),
+        )
+        return case
+
+    def record(self, type_name: str, data: Any, ctx: Context) -> CaseEvent:
+        """Checks the rules for an event of `type_name`, then records it."""
+        event_class = self.event_class(type_name)
+        if issubclass(event_class, CaseOpened):
+            raise RuleViolation(
+                f"{type_name} opens a case; this case is already open.", code="case_already_open"
+            )
+        check_role(event_class, ctx)
+        values = event_class.load_data(data)
+        if event_class.allowed_in is not None and self.status not in event_class.allowed_in:
+            raise RuleViolation(
+                f"{type_name} cannot be recorded while the case is '{self.status}' "
+                f"(only while {', '.join(sorted(event_class.allowed_in))}).",
+                code="not_allowed_in_status",
+                details={"status": self.status, "allowed_in": sorted(event_class.allowed_in)},
+            )
+        for check in self._rules.get(event_class, ()):
+            check(self, values, ctx)
+        self.trigger_event(
+            event_class, data=event_class.dump_data(values), timestamp=ctx.now, **ctx.metadata()
+        )
+        event = self.pending_events[-1]
+        assert isinstance(event, CaseEvent)
+        return event
+
+    @classmethod
+    def event_class(cls, type_name: str) -> type[CaseEvent]:
+        try:
+            return cls._by_name[type_name]
+        except KeyError:
+            raise UnknownEventType(
+                f"'{type_name}' is not an event type of a {cls.kind} case.",
+                details={"type": type_name, "known": sorted(cls._by_name)},
+            ) from None
+
+    # --- queries ------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.open_statuses
+
+    def state(self, now: datetime) -> dict[str, Any]:
+        """The case's current state as JSON-ready values; `now` decides derived flags."""
+        fields = {
+            name: value for name, value in vars(self).items() if not name.startswith("_")
+        }
+        result = {
+            "id": str(self.id),
+            "kind": self.kind,
+            "version": self.version,
+            "status": self.status,
+            "unit": self.unit,
+            "opened_at": self.created_on,
+            "last_event_at": self.last_event_at,
+        }
+        result.update(fields)
+        result.update(self.derived(now))
+        return {key: to_json(value) for key, value in result.items()}
+
+    def derived(self, now: datetime) -> dict[str, Any]:
+        """Flags and figures that depend on `now`; kinds add theirs."""
+        return {}
+
+
+def check_role(event_class: type[CaseEvent], ctx: Context) -> None:
+    role = ctx.actor.role
+    if role not in WRITING_ROLES:
+        raise NotPermitted(
+            f"A user with the role '{role}' cannot record case events.", code="role_cannot_write"
+        )
+    if event_class.supervisors_only and role != "supervisor":
+        raise NotPermitted(
+            f"Only a supervisor may record {event_class.__name__}.", code="supervisor_only"
+        )
+
+
+def to_json(value: Any) -> Any:
+    """Dates and times as ISO 8601, ids as strings, containers recursively."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_json(v) for v in value]
+    return value
+
+
+def parse_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def statuses(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+def event_names(events: Iterable[type[CaseEvent]]) -> list[str]:
+    return [event_class.__name__ for event_class in events]

@@ -1,0 +1,521 @@
+"""Disputes — 矛盾糾紛, handled by the 大調解 grand-mediation procedure.
+
+統一受理 → 集中梳理 → 歸口辦理 → 依法調處 → 限期辦結: every dispute is registered, every
+registered one handled, every handled one gets a result, every result is made known.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from marshmallow import fields, validate
+
+from domain import rules
+from domain.case import Case, CaseEvent, CaseOpened, Context, rule, statuses
+from domain.clock import add_days, add_months, cst_date
+from domain.errors import RuleViolation
+from domain.schemas import (
+    Party,
+    StrictSchema,
+    day,
+    long_text,
+    names,
+    one_of,
+    text,
+    unit_code,
+)
+
+OUTCOMES = statuses("agreement_reached", "mediation_failed", "refused", "withdrawn")
+BEFORE_OUTCOME = statuses("registered", "triaged", "assigned", "in_mediation", "returned")
+OPEN = BEFORE_OUTCOME | OUTCOMES
+MEDIATING = statuses("assigned", "in_mediation")
+
+
+# --- data schemas ---------------------------------------------------------------------
+
+
+class DisputeRegisteredData(StrictSchema):
+    center_unit = unit_code()
+    category = one_of(rules.DISPUTE_CATEGORIES)
+    summary = long_text()
+    parties = fields.List(
+        fields.Nested(Party), required=True, validate=validate.Length(min=2, max=500)
+    )
+    scope = one_of(rules.DISPUTE_SCOPES)
+    source = one_of(rules.DISPUTE_SOURCES)
+    people_involved = fields.Integer(required=True, validate=validate.Range(min=2, max=1_000_000))
+
+
+class DisputeTriagedData(StrictSchema):
+    complexity = one_of(rules.DISPUTE_COMPLEXITIES)
+    responsible_unit = unit_code()
+
+
+class DisputeAssignedData(StrictSchema):
+    handling_body = text()
+    assigned_unit = unit_code()
+    mediators = names()
+
+
+class MediationSessionHeldData(StrictSchema):
+    held_on = day()
+    mediators = names()
+    attendees = names()
+    notes = long_text()
+
+
+class HearingHeldData(StrictSchema):
+    held_on = day()
+    notes = long_text()
+
+
+class PublicNoticePostedData(StrictSchema):
+    posted_on = day()
+    notes = long_text()
+
+
+class DisputeReturnedData(StrictSchema):
+    reason = long_text()
+
+
+class JointHandlingConvenedData(StrictSchema):
+    departments = names(min_count=2)
+
+
+class DeadlineExtendedData(StrictSchema):
+    new_deadline = day()
+    reason = long_text()
+
+
+class SupervisionOrderedData(StrictSchema):
+    instructions = long_text()
+
+
+class EarlyWarningRaisedData(StrictSchema):
+    risk = one_of(rules.EARLY_WARNING_RISKS)
+    notes = long_text()
+
+
+class AgreementReachedData(StrictSchema):
+    terms = long_text()
+    form = one_of(rules.AGREEMENT_FORMS)
+    performance_due = day()
+    effective_on = day(required=False)
+
+
+class JudicialConfirmationRequestedData(StrictSchema):
+    court = text()
+    requested_on = day()
+
+
+class MediationFailedData(StrictSchema):
+    reason = long_text()
+    referral = one_of(rules.FAILURE_REFERRALS)
+
+
+class MediationRefusedData(StrictSchema):
+    party = text(max_length=100)
+    reason = long_text()
+
+
+class DisputeWithdrawnData(StrictSchema):
+    reason = long_text()
+
+
+class DisputeClosedData(StrictSchema):
+    result_summary = long_text()
+
+
+class FollowUpVisitedData(StrictSchema):
+    visited_on = day()
+    satisfaction = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    agreement_performed = fields.Boolean(required=True)
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+class DisputeRegistered(CaseOpened):
+    """矛盾糾紛登記 (統一受理): a dispute is registered; it cannot be refused."""
+
+    schema = DisputeRegisteredData
+    unit_fields = ("center_unit",)
+
+    def apply(self, case: Any) -> None:
+        data = self.data
+        case.status = "registered"
+        case.center_unit = data["center_unit"]
+        case.category = data["category"]
+        case.summary = data["summary"]
+        case.parties = data["parties"]
+        case.scope = data["scope"]
+        case.source = data["source"]
+        case.people_involved = data["people_involved"]
+        case.collective = data["people_involved"] >= rules.COLLECTIVE_DISPUTE_THRESHOLD
+        case.registered_on = cst_date(self.timestamp)
+        case.time_limit_class = rules.TIME_LIMIT_CLASS_BY_SOURCE.get(data["source"], "default")
+        # Until triage sets it, the ordinary limit applies (有受必處).
+        limits = rules.MEDIATION_TIME_LIMITS[case.time_limit_class]
+        case.deadline = add_days(case.registered_on, limits.ordinary_days)
+        case.complexity = None
+        case.responsible_unit = None
+        case.handling_body = None
+        case.assigned_unit = None
+        case.mediators = []
+        case.sessions = 0
+        case.hearings = 0
+        case.public_notices = 0
+        case.returns = 0
+        case.joint_handling_convened = False
+        case.supervision_orders = 0
+        case.early_warnings = []
+        case.deadline_extended = False
+        case.outcome = None
+        case.outcome_on = None
+        case.agreement_effective_on = None
+        case.referral = None
+        case.judicial_confirmation_requested_on = None
+        case.closed_on = None
+        case.concluded_on = None
+        case.on_time = None
+        case.follow_ups = 0
+        case.last_satisfaction = None
+        case.agreement_performed = None
+
+
+class DisputeTriaged(CaseEvent):
+    """集中梳理: the center triages the dispute and sets its time limit."""
+
+    schema = DisputeTriagedData
+    allowed_in = statuses("registered")
+    unit_fields = ("responsible_unit",)
+
+    def apply(self, case: Any) -> None:
+        case.status = "triaged"
+        case.complexity = self.data["complexity"]
+        case.responsible_unit = self.data["responsible_unit"]
+        case.deadline = add_days(case.registered_on, time_limit_days(case))
+
+
+class DisputeAssigned(CaseEvent):
+    """歸口辦理: assigned to a mediation committee or a department."""
+
+    schema = DisputeAssignedData
+    allowed_in = statuses("triaged", "returned")
+    unit_fields = ("assigned_unit",)
+
+    def apply(self, case: Any) -> None:
+        case.status = "assigned"
+        case.handling_body = self.data["handling_body"]
+        case.assigned_unit = self.data["assigned_unit"]
+        case.mediators = self.data["mediators"]
+
+
+class MediationSessionHeld(CaseEvent):
+    """依法調處: a mediation session (調解) was held."""
+
+    schema = MediationSessionHeldData
+    allowed_in = MEDIATING
+
+    def apply(self, case: Any) -> None:
+        case.status = "in_mediation"
+        case.sessions += 1
+
+
+class HearingHeld(CaseEvent):
+    """聽證: a hearing was held."""
+
+    schema = HearingHeldData
+    allowed_in = BEFORE_OUTCOME
+
+    def apply(self, case: Any) -> None:
+        case.hearings += 1
+
+
+class PublicNoticePosted(CaseEvent):
+    """公示: a public notice was posted."""
+
+    schema = PublicNoticePostedData
+    allowed_in = OPEN
+
+    def apply(self, case: Any) -> None:
+        case.public_notices += 1
+
+
+class DisputeReturned(CaseEvent):
+    """回流: the dispute returns to the center, which then convenes joint handling."""
+
+    schema = DisputeReturnedData
+    allowed_in = MEDIATING
+
+    def apply(self, case: Any) -> None:
+        case.status = "returned"
+        case.returns += 1
+        case.joint_handling_convened = False
+
+
+class JointHandlingConvened(CaseEvent):
+    """會辦: the center convenes the departments; the dispute goes back to assigned."""
+
+    schema = JointHandlingConvenedData
+    allowed_in = statuses("returned")
+
+    def apply(self, case: Any) -> None:
+        case.status = "assigned"
+        case.joint_handling_convened = True
+
+
+class DeadlineExtended(CaseEvent):
+    """延期: a supervisor extends the time limit of a special case."""
+
+    schema = DeadlineExtendedData
+    allowed_in = BEFORE_OUTCOME
+    supervisors_only = True
+
+    def apply(self, case: Any) -> None:
+        case.deadline = date.fromisoformat(self.data["new_deadline"])
+        case.deadline_extended = True
+
+
+class SupervisionOrdered(CaseEvent):
+    """督辦: a supervisor orders the case supervised."""
+
+    schema = SupervisionOrderedData
+    allowed_in = OPEN
+    supervisors_only = True
+
+    def apply(self, case: Any) -> None:
+        case.supervision_orders += 1
+
+
+class EarlyWarningRaised(CaseEvent):
+    """預警: a risk of escalation, a collective incident or 民轉刑 is flagged."""
+
+    schema = EarlyWarningRaisedData
+    allowed_in = OPEN
+
+    def apply(self, case: Any) -> None:
+        case.early_warnings = [*case.early_warnings, self.data["risk"]]
+
+
+class AgreementReached(CaseEvent):
+    """調解成功: the parties reached an agreement."""
+
+    schema = AgreementReachedData
+    allowed_in = statuses("in_mediation")
+
+    def apply(self, case: Any) -> None:
+        conclude(case, "agreement_reached", self.timestamp)
+        effective = self.data.get("effective_on")
+        case.agreement_effective_on = (
+            date.fromisoformat(effective) if effective else cst_date(self.timestamp)
+        )
+
+
+class JudicialConfirmationRequested(CaseEvent):
+    """司法確認: both parties jointly ask a court to confirm the agreement."""
+
+    schema = JudicialConfirmationRequestedData
+    allowed_in = statuses("agreement_reached", "closed")
+
+    def apply(self, case: Any) -> None:
+        case.judicial_confirmation_requested_on = date.fromisoformat(self.data["requested_on"])
+
+
+class MediationFailed(CaseEvent):
+    """調解不成: mediation failed; the parties are referred on (訴調對接)."""
+
+    schema = MediationFailedData
+    allowed_in = MEDIATING
+
+    def apply(self, case: Any) -> None:
+        conclude(case, "mediation_failed", self.timestamp)
+        case.referral = self.data["referral"]
+
+
+class MediationRefused(CaseEvent):
+    """拒絕調解: a party refuses mediation; none may take place (人民調解法 §17)."""
+
+    schema = MediationRefusedData
+    allowed_in = BEFORE_OUTCOME
+
+    def apply(self, case: Any) -> None:
+        conclude(case, "refused", self.timestamp)
+
+
+class DisputeWithdrawn(CaseEvent):
+    """撤回: the applicant withdraws the dispute."""
+
+    schema = DisputeWithdrawnData
+    allowed_in = BEFORE_OUTCOME
+
+    def apply(self, case: Any) -> None:
+        conclude(case, "withdrawn", self.timestamp)
+
+
+class DisputeClosed(CaseEvent):
+    """辦結報告: the dispute is closed with its result (限期辦結)."""
+
+    schema = DisputeClosedData
+    allowed_in = OUTCOMES
+
+    def apply(self, case: Any) -> None:
+        case.status = "closed"
+        case.closed_on = cst_date(self.timestamp)
+        case.concluded_on = case.closed_on
+        case.on_time = case.concluded_on <= case.deadline
+
+
+class FollowUpVisited(CaseEvent):
+    """回訪: a follow-up visit after the case was closed."""
+
+    schema = FollowUpVisitedData
+    allowed_in = statuses("closed")
+
+    def apply(self, case: Any) -> None:
+        case.follow_ups += 1
+        case.last_satisfaction = self.data["satisfaction"]
+        case.agreement_performed = self.data["agreement_performed"]
+
+
+def time_limit_days(case: Any) -> int:
+    limits = rules.MEDIATION_TIME_LIMITS[case.time_limit_class]
+    if case.complexity == "major" or case.scope == "cross_region":
+        return limits.major_days
+    return limits.ordinary_days
+
+
+def conclude(case: Any, outcome: str, at: datetime) -> None:
+    case.status = outcome
+    case.outcome = outcome
+    case.outcome_on = cst_date(at)
+
+
+# --- the aggregate -------------------------------------------------------------------------
+
+
+class Dispute(Case):
+    """A dispute case (`kind: dispute`)."""
+
+    kind: ClassVar[str] = "dispute"
+    opening_event = DisputeRegistered
+    open_statuses = OPEN
+    events = (
+        DisputeRegistered,
+        DisputeTriaged,
+        DisputeAssigned,
+        MediationSessionHeld,
+        HearingHeld,
+        PublicNoticePosted,
+        DisputeReturned,
+        JointHandlingConvened,
+        DeadlineExtended,
+        SupervisionOrdered,
+        EarlyWarningRaised,
+        AgreementReached,
+        JudicialConfirmationRequested,
+        MediationFailed,
+        MediationRefused,
+        DisputeWithdrawn,
+        DisputeClosed,
+        FollowUpVisited,
+    )
+
+    @rule(DisputeRegistered)
+    def _parties_on_both_sides(self, data: dict[str, Any], ctx: Context) -> None:
+        roles = {party["role"] for party in data["parties"]}
+        if roles != {"applicant", "respondent"}:
+            raise RuleViolation(
+                "A dispute needs at least one applicant and one respondent.",
+                code="parties_on_both_sides",
+            )
+
+    @rule(DisputeAssigned)
+    def _reassignment_after_joint_handling(self, data: dict[str, Any], ctx: Context) -> None:
+        if self.status == "returned" and not self.joint_handling_convened:
+            raise RuleViolation(
+                "A returned dispute is reassigned only after the center convened joint handling.",
+                code="reassignment_before_joint_handling",
+            )
+
+    @rule(DeadlineExtended)
+    def _extension_within_two_months(self, data: dict[str, Any], ctx: Context) -> None:
+        limits = rules.MEDIATION_TIME_LIMITS[self.time_limit_class]
+        latest = add_months(self.registered_on, limits.max_months)
+        new_deadline: date = data["new_deadline"]
+        if new_deadline > latest:
+            raise RuleViolation(
+                f"The deadline may not pass {latest.isoformat()}, "
+                f"{limits.max_months} months after registration.",
+                code="extension_beyond_limit",
+                details={"latest": latest.isoformat()},
+            )
+        if new_deadline <= self.deadline:
+            raise RuleViolation(
+                f"The new deadline must be later than the current one ({self.deadline.isoformat()}).",
+                code="extension_not_later",
+                details={"deadline": self.deadline.isoformat()},
+            )
+
+    @rule(MediationSessionHeld)
+    def _session_not_after_its_day(self, data: dict[str, Any], ctx: Context) -> None:
+        require_not_future(data["held_on"], ctx, "held_on")
+
+    @rule(AgreementReached)
+    def _agreement_needs_a_session(self, data: dict[str, Any], ctx: Context) -> None:
+        if self.sessions == 0:
+            raise RuleViolation(
+                "An agreement can only follow at least one mediation session.",
+                code="agreement_before_mediation",
+            )
+
+    @rule(JudicialConfirmationRequested)
+    def _judicial_confirmation_within_30_days(self, data: dict[str, Any], ctx: Context) -> None:
+        # 人民調解法 §33: both parties apply within 30 days of the agreement taking effect.
+        if self.outcome != "agreement_reached" or self.agreement_effective_on is None:
+            raise RuleViolation(
+                "Judicial confirmation needs a mediation agreement.",
+                code="judicial_confirmation_without_agreement",
+            )
+        if self.judicial_confirmation_requested_on is not None:
+            raise RuleViolation(
+                "Judicial confirmation was already requested.",
+                code="judicial_confirmation_already_requested",
+            )
+        requested_on: date = data["requested_on"]
+        latest = add_days(self.agreement_effective_on, rules.JUDICIAL_CONFIRMATION_WINDOW_DAYS)
+        if requested_on < self.agreement_effective_on or requested_on > latest:
+            raise RuleViolation(
+                "Judicial confirmation must be requested within "
+                f"{rules.JUDICIAL_CONFIRMATION_WINDOW_DAYS} days of the agreement taking effect "
+                f"({self.agreement_effective_on.isoformat()} to {latest.isoformat()}).",
+                code="judicial_confirmation_out_of_time",
+                details={"latest": latest.isoformat()},
+            )
+        require_not_future(requested_on, ctx, "requested_on")
+
+    @rule(FollowUpVisited)
+    def _follow_up_not_in_future(self, data: dict[str, Any], ctx: Context) -> None:
+        require_not_future(data["visited_on"], ctx, "visited_on")
+
+    def derived(self, now: datetime) -> dict[str, Any]:
+        today = cst_date(now)
+        return {
+            "overdue": self.status != "closed" and today > self.deadline,
+            "days_left": (self.deadline - today).days if self.status != "closed" else None,
+        }
+
+    def names(self) -> list[str]:
+        return [party["name"] for party in self.parties]
+
+
+def require_not_future(day_: date, ctx: Context, field: str) -> None:
+    """A record of something that happened cannot be dated after today (CST)."""
+    if day_ > cst_date(ctx.now):
+        raise RuleViolation(
+            f"'{field}' ({day_.isoformat()}) is in the future.",
+            code="date_in_future",
+            details={"field": field},
+        )
+

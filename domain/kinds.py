@@ -1,0 +1,14 @@
+"""The case kinds casetrail knows, by their `kind` name."""
+
+from __future__ import annotations
+
+from domain.case import Case
+from domain.dispute import Dispute
+
+KINDS: dict[str, type[Case]] = {
+    Dispute.kind: Dispute,
+}
+
+
+def opening_event_types() -> dict[str, str]:
+    return {kind: case_class.opening_event.__name__ for kind, case_class in KINDS.items()}

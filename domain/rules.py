@@ -1,0 +1,153 @@
+"""Rules that are data: time limits, categories, windows, eligibility bases.
+
+One table, read by the domain and served by `/event-types`. Change a figure here and
+every rule and the catalogue follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MediationTimeLimits:
+    """A class of dispute time limits, in calendar days from registration."""
+
+    name: str
+    ordinary_days: int
+    major_days: int
+    max_months: int
+    note: str
+
+
+# The seed's 大調解 limits (10 / 20 days, two months at most) are the default class;
+# court-referred mediation (委派調解) has 30 days.
+MEDIATION_TIME_LIMITS: dict[str, MediationTimeLimits] = {
+    "default": MediationTimeLimits(
+        "default", 10, 20, 2, "大調解: ordinary local 10 days, major or cross-region 20 days"
+    ),
+    "court_referred": MediationTimeLimits(
+        "court_referred", 30, 30, 2, "court-referred mediation (委派調解): 30 days"
+    ),
+}
+
+# Which source puts a dispute in which time-limit class.
+TIME_LIMIT_CLASS_BY_SOURCE: dict[str, str] = {"court": "court_referred"}
+
+DISPUTE_CATEGORIES: dict[str, str] = {
+    "marriage_family": "婚姻家庭",
+    "neighbourhood": "鄰里糾紛",
+    "land": "土地承包與征地",
+    "demolition": "征地拆遷",
+    "labour": "勞動爭議",
+    "wage_arrears": "拖欠工資",
+    "contract": "合同糾紛",
+    "property_management": "物業糾紛",
+    "medical": "醫療糾紛",
+    "traffic": "道路交通事故",
+    "environment": "環境污染",
+    "consumer": "消費糾紛",
+    "damages": "損害賠償",
+    "enterprise_restructuring": "企業改制",
+    "other": "其他",
+}
+
+DISPUTE_SOURCES = ("walk_in", "screening", "referral", "petition", "court", "police", "procuratorate")
+DISPUTE_SCOPES = ("local", "cross_region")
+DISPUTE_COMPLEXITIES = ("ordinary", "major")
+EARLY_WARNING_RISKS = ("escalation", "collective_incident", "criminal_risk")
+AGREEMENT_FORMS = ("written", "oral")
+FAILURE_REFERRALS = ("litigation", "arbitration", "administrative", "none")
+
+# people_involved at or above this marks a collective (群體性) dispute.
+COLLECTIVE_DISPUTE_THRESHOLD = 5
+# 人民調解法 §33: judicial confirmation within 30 days of the agreement taking effect.
+JUDICIAL_CONFIRMATION_WINDOW_DAYS = 30
+
+# --- 刑釋解教人員安置幫教 -------------------------------------------------------
+# The prison notifies the community at least this many days before release.
+RELEASE_NOTICE_MIN_DAYS = 30
+# Released but not received within this window is a late handover (漏管 risk).
+HANDOVER_WINDOW_DAYS = 7
+# AssistanceEnded with period_completed not before this long after release.
+ASSISTANCE_PERIOD_YEARS = 5
+RELEASE_TYPES = ("sentence_completed", "re_education_ended")
+RECEPTION_METHODS = ("escorted", "self_reported")
+ASSISTANCE_CATEGORIES = ("key", "ordinary")
+RISK_LEVELS = ("high", "medium", "low")
+ASSISTANCE_ACTIVITY_KINDS = ("visit", "talk", "education", "help")
+PLACEMENTS = (
+    "employment",
+    "self_employment",
+    "transitional_base",
+    "social_relief",
+    "family",
+    "education",
+)
+ASSISTANCE_END_REASONS = ("period_completed", "death", "other")
+GENDERS = ("male", "female")
+
+# --- 社區矯正 ----------------------------------------------------------------
+CORRECTION_TYPES = ("control", "probation", "parole", "temporary_outside_execution")
+CORRECTION_TYPE_NAMES = {
+    "control": "管制",
+    "probation": "緩刑",
+    "parole": "假釋",
+    "temporary_outside_execution": "暫予監外執行",
+}
+# 社區矯正法 §17 and the seed's scope: who may be corrected in the province.
+ELIGIBILITY_BASES: dict[str, str] = {
+    "household": "household_address",
+    "habitual_residence": "residence_address",
+    "settled_non_local": "residence_address",
+}
+# Addresses name their province first.
+PROVINCE_PREFIXES = ("江蘇省", "江苏省")
+# 社區矯正法 §21: report in within 10 days of the decision taking effect.
+REPORT_IN_DAYS = 10
+SUPERVISION_LEVELS = ("strict", "ordinary", "lenient")
+# Leave (請假外出): township-level supervisors approve up to 7 days, county level longer,
+# never more than 30 days a leave.
+LEAVE_TOWNSHIP_MAX_DAYS = 7
+LEAVE_MAX_DAYS = 30
+# Electronic monitoring (電子定位): at most 3 months a grant, county-level supervisor.
+ELECTRONIC_MONITORING_MAX_MONTHS = 3
+# Revocation grounds the case's own events must bear out.
+REVOCATION_WARNINGS_NEEDED = 2
+ABSCONDING_DAYS_FOR_REVOCATION = 30
+SANCTION_RUNGS = ("reprimand", "warning", "public_security_penalty", "revocation")
+# Minors (under 18 at the offence) are corrected apart; their identity is confidential.
+ADULT_AGE = 18
+TERM_ENDING_SOON_DAYS = 30
+
+
+def catalogue() -> dict[str, Any]:
+    """The rule table as JSON, for `/event-types`."""
+    return {
+        "mediation_time_limits": {
+            k: {
+                "ordinary_days": v.ordinary_days,
+                "major_days": v.major_days,
+                "max_months": v.max_months,
+                "note": v.note,
+            }
+            for k, v in MEDIATION_TIME_LIMITS.items()
+        },
+        "time_limit_class_by_source": TIME_LIMIT_CLASS_BY_SOURCE,
+        "dispute_categories": DISPUTE_CATEGORIES,
+        "collective_dispute_threshold": COLLECTIVE_DISPUTE_THRESHOLD,
+        "judicial_confirmation_window_days": JUDICIAL_CONFIRMATION_WINDOW_DAYS,
+        "release_notice_min_days": RELEASE_NOTICE_MIN_DAYS,
+        "handover_window_days": HANDOVER_WINDOW_DAYS,
+        "assistance_period_years": ASSISTANCE_PERIOD_YEARS,
+        "eligibility_bases": ELIGIBILITY_BASES,
+        "province_prefixes": PROVINCE_PREFIXES,
+        "report_in_days": REPORT_IN_DAYS,
+        "leave_township_max_days": LEAVE_TOWNSHIP_MAX_DAYS,
+        "leave_max_days": LEAVE_MAX_DAYS,
+        "electronic_monitoring_max_months": ELECTRONIC_MONITORING_MAX_MONTHS,
+        "revocation_warnings_needed": REVOCATION_WARNINGS_NEEDED,
+        "absconding_days_for_revocation": ABSCONDING_DAYS_FOR_REVOCATION,
+        "adult_age": ADULT_AGE,
+    }

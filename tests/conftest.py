@@ -1,0 +1,97 @@
+"""Fixtures that build real stores: SQLite files in temporary directories, and real
+PostgreSQL schemas when CASETRAIL_TEST_POSTGRES=1 (`.ci/run` sets it)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from domain.case import Actor
+from domain.clock import FixedClock
+
+POSTGRES_URL = os.environ.get(
+    "CASETRAIL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_ENABLED = os.environ.get("CASETRAIL_TEST_POSTGRES") == "1"
+POSTGRES_SKIP = (
+    "PostgreSQL tests are off: set CASETRAIL_TEST_POSTGRES=1 (and optionally "
+    "CASETRAIL_TEST_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test) to run them"
+)
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def start_of_2026() -> datetime:
+    return datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(start_of_2026())
+
+
+def make_settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    if backend == "sqlite":
+        yield Settings(data_dir=tmp_path / "var")
+        return
+    if not POSTGRES_ENABLED:
+        pytest.skip(POSTGRES_SKIP)
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield Settings(data_dir=tmp_path / "var", database_url=POSTGRES_URL, database_schema=schema)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    yield from make_settings(backend, tmp_path)
+
+
+@pytest.fixture
+def casetrail(settings: Settings, clock: FixedClock) -> Iterator[Casetrail]:
+    ct = bootstrap(settings, clock=clock)
+    ct.directory.load_units(
+        [
+            {"code": "320102", "name": "玄武区", "parent": "320100"},
+            {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
+            {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
+            {"code": "320104", "name": "秦淮区", "parent": "320100"},
+            {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
+        ]
+    )
+    try:
+        yield ct
+    finally:
+        ct.close()
+
+
+@pytest.fixture
+def caseworker() -> Actor:
+    return Actor(user_id="u_worker", role="caseworker", unit="320102")
+
+
+@pytest.fixture
+def supervisor() -> Actor:
+    return Actor(user_id="u_super", role="supervisor", unit="320102")
+
+
+@pytest.fixture
+def auditor() -> Actor:
+    return Actor(user_id="u_audit", role="auditor", unit="320000")
