@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ class Directory:
         with self.db.transaction(commit=False) as cur:
             if cur.execute("SELECT COUNT(*) AS n FROM units").scalar():
                 return 0
-        text = resources.files("casetrail").joinpath("data/jiangsu_units.json").read_text("utf-8")
+        text = (Path(__file__).parent / "data" / "jiangsu_units.json").read_text("utf-8")
         return self.load_units(json.loads(text)["units"])
 
     # --- units ------------------------------------------------------------------
