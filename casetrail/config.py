@@ -21,6 +21,8 @@ class Settings:
     database_schema: str | None = None
     redis_url: str | None = None
     cipher_key: str | None = None
+    # RQ queue (and Redis key prefix) name; tests give each run its own.
+    queue_name: str = "casetrail"
     sqlite_lock_timeout: int = 30
     snapshot_interval: int = 50
 
@@ -33,6 +35,7 @@ class Settings:
             database_schema=env.get("CASETRAIL_DATABASE_SCHEMA") or None,
             redis_url=env.get("CASETRAIL_REDIS_URL") or None,
             cipher_key=env.get("CASETRAIL_CIPHER_KEY") or None,
+            queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
         )
 
     def with_(self, **changes: object) -> Settings:
