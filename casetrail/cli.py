@@ -74,7 +74,9 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["caseworker", "supervisor", "auditor", "admin"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["caseworker", "supervisor", "auditor", "admin"])
+)
 @click.option("--unit", required=True, help="The user's unit code.")
 def users_create(name: str, role: str, unit: str) -> None:
     """Creates a user and prints their bearer token once (only its hash is kept)."""

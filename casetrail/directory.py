@@ -75,11 +75,15 @@ class Directory:
         if not is_unit_code(code):
             raise UnknownUnit(f"'{code}' is not an administrative division code.")
         if not name or len(name) > 100:
-            raise InvalidData("A unit needs a name of 1 to 100 characters.", details={"name": ["Length."]})
+            raise InvalidData(
+                "A unit needs a name of 1 to 100 characters.", details={"name": ["Length."]}
+            )
         if parent is None:
             parent = natural_parent(code)
         if parent is not None and self.get_unit(parent) is None:
-            raise UnknownUnit(f"The parent unit {parent} does not exist.", details={"parent": parent})
+            raise UnknownUnit(
+                f"The parent unit {parent} does not exist.", details={"parent": parent}
+            )
         if self.get_unit(code) is not None:
             raise UnitExists(f"The unit {code} exists already.", details={"unit": code})
         unit = Unit(code=code, name=name, parent=parent, level=level_of(code))
@@ -107,7 +111,9 @@ class Directory:
         return self.load_units(data["units"] if isinstance(data, dict) else data)
 
     def get_unit(self, code: str) -> Unit | None:
-        row = self.db.query_one("SELECT code, name, parent, level FROM units WHERE code = ?", (code,))
+        row = self.db.query_one(
+            "SELECT code, name, parent, level FROM units WHERE code = ?", (code,)
+        )
         return Unit(**row) if row else None
 
     def require_unit(self, code: str) -> Unit:
@@ -117,7 +123,10 @@ class Directory:
         return unit
 
     def units(self) -> list[Unit]:
-        return [Unit(**row) for row in self.db.query("SELECT code, name, parent, level FROM units ORDER BY code")]
+        return [
+            Unit(**row)
+            for row in self.db.query("SELECT code, name, parent, level FROM units ORDER BY code")
+        ]
 
     def chain(self, code: str) -> tuple[str, ...]:
         """The unit and its ancestors, from the unit up to the root."""
@@ -149,9 +158,13 @@ class Directory:
     def create_user(self, name: str, role: str, unit: str) -> tuple[User, str]:
         """Creates a user; returns them with their bearer token, which is not kept."""
         if role not in ROLES:
-            raise InvalidData(f"Unknown role '{role}'.", details={"role": [f"One of {', '.join(ROLES)}."]})
+            raise InvalidData(
+                f"Unknown role '{role}'.", details={"role": [f"One of {', '.join(ROLES)}."]}
+            )
         if not name or len(name) > 100:
-            raise InvalidData("A user needs a name of 1 to 100 characters.", details={"name": ["Length."]})
+            raise InvalidData(
+                "A user needs a name of 1 to 100 characters.", details={"name": ["Length."]}
+            )
         self.require_unit(unit)
         user = User(id="u_" + secrets.token_hex(8), name=name, role=role, unit=unit)
         token = "ct_" + secrets.token_urlsafe(32)
@@ -175,7 +188,10 @@ class Directory:
         return User(**row) if row else None
 
     def users(self) -> list[User]:
-        return [User(**r) for r in self.db.query("SELECT id, name, role, unit FROM users ORDER BY created_at, id")]
+        return [
+            User(**r)
+            for r in self.db.query("SELECT id, name, role, unit FROM users ORDER BY created_at, id")
+        ]
 
 
 def _now() -> str:

@@ -85,8 +85,15 @@ class CaseService:
         idempotency_key: str | None = None,
     ) -> Appended:
         """Opens a case of `kind` at `unit` with its opening event."""
-        request = {"op": "open", "kind": kind, "unit": unit, "type": event_type, "data": data,
-                   "reason": reason, "note": note}
+        request = {
+            "op": "open",
+            "kind": kind,
+            "unit": unit,
+            "type": event_type,
+            "data": data,
+            "reason": reason,
+            "note": note,
+        }
         replay = self._replay(actor, idempotency_key, request)
         if replay is not None:
             return replay
@@ -128,8 +135,15 @@ class CaseService:
         idempotency_key: str | None = None,
     ) -> Appended:
         """Appends an event to a case, if the case's rules allow it now."""
-        request = {"op": "append", "case": case_id, "type": event_type, "data": data,
-                   "expected_version": expected_version, "reason": reason, "note": note}
+        request = {
+            "op": "append",
+            "case": case_id,
+            "type": event_type,
+            "data": data,
+            "expected_version": expected_version,
+            "reason": reason,
+            "note": note,
+        }
         for _ in range(MAX_APPEND_ATTEMPTS):
             replay = self._replay(actor, idempotency_key, request)
             if replay is not None:
@@ -256,7 +270,7 @@ class CaseService:
         except ValueError:
             raise CaseNotFound(f"There is no case {case_id}.") from None
         try:
-            case = self.app.repository.get(uuid, version=version)
+            case: Any = self.app.repository.get(uuid, version=version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"There is no case {case_id}.") from None
         if not isinstance(case, Case):
@@ -294,9 +308,7 @@ class CaseService:
                         details={field: ["Unknown unit."]},
                     )
 
-    def _save(
-        self, case: Case, actor: Actor, key: str | None, request: dict[str, Any]
-    ) -> int:
+    def _save(self, case: Case, actor: Actor, key: str | None, request: dict[str, Any]) -> int:
         chain = [
             ChainEntry(
                 event_type=type(event).__name__,
@@ -341,9 +353,7 @@ class CaseService:
             replayed=replayed,
         )
 
-    def _replay(
-        self, actor: Actor, key: str | None, request: dict[str, Any]
-    ) -> Appended | None:
+    def _replay(self, actor: Actor, key: str | None, request: dict[str, Any]) -> Appended | None:
         """The first answer to a retried command, or None if the key is new."""
         if key is None:
             return None
@@ -380,7 +390,9 @@ def idempotency_scope(actor: Actor, key: str) -> str:
 
 
 def request_hash(request: dict[str, Any]) -> str:
-    encoded = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    encoded = json.dumps(
+        request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 

@@ -100,7 +100,7 @@ class CaseEvent(Aggregate.Event):
         return dumped
 
     def mutate(self, aggregate: Any) -> Any:
-        case = super().mutate(aggregate)
+        case: Any = super().mutate(aggregate)
         case.last_event_at = self.timestamp
         return case
 
@@ -114,7 +114,7 @@ class CaseOpened(Aggregate.Created, CaseEvent):
     unit: str
 
     def mutate(self, aggregate: Any) -> Any:
-        case = super().mutate(aggregate)
+        case: Any = super().mutate(aggregate)
         case.unit = self.unit
         case.last_event_at = self.timestamp
         return case
@@ -222,9 +222,7 @@ class Case(Aggregate):
 
     def state(self, now: datetime) -> dict[str, Any]:
         """The case's current state as JSON-ready values; `now` decides derived flags."""
-        fields = {
-            name: value for name, value in vars(self).items() if not name.startswith("_")
-        }
+        fields = {name: value for name, value in vars(self).items() if not name.startswith("_")}
         result = {
             "id": str(self.id),
             "kind": self.kind,

@@ -7,7 +7,7 @@ registered one handled, every handled one gets a result, every result is made kn
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from marshmallow import fields, validate
 
@@ -399,6 +399,18 @@ class Dispute(Case):
     """A dispute case (`kind: dispute`)."""
 
     kind: ClassVar[str] = "dispute"
+
+    if TYPE_CHECKING:  # set by the events; not dataclass fields of the aggregate
+        registered_on: date
+        deadline: date
+        time_limit_class: str
+        scope: str
+        sessions: int
+        outcome: str | None
+        agreement_effective_on: date | None
+        judicial_confirmation_requested_on: date | None
+        joint_handling_convened: bool
+        parties: list[dict[str, Any]]
     opening_event = DisputeRegistered
     open_statuses = OPEN
     events = (

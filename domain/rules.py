@@ -53,7 +53,15 @@ DISPUTE_CATEGORIES: dict[str, str] = {
     "other": "其他",
 }
 
-DISPUTE_SOURCES = ("walk_in", "screening", "referral", "petition", "court", "police", "procuratorate")
+DISPUTE_SOURCES = (
+    "walk_in",
+    "screening",
+    "referral",
+    "petition",
+    "court",
+    "police",
+    "procuratorate",
+)
 DISPUTE_SCOPES = ("local", "cross_region")
 DISPUTE_COMPLEXITIES = ("ordinary", "major")
 EARLY_WARNING_RISKS = ("escalation", "collective_incident", "criminal_risk")

@@ -68,7 +68,9 @@ class Party(StrictSchema):
 
     name = text(max_length=100)
     role = one_of(("applicant", "respondent"))
-    id_number = fields.String(validate=validate.Regexp(ID_NUMBER, error="Not an 18-digit ID number."))
+    id_number = fields.String(
+        validate=validate.Regexp(ID_NUMBER, error="Not an 18-digit ID number.")
+    )
     phone = fields.String(validate=validate.Regexp(PHONE, error="Not a phone number."))
 
 
@@ -101,7 +103,9 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     from domain.errors import InvalidData
 
     if not isinstance(data, dict):
-        raise InvalidData("The event data must be a JSON object.", details={"data": ["Not an object."]})
+        raise InvalidData(
+            "The event data must be a JSON object.", details={"data": ["Not an object."]}
+        )
     try:
         return dict(schema.load(data))
     except ValidationError as error:

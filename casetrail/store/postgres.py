@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
@@ -13,7 +18,6 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment, retry
 from psycopg.sql import SQL
-from eventsourcing.persistence import InterfaceError, OperationalError
 
 from casetrail.store.extras import create_statements, write_extras
 
@@ -23,7 +27,9 @@ class CaseEventRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.sql_create_statements.extend(SQL(s) for s in create_statements(blob="BYTEA"))  # type: ignore[arg-type]
+        self.sql_create_statements.extend(
+            SQL(statement).format() for statement in create_statements(blob="BYTEA")
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -52,7 +58,8 @@ class Factory(PostgresFactory):
         super().__init__(env)
         # Our own tables are unqualified: find them in the configured schema.
         # Every commit waits for the WAL flush.
-        self.datastore.pool.kwargs["options"] = (
+        connect_kwargs: Any = self.datastore.pool.kwargs
+        connect_kwargs["options"] = (
             f"-c search_path={self.datastore.schema} -c synchronous_commit=on"
         )
 
