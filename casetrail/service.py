@@ -207,10 +207,11 @@ class CaseService:
                     f"The case has no version {as_of_version} (it is at {case.version}).",
                     details={"current_version": case.version},
                 )
+            unit = case.unit
             case = self._load(case_id, version=as_of_version)
             # The past is judged by the clock of that moment.
-            return case.state(case.last_event_at)
-        return case.state(self.clock.now())
+            return redact_minor(actor, case.state(case.last_event_at), unit=unit)
+        return redact_minor(actor, case.state(self.clock.now()))
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self._load(case_id)
@@ -222,11 +223,14 @@ class CaseService:
                 (str(case.id),),
             )
         }
-        return [
+        events = [
             event_dict(event, case.kind, links.get(event.originator_version))
             for event in self.app.events.get(case.id)
             if isinstance(event, CaseEvent)
         ]
+        if getattr(case, "minor", False) and not sees_minor_identity(actor, case.unit):
+            return [redact_identity(event) for event in events]
+        return events
 
     def feed(self, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
         """The global log in append order, after a position."""
@@ -383,6 +387,38 @@ class CaseService:
 
 def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
+
+
+# Minors' identity is confidential (社區矯正法): names and ID numbers are shown only to
+# the staff of the case's own unit and to auditors; the web and the CLI both read here.
+REDACTED = "[redacted]"
+IDENTITY_FIELDS = ("name", "id_number")
+
+
+def sees_minor_identity(actor: Actor, case_unit: str | None) -> bool:
+    return actor.role == "auditor" or actor.unit == case_unit
+
+
+def redact_minor(actor: Actor, state: dict[str, Any], *, unit: str | None = None) -> dict[str, Any]:
+    """A case's state (or read-model row) with a minor's identity hidden from those not entitled."""
+    if not state.get("minor") or sees_minor_identity(actor, unit or state.get("unit")):
+        return state
+    return redact_identity(state)
+
+
+def redact_identity(value: Any) -> Any:
+    """`value` with the identity fields of every `person` object inside it replaced."""
+    if isinstance(value, list):
+        return [redact_identity(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    redacted = {key: redact_identity(item) for key, item in value.items()}
+    person = redacted.get("person")
+    if isinstance(person, dict):
+        redacted["person"] = {
+            key: REDACTED if key in IDENTITY_FIELDS else item for key, item in person.items()
+        }
+    return redacted
 
 
 def idempotency_scope(actor: Actor, key: str) -> str:

@@ -1,0 +1,91 @@
+"""The Flask app factory: one casetrail, one Api, one blueprint per audience.
+
+`create_app()` with no argument builds casetrail from the environment (the one
+composition root); gunicorn calls it once per worker (see the Procfile).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, redirect, url_for
+from flask_smorest import Api
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from web import audit, auth, commands, errors, meta, queries
+from web.context import EXTENSION
+from web.schemas import ErrorResponse
+
+# Bodies above this are refused with 413; the largest legitimate command is a few kB.
+MAX_CONTENT_LENGTH = 256 * 1024
+API_PREFIX = "/api/v1"
+
+
+class CasetrailApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api with our error shape, documented and handled in one place."""
+
+    ERROR_SCHEMA = ErrorResponse
+
+    def _register_error_handlers(self) -> None:
+        errors.register(self._app)
+
+
+def create_app(casetrail: Casetrail | None = None) -> Flask:
+    if casetrail is None:
+        casetrail = bootstrap(on_append=default_on_append())
+    app = Flask("casetrail")
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        JSON_AS_ASCII=False,
+        API_TITLE="casetrail",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Event-sourced case tracking with an audit trail: disputes "
+                "(大調解), resettlement (安置幫教) and community correction (社區矯正)."
+            },
+            "servers": [{"url": "/"}],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = casetrail
+    api = CasetrailApi(app)
+    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp):
+        api.register_blueprint(blueprint)
+    auth.install(app, casetrail)
+    add_root_aliases(app, api)
+    logging.getLogger("casetrail").setLevel(logging.INFO)
+    return app
+
+
+def add_root_aliases(app: Flask, api: Api) -> None:
+    """`/healthz`, `/openapi.json` and `/docs` at the root, as API.md names them."""
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return meta.health()
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Any:
+        return api.spec.to_dict()
+
+    @app.get("/docs")
+    def docs() -> Any:
+        return redirect(url_for("api-docs.openapi_swagger_ui"))
+
+
+def default_on_append() -> Any:
+    """The workers' signal after each append, when the workers package provides one."""
+    try:
+        from workers.signal import on_append  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return on_append

@@ -1,0 +1,136 @@
+"""Queries (supervisors, caseworkers for their own subtree, auditors anywhere): read models.
+
+Read models are eventually consistent; `?min_position=N` (a command's `position`)
+waits briefly until they include it. A caseworker or supervisor queries their own unit
+subtree (by default their own unit); a unit outside it is 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, jsonify, request
+from flask_smorest import Blueprint
+
+from casetrail.directory import User
+from casetrail.service import redact_minor
+from domain.errors import NotPermitted
+from web.auth import require_role
+from web.context import casetrail
+from web.errors import ApiError, refusals
+from web.schemas import (
+    CaseListQuery,
+    CaseListResponse,
+    IndicatorsQuery,
+    ProjectionsResponse,
+    ReadYourWrites,
+)
+
+blp = Blueprint(
+    "queries",
+    __name__,
+    url_prefix="/api/v1",
+    description="Queries on the read models: case lists, indicators, projection lag.",
+)
+
+QUERY_ROLES = ("caseworker", "supervisor", "auditor")
+# How long `min_position` may hold a request before answering from what there is.
+MIN_POSITION_WAIT_SECONDS = 5.0
+
+
+def read_models() -> Any:
+    try:
+        from projections.queries import ReadModels
+    except ImportError:
+        raise ApiError(
+            503, "The read models are not available in this build.", code="read_models_unavailable"
+        ) from None
+    return ReadModels(casetrail())
+
+
+def jurisdiction_unit(user: User, unit: str | None) -> str | None:
+    """The unit subtree a query covers: the caller's own by default, never outside it."""
+    if unit is not None:
+        casetrail().directory.require_unit(unit)
+    if user.role == "auditor":
+        return unit
+    if unit is None:
+        return user.unit
+    if not casetrail().directory.may_act(user.unit, unit):
+        raise NotPermitted(
+            "This unit is outside your unit's jurisdiction.", code="outside_jurisdiction"
+        )
+    return unit
+
+
+def wait_for(models: Any, args: dict[str, Any]) -> dict[str, str]:
+    """Waits for `min_position`; says in a header whether the read models got there."""
+    wanted = args.pop("min_position", None)
+    if wanted is None:
+        return {}
+    reached = models.wait_for(wanted, MIN_POSITION_WAIT_SECONDS)
+    return {"Read-Models-Reached": "true" if reached else "false"}
+
+
+def with_headers(response: Response, headers: dict[str, str]) -> Response:
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def page_link(page: int) -> str:
+    args = {key: value for key, value in request.args.items(multi=True) if key != "page"}
+    args["page"] = str(page)
+    return f"{request.path}?{urlencode(args)}"
+
+
+@blp.route("/cases", methods=["GET"])
+@blp.arguments(CaseListQuery, location="query")
+@blp.response(200, CaseListResponse)
+@refusals(blp, 401, 403, 422, 503)
+def list_cases(args: dict[str, Any]) -> Response:
+    """Cases from the read models, filtered and paged, within the caller's jurisdiction."""
+    user = require_role(*QUERY_ROLES)
+    models = read_models()
+    headers = wait_for(models, args)
+    args["unit"] = jurisdiction_unit(user, args.get("unit"))
+    result = models.list_cases(**args)
+    page, per_page, total = int(result["page"]), args["per_page"], int(result["total"])
+    items = [redact_minor(user.actor, item) for item in result["items"]]
+    links = {
+        "self": page_link(page),
+        "next": page_link(page + 1) if page * per_page < total else None,
+        "prev": page_link(page - 1) if page > 1 else None,
+    }
+    body = {"items": items, "total": total, "page": page, "per_page": per_page, "links": links}
+    return with_headers(jsonify(body), headers)
+
+
+@blp.route("/indicators", methods=["GET"])
+@blp.arguments(IndicatorsQuery, location="query")
+@blp.response(200, description="The indicators of DOMAIN.md for the unit subtree and period.")
+@refusals(blp, 401, 403, 422, 503)
+def indicators(args: dict[str, Any]) -> Response:
+    """Indicators for a kind, unit subtree and period (rates with numerator and denominator)."""
+    user = require_role(*QUERY_ROLES)
+    models = read_models()
+    headers = wait_for(models, args)
+    unit = jurisdiction_unit(user, args.get("unit"))
+    result = models.indicators(
+        kind=args["kind"], unit=unit, from_=args.get("from_"), to=args.get("to")
+    )
+    return with_headers(jsonify(result), headers)
+
+
+@blp.route("/projections", methods=["GET"])
+@blp.arguments(ReadYourWrites, location="query")
+@blp.response(200, ProjectionsResponse)
+@refusals(blp, 401, 403, 422, 503)
+def projections(args: dict[str, Any]) -> Response:
+    """Each projection's processed position, the head position and the lag."""
+    require_role("supervisor", "auditor", "admin")
+    models = read_models()
+    headers = wait_for(models, args)
+    body = {"head": casetrail().service.head_position(), "projections": models.status()}
+    return with_headers(jsonify(body), headers)

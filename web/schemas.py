@@ -1,0 +1,259 @@
+"""Every request and response schema of the HTTP API, in one place.
+
+Request bodies refuse unknown fields, bound every text and validate dates; the event
+`data` inside a command is validated by the domain with its event type's own schema.
+Response schemas document what the service answers (and what schemathesis checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from domain.case import ROLES
+from domain.kinds import KINDS
+from domain.schemas import SHORT_TEXT, StrictSchema, long_text, text, unit_code
+
+IDEMPOTENCY_KEY_MAX = 200
+EVENT_TYPE_MAX = 100
+MAX_PER_PAGE = 100
+MAX_FEED_LIMIT = 1000
+POSITION_MAX = 2**62
+
+
+def position(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=POSITION_MAX), **kwargs)
+
+
+# --- requests: commands -------------------------------------------------------------
+
+
+class OpenCaseRequest(StrictSchema):
+    """`POST /cases`: opens a case of `kind` at `unit` with its opening event `type`."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(list(KINDS)))
+    unit = unit_code()
+    type = text(max_length=EVENT_TYPE_MAX)
+    data = fields.Dict(keys=fields.String(), required=True)
+    reason = long_text(required=False)
+    note = long_text(required=False)
+
+
+class AppendEventRequest(StrictSchema):
+    """`POST /cases/{id}/events`: appends an event; `expected_version` guards against races."""
+
+    type = text(max_length=EVENT_TYPE_MAX)
+    data = fields.Dict(keys=fields.String(), required=True)
+    expected_version = fields.Integer(strict=True, validate=validate.Range(min=1, max=POSITION_MAX))
+    reason = long_text(required=False)
+    note = long_text(required=False)
+
+
+class IdempotencyHeader(Schema):
+    """The optional `Idempotency-Key` header of the commands."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX),
+        metadata={"description": "Retrying with the same key and body returns the first answer."},
+    )
+
+
+# --- requests: queries and audit reads ------------------------------------------------
+
+
+class ReadYourWrites(StrictSchema):
+    min_position = position(
+        metadata={"description": "Wait briefly until the read models include this position."}
+    )
+
+
+class CaseListQuery(ReadYourWrites):
+    kind = fields.String(validate=validate.OneOf(list(KINDS)))
+    unit = unit_code(required=False)
+    status = fields.String(validate=validate.Length(min=1, max=50))
+    overdue = fields.Boolean()
+    category = fields.String(validate=validate.Length(min=1, max=50))
+    q = fields.String(validate=validate.Length(min=1, max=SHORT_TEXT))
+    page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(
+        strict=False, load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE)
+    )
+
+
+class IndicatorsQuery(ReadYourWrites):
+    kind = fields.String(required=True, validate=validate.OneOf(list(KINDS)))
+    unit = unit_code(required=False)
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+    @validates_schema
+    def _to_not_before_from(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if start and end and end < start:
+            raise ValidationError("'to' is before 'from'.", field_name="to")
+
+
+class CaseStateQuery(StrictSchema):
+    as_of_version = fields.Integer(validate=validate.Range(min=1, max=POSITION_MAX))
+    as_of = fields.AwareDateTime(
+        metadata={"description": "ISO 8601 with a timezone, e.g. 2026-03-02T09:00:00+08:00"}
+    )
+
+
+class FeedQuery(StrictSchema):
+    after = position(load_default=0)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_FEED_LIMIT))
+
+
+# --- requests: administration -----------------------------------------------------------
+
+
+class UnitRequest(StrictSchema):
+    code = unit_code()
+    name = text(max_length=100)
+    parent = unit_code(required=False)
+
+
+class UserRequest(StrictSchema):
+    name = text(max_length=100)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    unit = unit_code()
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+class OpenSchema(Schema):
+    """A response object that may carry more fields than it names."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine code"})
+    message = fields.String(required=True, metadata={"description": "Readable by a person"})
+    details = fields.Dict(required=True)
+
+
+class ErrorResponse(Schema):
+    """The one error shape: `{"error": {"code", "message", "details"}}`."""
+
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class EventResponse(Schema):
+    """An event of a case's stream with the fields DOMAIN.md lists, its position and hash."""
+
+    type = fields.String(required=True)
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    version = fields.Integer(required=True)
+    position = fields.Integer(required=True, allow_none=True)
+    recorded_at = fields.String(required=True)
+    actor = fields.String(required=True)
+    actor_role = fields.String(required=True)
+    actor_unit = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    note = fields.String(required=True, allow_none=True)
+    idempotency_key = fields.String(required=True, allow_none=True)
+    data = fields.Dict(required=True)
+    unit = fields.String(required=True, allow_none=True)
+    hash = fields.String(required=True, allow_none=True)
+    prev_hash = fields.String(required=True, allow_none=True)
+
+
+class AppendedResponse(Schema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    version = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    event = fields.Nested(EventResponse, required=True)
+
+
+class CaseStateResponse(OpenSchema):
+    """The case's state from its stream; each kind adds its own fields."""
+
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String(required=True)
+    unit = fields.String(required=True)
+
+
+class HistoryResponse(Schema):
+    events = fields.List(fields.Nested(EventResponse), required=True)
+
+
+class Links(Schema):
+    self = fields.String(required=True)
+    next = fields.String(allow_none=True)
+    prev = fields.String(allow_none=True)
+
+
+class FeedResponse(Schema):
+    events = fields.List(fields.Nested(EventResponse), required=True)
+    after = fields.Integer(required=True)
+    next_after = fields.Integer(required=True)
+    head = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
+
+
+class CaseListResponse(Schema):
+    items = fields.List(fields.Dict(), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
+
+
+class ProjectionStatus(OpenSchema):
+    name = fields.String(required=True)
+    position = fields.Integer(required=True)
+    head = fields.Integer(required=True)
+    lag = fields.Integer(required=True)
+
+
+class ProjectionsResponse(Schema):
+    head = fields.Integer(required=True)
+    projections = fields.List(fields.Nested(ProjectionStatus), required=True)
+
+
+class EventTypesResponse(Schema):
+    kinds = fields.Dict(required=True)
+    rules = fields.Dict(required=True)
+
+
+class UnitResponse(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    parent = fields.String(required=True, allow_none=True)
+    level = fields.String(required=True)
+
+
+class UnitListResponse(Schema):
+    units = fields.List(fields.Nested(UnitResponse), required=True)
+
+
+class UserResponse(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    unit = fields.String(required=True)
+
+
+class NewUserResponse(UserResponse):
+    token = fields.String(
+        required=True, metadata={"description": "The bearer token, shown this once only."}
+    )
+
+
+class UserListResponse(Schema):
+    users = fields.List(fields.Nested(UserResponse), required=True)
+
+
+class HealthResponse(Schema):
+    status = fields.String(required=True)
+    head_position = fields.Integer(required=True)
