@@ -26,6 +26,7 @@ from domain.case import Actor, Case, CaseEvent, Context, to_json
 from domain.clock import Clock
 from domain.errors import (
     CaseNotFound,
+    CasetrailError,
     IdempotencyKeyReused,
     InvalidData,
     NotPermitted,
@@ -149,15 +150,26 @@ class CaseService:
             if replay is not None:
                 return replay
             case = self._load(case_id)
-            self._require_jurisdiction(actor, case.unit)
-            if expected_version is not None and expected_version != case.version:
-                raise VersionConflict(
-                    f"The case is at version {case.version}, not {expected_version}.",
-                    details={"current_version": case.version, "expected_version": expected_version},
-                )
-            ctx = self._context(actor, reason, note, idempotency_key)
-            case.record(event_type, data, ctx)
-            self._check_units(case)
+            try:
+                self._require_jurisdiction(actor, case.unit)
+                if expected_version is not None and expected_version != case.version:
+                    raise VersionConflict(
+                        f"The case is at version {case.version}, not {expected_version}.",
+                        details={
+                            "current_version": case.version,
+                            "expected_version": expected_version,
+                        },
+                    )
+                ctx = self._context(actor, reason, note, idempotency_key)
+                case.record(event_type, data, ctx)
+                self._check_units(case)
+            except CasetrailError:
+                # A concurrent retry of this very command may have been accepted since the
+                # replay check above, changing the case under us: answer as it was answered.
+                replay = self._replay(actor, idempotency_key, request)
+                if replay is not None:
+                    return replay
+                raise
             try:
                 position = self._save(case, actor, idempotency_key, request)
             except IntegrityError:
