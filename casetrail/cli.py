@@ -87,3 +87,7 @@ def users_create(name: str, role: str, unit: str) -> None:
 
 
 # Other adapters register their commands here, e.g. `main.add_command(projections)`.
+
+from casetrail.up import up  # noqa: E402
+
+main.add_command(up)

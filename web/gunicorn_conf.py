@@ -1,0 +1,37 @@
+"""gunicorn settings for `web` (Procfile): threaded workers sized for a small machine.
+
+Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
+`WEB_CONCURRENCY` (worker processes), `CASETRAIL_WEB_THREADS` (threads per worker).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = os.environ.get("CASETRAIL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
+# Requests mostly wait on the store (fsync on commit), so threads carry the concurrency;
+# two processes keep both cores of a small machine busy.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(4, os.cpu_count() or 1))
+worker_class = "gthread"
+threads = int(os.environ.get("CASETRAIL_WEB_THREADS") or 4)
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# No query strings in the access log: a search term (`q`) may be a person's name.
+accesslog = os.environ.get("CASETRAIL_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+errorlog = "-"
+loglevel = os.environ.get("CASETRAIL_LOG_LEVEL", "info")
+# Request line and headers are bounded too (the body by MAX_CONTENT_LENGTH in the app).
+limit_request_line = 8190
+limit_request_fields = 100
+# One shared control socket per host would collide between instances (tests, `casetrail up`).
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """Creates the tables and the seed units once, before the workers race to do it."""
+    from casetrail.bootstrap import bootstrap
+
+    bootstrap().close()
