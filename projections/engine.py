@@ -1,0 +1,495 @@
+"""The projection engine: catches read models up from the notification log, exactly once.
+
+Each read model lives in tables of a *generation* (`rm_<name>_<table>_<gen>`) with its own
+tracking record (`rm:<name>:<gen>`) in the `eventsourcing` tracking table of the same
+datastore. One batch is one database transaction that
+
+1. claims the batch with a compare-and-set on the tracking record (it must still hold the
+   position the batch was read after; a concurrent worker that got there first makes this
+   one start over, on PostgreSQL after waiting for the row lock, on SQLite behind the write
+   lock),
+2. applies the batch's events to the read-model rows,
+3. advances the tracking record with the tracking recorder's own `_insert_tracking`,
+   which refuses a position that does not advance.
+
+So a tracked event can never be applied twice, and a crash loses nothing but a rolled-back
+batch. `rebuild()` fills a fresh generation while queries keep reading the active one and
+switches the `rm_active` pointer in the transaction of the final batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
+
+from casetrail.db import Cursor
+from domain.case import CaseEvent
+from domain.clock import cst_date
+from domain.kinds import KINDS
+
+if TYPE_CHECKING:
+    from casetrail.bootstrap import Casetrail
+    from projections.privacy import Privacy
+
+log = logging.getLogger("casetrail.projections")
+
+BATCH_SIZE = 500
+ACTIVE_TABLE = "rm_active"
+GENERATIONS_TABLE = "rm_generations"
+# Unit chains are stored root first in columns u0..u5 (province → village and one more).
+UNIT_DEPTH = 6
+# A retired generation is dropped only this long after the switch: a query that read the
+# old pointer finishes long before.
+RETIRED_GRACE_SECONDS = 600.0
+
+META_TABLES = [
+    f"CREATE TABLE IF NOT EXISTS {ACTIVE_TABLE} (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {GENERATIONS_TABLE} (name TEXT NOT NULL, generation BIGINT NOT NULL, "
+    "state TEXT NOT NULL, created_at TEXT NOT NULL, retired_at DOUBLE PRECISION, "
+    "PRIMARY KEY (name, generation))",
+]
+
+
+class Conflict(Exception):
+    """Another worker advanced the projection since this batch was read."""
+
+
+def tracking_name(name: str, generation: int) -> str:
+    return f"rm:{name}:{generation}"
+
+
+class Tables:
+    """The physical table names of one generation of a read model."""
+
+    def __init__(self, name: str, generation: int) -> None:
+        self.name = name
+        self.generation = generation
+
+    def __getitem__(self, table: str) -> str:
+        return f"rm_{self.name}_{table}_{self.generation}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """A handling unit and the chain above it, as read models store it."""
+
+    unit: str
+    chain: tuple[str, ...]  # root first
+
+    @property
+    def path(self) -> str:
+        """`320000/320100/320102/`: a unit's subtree is a prefix range."""
+        return "".join(code + "/" for code in self.chain)
+
+    def columns(self) -> list[str | None]:
+        chain = list(self.chain[:UNIT_DEPTH])
+        return chain + [None] * (UNIT_DEPTH - len(chain))
+
+
+def subtree_range(path: str) -> tuple[str, str]:
+    """Paths at or below `path` (which ends in '/') are in [path, upper)."""
+    return path, path[:-1] + "0"  # '0' sorts right after '/'
+
+
+class Batch:
+    """What one transaction's worth of events may touch: rows, counters, unit chains."""
+
+    def __init__(self, cur: Cursor, tables: Tables, engine: Engine) -> None:
+        self.cur = cur
+        self.t = tables
+        self.engine = engine
+        self.counters: dict[tuple[str, str, str, str], int] = defaultdict(int)
+
+    @property
+    def privacy(self) -> Privacy:
+        return self.engine.privacy
+
+    def place(self, unit: str) -> Place:
+        return self.engine.place(unit)
+
+    def count(self, table: str, place: Place, day: date | str, metric: str, n: int = 1) -> None:
+        """Adds `n` to a (unit, day, metric) counter of the unit and of every unit above it."""
+        key_day = day if isinstance(day, str) else day.isoformat()
+        for unit in place.chain:
+            self.counters[(table, unit, key_day, metric)] += n
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.cur.execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        return self.cur.execute(sql, params).fetchone()
+
+    def flush(self) -> None:
+        """Writes the counters; touched keys are written even at zero, so the rows do not
+        depend on where batch boundaries fell."""
+        by_table: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
+        for (table, unit, day, metric), n in sorted(self.counters.items()):
+            by_table[table].append((unit, day, metric, n))
+        for table, rows in by_table.items():
+            name = self.t[table]
+            self.cur.executemany(
+                f"INSERT INTO {name} (unit, day, metric, n) VALUES (?, ?, ?, ?) "
+                f"ON CONFLICT (unit, day, metric) DO UPDATE SET n = {name}.n + excluded.n",
+                rows,
+            )
+        self.counters.clear()
+
+
+def counter_table(name: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {name} (unit TEXT NOT NULL, day TEXT NOT NULL, "
+        "metric TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (unit, day, metric))"
+    ]
+
+
+def event_day(event: CaseEvent, field: str | None = None) -> str:
+    """The day an event counts on: a date its data names, else its recorded day (CST)."""
+    if field:
+        value = event.data.get(field)
+        if isinstance(value, str) and value:
+            return value[:10]
+    return cst_date(event.timestamp).isoformat()
+
+
+class Projection:
+    """A read model: its tables and how each event changes them."""
+
+    name: ClassVar[str]
+    # Bump when the tables or the meaning of rows change: the next catch-up rebuilds.
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[str, ...]]
+
+    def create_statements(self, t: Tables) -> list[str]:
+        raise NotImplementedError
+
+    def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
+        raise NotImplementedError
+
+
+def kind_by_event_class() -> dict[type, str]:
+    return {
+        event_class: kind for kind, case_class in KINDS.items() for event_class in case_class.events
+    }
+
+
+class Engine:
+    """Runs projections against one casetrail's datastore."""
+
+    def __init__(
+        self, ct: Casetrail, projections: Iterable[Projection], *, batch_size: int = BATCH_SIZE
+    ) -> None:
+        from projections.privacy import Privacy
+
+        self.ct = ct
+        self.db = ct.db
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self.recorder: Any = ct.app.factory.tracking_recorder()
+        self.tracking_table: str = getattr(self.recorder, "tracking_table_name", "tracking")
+        self.privacy = Privacy(ct.settings.cipher_key)
+        self._places: dict[str, Place] = {}
+        self._kinds = kind_by_event_class()
+        self._ready = False
+
+    # --- set-up -----------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Creates the pointer tables and a first generation of every read model."""
+        if self._ready:
+            return
+        self._retry(lambda: self.db.execute_script(META_TABLES))
+        for name in self.projections:
+            if self.active_generation(name) is None:
+                self._retry(lambda name=name: self._create_generation(name, 1, activate=True))
+        self._ready = True
+
+    def _create_generation(self, name: str, generation: int, *, activate: bool) -> None:
+        tables = Tables(name, generation)
+        with self.db.transaction() as cur:
+            cur.execute(
+                f"INSERT INTO {GENERATIONS_TABLE} (name, generation, state, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name, generation) DO NOTHING",
+                (name, generation, "active" if activate else "building", _now()),
+            )
+            for statement in self.projections[name].create_statements(tables):
+                cur.execute(statement)
+            cur.execute(
+                f"INSERT INTO {self.tracking_table} (application_name, notification_id) "
+                "VALUES (?, 0) ON CONFLICT (application_name) DO NOTHING",
+                (tracking_name(name, generation),),
+            )
+            if activate:
+                cur.execute(
+                    f"INSERT INTO {ACTIVE_TABLE} (name, generation) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, generation),
+                )
+
+    def _retry(self, action: Any, attempts: int = 5) -> None:
+        # Two processes creating the same tables at once on PostgreSQL may collide.
+        for attempt in range(attempts):
+            try:
+                action()
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    # --- positions ----------------------------------------------------------------------
+
+    def active_generation(self, name: str) -> int | None:
+        row = self.db.query_one(f"SELECT generation FROM {ACTIVE_TABLE} WHERE name = ?", (name,))
+        return int(row["generation"]) if row else None
+
+    def active_generations(self) -> dict[str, int]:
+        rows = self.db.query(f"SELECT name, generation FROM {ACTIVE_TABLE}")
+        return {row["name"]: int(row["generation"]) for row in rows}
+
+    def position(self, name: str, generation: int) -> int:
+        return int(self.recorder.max_tracking_id(tracking_name(name, generation)) or 0)
+
+    def head(self) -> int:
+        return int(self.ct.app.recorder.max_notification_id() or 0)
+
+    # --- catching up -----------------------------------------------------------------
+
+    def catch_up(
+        self, names: Iterable[str] | None = None, *, max_seconds: float | None = None
+    ) -> int:
+        """Processes every projection up to the head; returns the number of events applied.
+
+        Projections are taken in a random order so that concurrent workers spread out.
+        """
+        self.setup()
+        chosen = list(names) if names is not None else list(self.projections)
+        random.shuffle(chosen)
+        started = time.monotonic()
+        applied = 0
+        for name in chosen:
+            # Only the active generation is caught up here; a building one is rebuild()'s.
+            generation = self.active_generation(name)
+            if generation is None:
+                continue
+            while True:
+                done, count = self.run_batch(name, generation)
+                applied += count
+                if done:
+                    break
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    return applied
+        return applied
+
+    def run_batch(self, name: str, generation: int, *, switch: bool = False) -> tuple[bool, int]:
+        """One batch after the tracked position. Returns (caught_up, events_applied).
+
+        With `switch`, the transaction that reaches the head also makes this generation
+        the active one.
+        """
+        tname = tracking_name(name, generation)
+        before = self.position(name, generation)
+        notifications = self.ct.app.recorder.select_notifications(
+            start=before, limit=self.batch_size, inclusive_of_start=False
+        )
+        caught_up = len(notifications) < self.batch_size
+        if not notifications and not switch:
+            return True, 0
+        try:
+            with self.db.transaction() as cur:
+                claimed = cur.execute(
+                    f"UPDATE {self.tracking_table} SET notification_id = notification_id "
+                    "WHERE application_name = ? AND notification_id = ? RETURNING notification_id",
+                    (tname, before),
+                ).fetchone()
+                if claimed is None:
+                    raise Conflict(tname)
+                batch = Batch(cur, Tables(name, generation), self)
+                applied = self._apply_all(batch, self.projections[name], notifications)
+                batch.flush()
+                if notifications:
+                    self.recorder._insert_tracking(cur.raw, Tracking(tname, notifications[-1].id))
+                if switch and caught_up:
+                    self._switch(cur, name, generation)
+        except (Conflict, IntegrityError):
+            return False, 0
+        return caught_up, applied
+
+    def _apply_all(
+        self, batch: Batch, projection: Projection, notifications: Sequence[Notification]
+    ) -> int:
+        applied = 0
+        for notification in notifications:
+            event = self._decode(notification)
+            if event is None:
+                continue
+            kind = self._kinds.get(type(event))
+            if kind is None:
+                continue
+            projection.apply(batch, event, kind, notification.id)
+            applied += 1
+        return applied
+
+    def _decode(self, notification: Notification) -> CaseEvent | None:
+        """The domain event, or None for what this read model does not know (other
+        aggregates, kinds this build lacks); those are skipped but still tracked."""
+        try:
+            event = self.ct.app.mapper.to_domain_event(notification)
+        except Exception:
+            log.warning(
+                "skipping notification %s (%s): cannot decode",
+                notification.id,
+                notification.topic.split(":")[0],
+            )
+            return None
+        return event if isinstance(event, CaseEvent) else None
+
+    def place(self, unit: str) -> Place:
+        place = self._places.get(unit)
+        if place is None:
+            place = Place(unit, tuple(reversed(self.ct.directory.chain(unit))))
+            self._places[unit] = place
+        return place
+
+    # --- rebuild -------------------------------------------------------------------------
+
+    def rebuild(self, name: str, *, on_batch: Any = None) -> int:
+        """Builds a new generation from event 1 and switches to it once caught up.
+
+        Queries keep reading the active generation meanwhile. Resumes a building
+        generation left by an interrupted rebuild. Returns the new generation.
+        """
+        self.setup()
+        if name not in self.projections:
+            raise KeyError(name)
+        self.drop_retired()
+        generation = self._building_generation(name)
+        if generation is None:
+            row = self.db.query_one(
+                f"SELECT MAX(generation) AS g FROM {GENERATIONS_TABLE} WHERE name = ?", (name,)
+            )
+            generation = int(row["g"] or 0) + 1 if row else 1
+            self._retry(lambda: self._create_generation(name, generation, activate=False))
+        while self.active_generation(name) != generation:
+            self.run_batch(name, generation, switch=True)
+            if on_batch is not None:
+                on_batch(self.position(name, generation))
+        return generation
+
+    def _building_generation(self, name: str) -> int | None:
+        row = self.db.query_one(
+            f"SELECT MAX(generation) AS g FROM {GENERATIONS_TABLE} WHERE name = ? AND state = 'building'",
+            (name,),
+        )
+        return int(row["g"]) if row and row["g"] is not None else None
+
+    def _switch(self, cur: Cursor, name: str, generation: int) -> None:
+        """The atomic switch: one pointer row, in the final batch's transaction."""
+        row = cur.execute(
+            f"SELECT generation FROM {ACTIVE_TABLE} WHERE name = ?", (name,)
+        ).fetchone()
+        old = int(row["generation"]) if row else None
+        cur.execute(f"UPDATE {ACTIVE_TABLE} SET generation = ? WHERE name = ?", (generation, name))
+        cur.execute(
+            f"UPDATE {GENERATIONS_TABLE} SET state = 'active' WHERE name = ? AND generation = ?",
+            (name, generation),
+        )
+        if old is not None and old != generation:
+            cur.execute(
+                f"UPDATE {GENERATIONS_TABLE} SET state = 'retired', retired_at = ? "
+                "WHERE name = ? AND generation = ?",
+                (time.time(), name, old),
+            )
+
+    def drop_retired(self, grace_seconds: float = RETIRED_GRACE_SECONDS) -> list[tuple[str, int]]:
+        """Drops generations retired longer ago than the grace period."""
+        self.setup()
+        rows = self.db.query(
+            f"SELECT name, generation FROM {GENERATIONS_TABLE} "
+            "WHERE state = 'retired' AND retired_at < ?",
+            (time.time() - grace_seconds,),
+        )
+        dropped = []
+        for row in rows:
+            name, generation = row["name"], int(row["generation"])
+            projection = self.projections.get(name)
+            if projection is None:
+                continue
+            tables = Tables(name, generation)
+            with self.db.transaction() as cur:
+                for table in projection.tables:
+                    cur.execute(f"DROP TABLE IF EXISTS {tables[table]}")
+                cur.execute(
+                    f"DELETE FROM {self.tracking_table} WHERE application_name = ?",
+                    (tracking_name(name, generation),),
+                )
+                cur.execute(
+                    f"DELETE FROM {GENERATIONS_TABLE} WHERE name = ? AND generation = ?",
+                    (name, generation),
+                )
+            dropped.append((name, generation))
+        return dropped
+
+    # --- inspection -------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        self.setup()
+        head = self.head()
+        active = self.active_generations()
+        result = []
+        for name in self.projections:
+            generation = active.get(name, 1)
+            position = self.position(name, generation)
+            entry: dict[str, Any] = {
+                "name": name,
+                "position": position,
+                "head": head,
+                "lag": max(head - position, 0),
+                "generation": generation,
+            }
+            building = self._building_generation(name)
+            if building is not None:
+                entry["rebuilding"] = {
+                    "generation": building,
+                    "position": self.position(name, building),
+                }
+            result.append(entry)
+        return result
+
+    def digest(self, name: str, generation: int | None = None) -> str:
+        """SHA-256 over every row of a generation's tables (decrypting what is encrypted,
+        which is randomised), in a canonical order."""
+        self.setup()
+        generation = generation or self.active_generation(name)
+        assert generation is not None
+        tables = Tables(name, generation)
+        digest = hashlib.sha256()
+        for table in self.projections[name].tables:
+            rows = self.db.query(f"SELECT * FROM {tables[table]}")
+            canonical = sorted(
+                json.dumps(self.privacy.canonical_row(row), sort_keys=True, default=str)
+                for row in rows
+            )
+            digest.update(f"{table}\n".encode())
+            for line in canonical:
+                digest.update(line.encode() + b"\n")
+        return digest.hexdigest()
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self.db.transaction(commit=False) as cur:
+            yield cur
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

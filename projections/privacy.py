@@ -1,0 +1,109 @@
+"""Personal data in read models: encrypted display fields and keyed search terms.
+
+With a cipher key (`CASETRAIL_CIPHER_KEY`, the event store's own), names and ID numbers
+are stored only AES-encrypted and searched through HMACs of
+their tokens, so the raw database file holds no plaintext name or ID number.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import unicodedata
+from typing import Any
+
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.utils import Environment
+
+ENCRYPTED_PREFIX = "enc:"
+# Terms are cut to this many hex digits of their HMAC: 64 bits, no collisions in practice.
+TERM_HEX = 16
+# Free text (a dispute's summary) is searchable through its first characters only.
+SUMMARY_SEARCH_CHARS = 64
+
+
+class Privacy:
+    def __init__(self, cipher_key: str | None) -> None:
+        self.cipher: AESCipher | None = None
+        if cipher_key:
+            self.cipher = AESCipher(Environment(env={"CIPHER_KEY": cipher_key}))
+            self.term_key = hashlib.sha256(
+                b"casetrail/search-terms\n" + cipher_key.encode()
+            ).digest()
+        else:
+            self.term_key = b"casetrail/search-terms"
+
+    # --- display fields --------------------------------------------------------------
+
+    def seal(self, value: dict[str, Any]) -> str:
+        """JSON, encrypted when there is a key."""
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if self.cipher is None:
+            return text
+        return ENCRYPTED_PREFIX + base64.b64encode(self.cipher.encrypt(text.encode())).decode()
+
+    def open(self, stored: str | None) -> dict[str, Any]:
+        if not stored:
+            return {}
+        if stored.startswith(ENCRYPTED_PREFIX):
+            if self.cipher is None:
+                return {}
+            stored = self.cipher.decrypt(base64.b64decode(stored[len(ENCRYPTED_PREFIX) :])).decode()
+        value: dict[str, Any] = json.loads(stored)
+        return value
+
+    def canonical_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row with its sealed fields opened (their ciphertexts are randomised)."""
+        return {
+            key: self.open(value)
+            if isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX)
+            else value
+            for key, value in row.items()
+        }
+
+    # --- search terms ------------------------------------------------------------------
+
+    def term(self, token: str) -> str:
+        digest = hmac.new(self.term_key, token.encode(), hashlib.sha256).hexdigest()
+        return digest[:TERM_HEX]
+
+    def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[str]:
+        """Terms under which a case is found: each name whole, its characters and
+        character pairs; identifiers whole; pairs of the text's first characters."""
+        tokens: set[str] = set()
+        for name in names:
+            value = normalise(name)
+            if not value:
+                continue
+            tokens.add("w:" + value)
+            tokens.update("g:" + gram for gram in grams(value))
+        for identifier in identifiers:
+            value = normalise(identifier)
+            if value:
+                tokens.add("w:" + value)
+        summary = normalise(text)[:SUMMARY_SEARCH_CHARS]
+        tokens.update("g:" + gram for gram in grams(summary))
+        return {self.term(token) for token in tokens}
+
+    def query_terms(self, q: str) -> tuple[str, list[str]]:
+        """For a query: the whole-word term, and the gram terms all of which must match."""
+        value = normalise(q)
+        whole = self.term("w:" + value)
+        if len(value) <= 1:
+            return whole, [self.term("g:" + value)] if value else []
+        return whole, sorted({self.term("g:" + gram) for gram in pairs(value)})
+
+
+def normalise(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def pairs(value: str) -> list[str]:
+    return [value[i : i + 2] for i in range(len(value) - 1) if " " not in value[i : i + 2]]
+
+
+def grams(value: str) -> set[str]:
+    """Single characters and character pairs (the unit of Chinese name search)."""
+    return {ch for ch in value if ch != " "} | set(pairs(value))

@@ -1,0 +1,381 @@
+"""The queries the web layer answers from read models (never from event streams).
+
+"Now" is always `ct.clock`; dates are calendar days in China Standard Time.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from domain.clock import cst_date
+from projections import engine_for
+from projections.cases import UNIT_COLUMNS
+from projections.correction import correction_indicators
+from projections.disputes import dispute_indicators
+from projections.engine import Place, Tables, subtree_range
+from projections.resettlement import resettlement_indicators
+
+if TYPE_CHECKING:
+    from casetrail.bootstrap import Casetrail
+    from casetrail.db import Cursor
+
+EARLIEST = "0001-01-01"
+LATEST = "9999-12-31"
+UPCOMING_LIMIT = 500
+INDICATOR_PROJECTION = {
+    "dispute": "disputes",
+    "resettlement": "resettlement",
+    "correction": "correction",
+}
+
+
+def rate(numerator: int, denominator: int) -> dict[str, Any]:
+    value = round(numerator / denominator, 6) if denominator else None
+    return {"value": value, "numerator": numerator, "denominator": denominator}
+
+
+def per_mille(numerator: int, denominator: int) -> dict[str, Any]:
+    value = round(1000 * numerator / denominator, 4) if denominator else None
+    return {"value": value, "numerator": numerator, "denominator": denominator}
+
+
+def _day(value: date | str | None, default: str) -> str:
+    if value is None:
+        return default
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+class ReadModels:
+    def __init__(self, ct: Casetrail) -> None:
+        self.ct = ct
+        self.engine = engine_for(ct)
+        self.engine.setup()
+
+    def today(self) -> date:
+        return cst_date(self.ct.clock.now())
+
+    def _places(self, unit: str | None) -> list[Place]:
+        """The unit asked for, or every root of the unit tree."""
+        if unit is not None:
+            return [self.engine.place(unit)]
+        rows = self.ct.db.query("SELECT code FROM units WHERE parent IS NULL ORDER BY code")
+        return [self.engine.place(row["code"]) for row in rows]
+
+    def _tables(self, name: str) -> Tables:
+        generation = self.engine.active_generation(name)
+        assert generation is not None
+        return Tables(name, generation)
+
+    # --- the case list ----------------------------------------------------------------
+
+    def list_cases(
+        self,
+        *,
+        kind: str | None = None,
+        unit: str | None = None,
+        status: str | None = None,
+        overdue: bool | None = None,
+        category: str | None = None,
+        q: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> dict[str, Any]:
+        page, per_page = max(int(page), 1), max(int(per_page), 1)
+        t = self._tables("cases")
+        cases, terms = t["list"], t["terms"]
+        where: list[str] = []
+        params: list[Any] = []
+        if unit is not None:
+            place = self.engine.place(unit)
+            depth = len(place.chain) - 1
+            if depth < len(UNIT_COLUMNS):
+                where.append(f"{UNIT_COLUMNS[depth]} = ?")
+            else:
+                where.append("unit = ?")
+            params.append(place.unit)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if category is not None:
+            where.append("category = ?")
+            params.append(category)
+        today = self.today().isoformat()
+        if overdue is True:
+            where.append("deadline < ?")
+            params.append(today)
+        elif overdue is False:
+            where.append("(deadline IS NULL OR deadline >= ?)")
+            params.append(today)
+        if q is not None and q.strip():
+            whole, grams = self.engine.privacy.query_terms(q)
+            clause = f"case_id IN (SELECT case_id FROM {terms} WHERE term = ?)"
+            params.append(whole)
+            if grams:
+                marks = ", ".join("?" * len(grams))
+                clause = (
+                    f"({clause} OR case_id IN (SELECT case_id FROM {terms} WHERE term IN ({marks}) "
+                    f"GROUP BY case_id HAVING COUNT(*) = {len(grams)}))"
+                )
+                params.extend(grams)
+            where.append(clause)
+        condition = ("WHERE " + " AND ".join(where)) if where else ""
+        with self.ct.db.transaction(commit=False) as cur:
+            total = int(
+                cur.execute(f"SELECT COUNT(*) AS n FROM {cases} {condition}", params).scalar()
+            )
+            rows = cur.execute(
+                f"SELECT case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
+                f"minor, version, position, display FROM {cases} {condition} "
+                "ORDER BY opened_at DESC, case_id DESC LIMIT ? OFFSET ?",
+                [*params, per_page, (page - 1) * per_page],
+            ).fetchall()
+        return {"items": [self._item(row, today) for row in rows], "total": total, "page": page}
+
+    def _item(self, row: dict[str, Any], today: str) -> dict[str, Any]:
+        display = self.engine.privacy.open(row["display"])
+        item = {
+            "id": row["case_id"],
+            "kind": row["kind"],
+            "status": row["status"],
+            "unit": row["unit"],
+            "category": row["category"],
+            "opened_at": row["opened_at"],
+            "last_event_at": row["last_event_at"],
+            "deadline": row["deadline"],
+            "overdue": row["deadline"] is not None and row["deadline"] < today,
+            "version": int(row["version"]),
+            "position": int(row["position"]),
+            "names": display.get("names", []),
+        }
+        if row["kind"] == "dispute":
+            item["summary"] = display.get("summary")
+        if row["kind"] == "correction":
+            item["minor"] = bool(row["minor"])
+        return item
+
+    # --- indicators ---------------------------------------------------------------------
+
+    def indicators(
+        self,
+        *,
+        kind: str,
+        unit: str | None,
+        from_: date | str | None = None,
+        to: date | str | None = None,
+    ) -> dict[str, Any]:
+        name = INDICATOR_PROJECTION.get(kind)
+        if name is None:
+            raise ValueError(f"no indicators for kind {kind!r}")
+        start, end = _day(from_, EARLIEST), _day(to, LATEST)
+        t = self._tables(name)
+        places = self._places(unit)
+        today = self.today()
+        with self.ct.db.transaction(commit=False) as cur:
+            counts = self._counts(cur, t["counts"], places, start, end)
+            if kind == "dispute":
+                overdue = self._subtree_count(
+                    cur, t["cases"], places, "open_deadline < ?", [today.isoformat()]
+                )
+                result = dispute_indicators(counts, overdue)
+            elif kind == "resettlement":
+                active_at_start = self._metric_before(
+                    cur, t["counts"], places, "active_delta", start
+                )
+                people = t["people"]
+                now = {
+                    "missed_handover": self._subtree_count(
+                        cur, people, places, "handover_due < ?", [today.isoformat()]
+                    ),
+                    "lost_contact": self._subtree_count(
+                        cur, people, places, "contact_lost = 1", []
+                    ),
+                    "under_assistance": self._subtree_count(cur, people, places, "active = 1", []),
+                }
+                bases = self._bases(cur, t["bases"], places)
+                result = resettlement_indicators(
+                    counts,
+                    active_at_start,
+                    now,
+                    {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
+                )
+            else:
+                received_to_end = self._metric_before(
+                    cur, t["counts"], places, "received", _next_day(end)
+                )
+                subjects = t["subjects"]
+                soon = (today + timedelta(days=30)).isoformat()
+                now = {
+                    "current": self._subtree_count(cur, subjects, places, "active = 1", []),
+                    "missed_report_in": self._subtree_count(
+                        cur, subjects, places, "report_due < ?", [today.isoformat()]
+                    ),
+                    "absconded": self._subtree_count(cur, subjects, places, "absconded = 1", []),
+                    "terms_ending": self._subtree_count(
+                        cur,
+                        subjects,
+                        places,
+                        "active_term_end >= ? AND active_term_end <= ?",
+                        [today.isoformat(), soon],
+                    ),
+                    "monitoring": self._subtree_count(
+                        cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
+                    ),
+                }
+                result = correction_indicators(counts, received_to_end, now)
+        return {
+            "kind": kind,
+            "unit": unit,
+            "from": None if from_ is None else start,
+            "to": None if to is None else end,
+            "as_of": self.ct.clock.now().isoformat(),
+            **result,
+        }
+
+    def _counts(
+        self, cur: Cursor, table: str, places: list[Place], start: str, end: str
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for place in places:
+            rows = cur.execute(
+                f"SELECT metric, SUM(n) AS n FROM {table} WHERE unit = ? AND day >= ? AND day <= ? "
+                "GROUP BY metric",
+                (place.unit, start, end),
+            ).fetchall()
+            for row in rows:
+                counts[row["metric"]] = counts.get(row["metric"], 0) + int(row["n"])
+        return counts
+
+    def _metric_before(
+        self, cur: Cursor, table: str, places: list[Place], metric: str, before: str
+    ) -> int:
+        total = 0
+        for place in places:
+            value = cur.execute(
+                f"SELECT SUM(n) AS n FROM {table} WHERE unit = ? AND metric = ? AND day < ?",
+                (place.unit, metric, before),
+            ).scalar()
+            total += int(value or 0)
+        return total
+
+    def _subtree_count(
+        self, cur: Cursor, table: str, places: list[Place], condition: str, params: list[Any]
+    ) -> int:
+        total = 0
+        for place in places:
+            low, high = subtree_range(place.path)
+            value = cur.execute(
+                f"SELECT COUNT(*) AS n FROM {table} WHERE {condition} AND path >= ? AND path < ?",
+                (*params, low, high),
+            ).scalar()
+            total += int(value or 0)
+        return total
+
+    def _bases(self, cur: Cursor, table: str, places: list[Place]) -> list[dict[str, Any]]:
+        bases: list[dict[str, Any]] = []
+        for place in places:
+            low, high = subtree_range(place.path)
+            bases.extend(
+                cur.execute(
+                    f"SELECT base_id, unit, occupancy, placed_total FROM {table} "
+                    "WHERE path >= ? AND path < ? ORDER BY base_id",
+                    (low, high),
+                ).fetchall()
+            )
+        return [
+            {
+                "base_id": b["base_id"],
+                "unit": b["unit"],
+                "occupancy": int(b["occupancy"]),
+                "placed_total": int(b["placed_total"]),
+            }
+            for b in bases
+        ]
+
+    # --- lists for supervisors -------------------------------------------------------------
+
+    def bases(self, unit: str | None) -> list[dict[str, Any]]:
+        """Transitional placement bases in the unit subtree with their occupancy now."""
+        t = self._tables("resettlement")
+        with self.ct.db.transaction(commit=False) as cur:
+            return self._bases(cur, t["bases"], self._places(unit))
+
+    def upcoming(self, unit: str | None, days: int = 30) -> dict[str, Any]:
+        """Correction terms ending and report-in windows closing, and handover windows of
+        released people closing, within `days` from today."""
+        today = self.today()
+        first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
+        places = self._places(unit)
+        subjects = self._tables("correction")["subjects"]
+        people = self._tables("resettlement")["people"]
+
+        def select(cur: Cursor, table: str, column: str, extra: str = "") -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            for place in places:
+                low, high = subtree_range(place.path)
+                found.extend(
+                    cur.execute(
+                        f"SELECT case_id, unit, {column} AS due{extra} FROM {table} "
+                        f"WHERE {column} >= ? AND {column} <= ? AND path >= ? AND path < ? "
+                        f"ORDER BY {column}, case_id LIMIT {UPCOMING_LIMIT}",
+                        (first, last, low, high),
+                    ).fetchall()
+                )
+            return found
+
+        with self.ct.db.transaction(commit=False) as cur:
+            terms = select(cur, subjects, "active_term_end", ", minor")
+            reports = select(cur, subjects, "report_due", ", minor")
+            handovers = select(cur, people, "handover_due")
+        return {
+            "from": first,
+            "to": last,
+            "term_ends": [
+                {
+                    "id": r["case_id"],
+                    "unit": r["unit"],
+                    "term_end": r["due"],
+                    "minor": bool(r["minor"]),
+                }
+                for r in terms
+            ],
+            "report_in_windows": [
+                {
+                    "id": r["case_id"],
+                    "unit": r["unit"],
+                    "report_due": r["due"],
+                    "minor": bool(r["minor"]),
+                }
+                for r in reports
+            ],
+            "handover_windows": [
+                {"id": r["case_id"], "unit": r["unit"], "handover_due": r["due"]} for r in handovers
+            ],
+        }
+
+    # --- operations -------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        return self.engine.status()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Waits until every read model includes `position`; False if it timed out."""
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            if all(entry["position"] >= position for entry in self.engine.status()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 0.2)
+
+
+def _next_day(day: str) -> str:
+    if day == LATEST:
+        return LATEST + "~"
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()

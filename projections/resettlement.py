@@ -1,0 +1,196 @@
+"""Resettlement indicators (DOMAIN.md §2) and transitional placement bases with occupancy.
+
+Rates are over the cohort received in the period: a person counts as placed (or assisted)
+on the day and at the unit of their reception, whenever the placement (or the category and
+first activity) happens. `active_delta` counters (+1 received, ±1 delegated, -1 ended) give
+the people under assistance at any day, for the yearly re-offending rate's denominator.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from domain import rules
+from domain.case import CaseEvent
+from domain.clock import add_days
+from projections.engine import Batch, Place, Projection, Tables, counter_table, event_day
+
+FLAGS = (
+    "received",
+    "categorised",
+    "activity",
+    "placed",
+    "placed_counted",
+    "assisted_counted",
+    "active",
+    "contact_lost",
+)
+
+
+class ResettlementIndicators(Projection):
+    name: ClassVar[str] = "resettlement"
+    tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
+
+    def create_statements(self, t: Tables) -> list[str]:
+        people, bases = t["people"], t["bases"]
+        flags = ", ".join(f"{flag} INTEGER NOT NULL DEFAULT 0" for flag in FLAGS)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {people} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
+            f"path TEXT NOT NULL, {flags}, released_on TEXT, handover_due TEXT, received_on TEXT, "
+            "received_unit TEXT, base_id TEXT, reoffence_years TEXT NOT NULL DEFAULT '', "
+            "ended INTEGER NOT NULL DEFAULT 0)",
+            f"CREATE INDEX IF NOT EXISTS {people}_handover ON {people} (handover_due, path)",
+            f"CREATE INDEX IF NOT EXISTS {people}_lost ON {people} (contact_lost, path)",
+            f"CREATE INDEX IF NOT EXISTS {people}_active ON {people} (active, path)",
+            f"CREATE TABLE IF NOT EXISTS {bases} (base_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
+            "path TEXT NOT NULL, occupancy BIGINT NOT NULL, placed_total BIGINT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {bases}_path ON {bases} (path)",
+            *counter_table(t["counts"]),
+        ]
+
+    def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
+        if kind != "resettlement":
+            return
+        people = b.t["people"]
+        case_id = str(event.originator_id)
+        name = type(event).__name__
+        data = event.data
+        if name == "ReleaseNotified":
+            place = b.place(str(getattr(event, "unit", "")))
+            b.execute(
+                f"INSERT INTO {people} (case_id, unit, path) VALUES (?, ?, ?) "
+                "ON CONFLICT (case_id) DO NOTHING",
+                (case_id, place.unit, place.path),
+            )
+            notified_on = event_day(event, "notified_on")
+            b.count("counts", place, notified_on, "notified")
+            expected = data.get("expected_release_date")
+            if (
+                expected
+                and (date.fromisoformat(expected) - date.fromisoformat(notified_on)).days
+                < rules.RELEASE_NOTICE_MIN_DAYS
+            ):
+                b.count("counts", place, notified_on, "late_notice")
+            return
+        row = b.one(f"SELECT * FROM {people} WHERE case_id = ?", (case_id,))
+        if row is None:
+            return
+        place = b.place(row["unit"])
+        changes: dict[str, Any] = {}
+        if name == "PersonReleased":
+            released = str(data["released_on"])[:10]
+            changes["released_on"] = released
+            if not row["received"]:
+                changes["handover_due"] = add_days(
+                    date.fromisoformat(released), rules.HANDOVER_WINDOW_DAYS
+                ).isoformat()
+        elif name == "PersonReceived":
+            received_on = event_day(event, "received_on")
+            changes.update(
+                received=1,
+                active=1,
+                received_on=received_on,
+                received_unit=place.unit,
+                handover_due=None,
+            )
+            b.count("counts", place, received_on, "received")
+            b.count("counts", place, received_on, "active_delta")
+            due = row["handover_due"]
+            if due and received_on > due:
+                b.count("counts", place, received_on, "late_handover")
+        elif name == "AssistanceCategorised":
+            changes["categorised"] = 1
+        elif name == "AssistanceActivityRecorded":
+            changes["activity"] = 1
+        elif name == "AssistanceDelegated" and data.get("to_unit"):
+            new = b.place(data["to_unit"])
+            changes.update(unit=new.unit, path=new.path)
+            if row["active"]:
+                day = event_day(event)
+                b.count("counts", place, day, "active_delta", -1)
+                b.count("counts", new, day, "active_delta", 1)
+        elif name == "PersonPlaced":
+            changes["placed"] = 1
+            self._leave_base(b, row)
+            base_id = data.get("base_id")
+            if base_id and data.get("placement") in rules.PLACEMENTS_WITH_BASE:
+                self._enter_base(b, str(base_id), place)
+                changes["base_id"] = str(base_id)
+            else:
+                changes["base_id"] = None
+        elif name == "PlacementEnded":
+            self._leave_base(b, row)
+            changes["base_id"] = None
+        elif name == "ContactLost":
+            changes["contact_lost"] = 1
+        elif name == "ContactRestored":
+            changes["contact_lost"] = 0
+        elif name == "Reoffended":
+            day = event_day(event, "on")
+            years = [y for y in str(row["reoffence_years"]).split(",") if y]
+            if day[:4] not in years:
+                # The yearly rate counts people, once a year each.
+                b.count("counts", place, day, "reoffended")
+                changes["reoffence_years"] = ",".join(sorted([*years, day[:4]]))
+        elif name == "AssistanceEnded":
+            self._leave_base(b, row)
+            changes.update(base_id=None, ended=1, active=0, handover_due=None, contact_lost=0)
+            if row["active"]:
+                b.count("counts", place, event_day(event, "ended_on"), "active_delta", -1)
+        merged = {**row, **changes}
+        if merged["received"] and merged["received_unit"]:
+            cohort = b.place(merged["received_unit"])
+            if merged["placed"] and not merged["placed_counted"]:
+                changes["placed_counted"] = 1
+                b.count("counts", cohort, merged["received_on"], "received_placed")
+            if merged["categorised"] and merged["activity"] and not merged["assisted_counted"]:
+                changes["assisted_counted"] = 1
+                b.count("counts", cohort, merged["received_on"], "received_assisted")
+        if changes:
+            sets = ", ".join(f"{column} = ?" for column in changes)
+            b.execute(f"UPDATE {people} SET {sets} WHERE case_id = ?", (*changes.values(), case_id))
+
+    def _enter_base(self, b: Batch, base_id: str, place: Place) -> None:
+        bases = b.t["bases"]
+        # A base belongs to the unit of the first person placed there.
+        b.execute(
+            f"INSERT INTO {bases} (base_id, unit, path, occupancy, placed_total) "
+            "VALUES (?, ?, ?, 1, 1) ON CONFLICT (base_id) DO UPDATE SET "
+            f"occupancy = {bases}.occupancy + 1, placed_total = {bases}.placed_total + 1",
+            (base_id, place.unit, place.path),
+        )
+
+    def _leave_base(self, b: Batch, row: dict[str, Any]) -> None:
+        if row.get("base_id"):
+            bases = b.t["bases"]
+            b.execute(
+                f"UPDATE {bases} SET occupancy = occupancy - 1 WHERE base_id = ?", (row["base_id"],)
+            )
+
+
+def resettlement_indicators(
+    counts: dict[str, int],
+    active_at_start: int,
+    now: dict[str, int],
+    bases: dict[str, int],
+) -> dict[str, Any]:
+    from projections.queries import rate
+
+    received = counts.get("received", 0)
+    return {
+        "notified": counts.get("notified", 0),
+        "received": received,
+        "placement_rate": rate(counts.get("received_placed", 0), received),
+        "assistance_rate": rate(counts.get("received_assisted", 0), received),
+        "reoffending_rate": rate(counts.get("reoffended", 0), active_at_start + received),
+        "reoffended": counts.get("reoffended", 0),
+        "under_assistance_at_start": active_at_start,
+        "late_notices": counts.get("late_notice", 0),
+        "late_handovers": counts.get("late_handover", 0),
+        "missed_handover_now": now.get("missed_handover", 0),
+        "lost_contact_now": now.get("lost_contact", 0),
+        "under_assistance_now": now.get("under_assistance", 0),
+        "transitional_bases": bases.get("bases", 0),
+        "transitional_base_occupancy": bases.get("occupancy", 0),
+    }
