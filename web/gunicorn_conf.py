@@ -19,7 +19,7 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # No query strings in the access log: a search term (`q`) may be a person's name.
-accesslog = os.environ.get("CASETRAIL_ACCESS_LOG", "-")
+accesslog = os.environ.get("CASETRAIL_ACCESS_LOG", "-") or None  # "" turns it off
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("CASETRAIL_LOG_LEVEL", "info")

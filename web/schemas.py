@@ -23,7 +23,8 @@ POSITION_MAX = 2**62
 
 
 def position(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=0, max=POSITION_MAX), **kwargs)
+    """A position in the global log, as a query parameter."""
+    return fields.Integer(validate=validate.Range(min=0, max=POSITION_MAX), **kwargs)
 
 
 # --- requests: commands -------------------------------------------------------------
@@ -76,10 +77,8 @@ class CaseListQuery(ReadYourWrites):
     overdue = fields.Boolean()
     category = fields.String(validate=validate.Length(min=1, max=50))
     q = fields.String(validate=validate.Length(min=1, max=SHORT_TEXT))
-    page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(
-        strict=False, load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE)
-    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
 class IndicatorsQuery(ReadYourWrites):

@@ -1,0 +1,175 @@
+"""Web fixtures: the app on a real store (Flask test client), and the real service
+(gunicorn) as a subprocess on a free port, both with users of every role."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = "320102"  # 玄武区: the users' unit
+INSIDE = "320102001"  # a street below it
+OUTSIDE = "320104"  # 秦淮区: a sibling district
+UNITS = [
+    {"code": "320102", "name": "玄武区", "parent": "320100"},
+    {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
+    {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
+    {"code": "320104", "name": "秦淮区", "parent": "320100"},
+    {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
+]
+ROLES = ("caseworker", "supervisor", "auditor", "admin")
+
+
+@dataclass
+class Tokens:
+    """Bearer tokens of one user per role at HOME, and a caseworker and supervisor elsewhere."""
+
+    by_role: dict[str, str] = field(default_factory=dict)
+    outside: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, role: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.by_role[role]}", **extra}
+
+
+def create_users(ct: Casetrail) -> Tokens:
+    ct.directory.load_units(UNITS)
+    tokens = Tokens()
+    for role in ROLES:
+        _, tokens.by_role[role] = ct.directory.create_user(f"{role} at home", role, HOME)
+    for role in ("caseworker", "supervisor"):
+        _, tokens.outside[role] = ct.directory.create_user(f"{role} outside", role, OUTSIDE)
+    return tokens
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a subprocess use the same store as `settings`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CASETRAIL_")}
+    env["CASETRAIL_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["CASETRAIL_DATABASE_URL"] = settings.database_url
+    if settings.database_schema:
+        env["CASETRAIL_DATABASE_SCHEMA"] = settings.database_schema
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """The real web process (gunicorn), started, killed and restarted by tests."""
+
+    def __init__(self, settings: Settings, log: Path, workers: int = 2) -> None:
+        self.env = settings_env(settings)
+        self.port = free_port()
+        self.env.update(
+            CASETRAIL_BIND=f"127.0.0.1:{self.port}",
+            WEB_CONCURRENCY=str(workers),
+            CASETRAIL_ACCESS_LOG="",
+        )
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--config",
+                    "python:web.gunicorn_conf",
+                    "web.app:create_app()",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def kill(self) -> None:
+        """`kill -9` of the whole web process group: master and workers, mid-request."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def web_casetrail(settings: Settings) -> Iterator[Casetrail]:
+    ct = bootstrap(settings)
+    try:
+        yield ct
+    finally:
+        ct.close()
+
+
+@pytest.fixture
+def tokens(web_casetrail: Casetrail) -> Tokens:
+    return create_users(web_casetrail)
+
+
+@pytest.fixture
+def app(web_casetrail: Casetrail, tokens: Tokens) -> Flask:
+    return create_app(web_casetrail)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def service(settings: Settings, tokens: Tokens, tmp_path: Path) -> Iterator[Service]:
+    """The real service on a free port, over the store `tokens` were created in."""
+    served = Service(settings, tmp_path / "gunicorn.log")
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def check(response: Any, status: int) -> Any:
+    """The JSON body, after asserting the status (showing the body when it differs)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json()

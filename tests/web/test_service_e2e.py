@@ -1,0 +1,218 @@
+"""End to end: the real service (gunicorn) in a subprocess, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from domain.clock import cst_date
+from tests.dispute_builders import event_data, registration
+from tests.web.conftest import INSIDE, OUTSIDE, Service, Tokens, check
+
+
+def today() -> Any:
+    return cst_date(datetime.now(UTC))
+
+
+def register(service: Service, tokens: Tokens, unit: str = INSIDE, **headers: str) -> Any:
+    body = {"kind": "dispute", "unit": unit, "type": "DisputeRegistered", "data": registration()}
+    return requests.post(
+        f"{service.url}/cases", json=body, headers=tokens.headers("caseworker", **headers)
+    )
+
+
+def append(
+    service: Service,
+    tokens: Tokens,
+    case_id: str,
+    event_type: str,
+    role: str = "caseworker",
+    **extra: Any,
+) -> requests.Response:
+    headers = extra.pop("headers", {})
+    data = extra.pop("data") if "data" in extra else event_data(event_type, today())
+    body = {"type": event_type, "data": data, **extra}
+    return requests.post(
+        f"{service.url}/cases/{case_id}/events", json=body, headers=tokens.headers(role, **headers)
+    )
+
+
+def head(service: Service) -> int:
+    return int(requests.get(f"{service.url}/healthz").json()["head_position"])
+
+
+def test_a_dispute_lives_from_registration_to_follow_up(service: Service, tokens: Tokens) -> None:
+    opened = check(register(service, tokens), 201)
+    assert opened["kind"] == "dispute" and opened["version"] == 1 and opened["position"] >= 1
+    case_id = opened["id"]
+    steps = [
+        ("DisputeTriaged", "caseworker"),
+        ("DisputeAssigned", "caseworker"),
+        ("SupervisionOrdered", "supervisor"),
+        ("MediationSessionHeld", "caseworker"),
+        ("AgreementReached", "caseworker"),
+        ("DisputeClosed", "caseworker"),
+        ("FollowUpVisited", "caseworker"),
+    ]
+    for version, (event_type, role) in enumerate(steps, start=2):
+        answer = check(
+            append(service, tokens, case_id, event_type, role, expected_version=version - 1), 201
+        )
+        assert answer["version"] == version and answer["event"]["type"] == event_type
+        assert answer["event"]["actor_role"] == role and answer["event"]["hash"]
+
+    state = check(
+        requests.get(f"{service.url}/cases/{case_id}", headers=tokens.headers("supervisor")), 200
+    )
+    assert (
+        state["status"] == "closed"
+        and state["version"] == 8
+        and state["outcome"] == ("agreement_reached")
+    )
+    assert state["unit"] == INSIDE and state["on_time"] is True
+
+    then = check(
+        requests.get(
+            f"{service.url}/cases/{case_id}",
+            params={"as_of_version": 3},
+            headers=tokens.headers("auditor"),
+        ),
+        200,
+    )
+    assert then["status"] == "assigned" and then["version"] == 3
+
+    history = check(
+        requests.get(f"{service.url}/cases/{case_id}/history", headers=tokens.headers("auditor")),
+        200,
+    )["events"]
+    assert [event["type"] for event in history] == [
+        "DisputeRegistered",
+        *(event_type for event_type, _ in steps),
+    ]
+    assert all(
+        later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(history)
+    )
+
+    feed = check(
+        requests.get(
+            f"{service.url}/audit/events",
+            params={"after": 0, "limit": 3},
+            headers=tokens.headers("auditor"),
+        ),
+        200,
+    )
+    assert [event["position"] for event in feed["events"]] == [1, 2, 3]
+    assert feed["links"]["next"].endswith("after=3&limit=3")
+
+
+def error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    body = check(response, status)
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code and body["error"]["message"]
+    return dict(body["error"])
+
+
+def test_every_error_of_the_contract_has_its_status_and_shape_and_appends_nothing(
+    service: Service, tokens: Tokens
+) -> None:
+    case_id = check(register(service, tokens), 201)["id"]
+    before = head(service)
+    url = f"{service.url}/cases/{case_id}/events"
+    worker = tokens.headers("caseworker")
+
+    # 400: malformed JSON.
+    bad_json = requests.post(
+        url, data="{not json", headers={**worker, "Content-Type": "application/json"}
+    )
+    error(bad_json, 400, "malformed_request")
+    # 401: no token, a bad token.
+    error(requests.post(url, json={"type": "DisputeTriaged", "data": {}}), 401, "unauthorized")
+    bad_token = {"Authorization": "Bearer ct_not-a-token"}
+    error(requests.get(f"{service.url}/cases/{case_id}", headers=bad_token), 401, "unauthorized")
+    # 403: a role that cannot write; a supervisor-only event; outside the jurisdiction.
+    error(append(service, tokens, case_id, "DisputeTriaged", "auditor"), 403, "role_cannot_write")
+    error(append(service, tokens, case_id, "SupervisionOrdered"), 403, "supervisor_only")
+    outsider = {"Authorization": f"Bearer {tokens.outside['caseworker']}"}
+    denied = error(
+        requests.post(
+            url,
+            json={"type": "DisputeTriaged", "data": event_data("DisputeTriaged", today())},
+            headers=outsider,
+        ),
+        403,
+        "outside_jurisdiction",
+    )
+    assert case_id not in str(denied) and INSIDE not in str(denied)
+    error(
+        requests.get(f"{service.url}/cases/{case_id}", headers=outsider),
+        403,
+        "outside_jurisdiction",
+    )
+    error(register(service, tokens, unit=OUTSIDE), 403, "outside_jurisdiction")
+    # 404: an unknown case, an id that is no case id at all.
+    error(append(service, tokens, str(uuid.uuid4()), "DisputeTriaged"), 404, "case_not_found")
+    error(requests.get(f"{service.url}/cases/nope", headers=worker), 404, "case_not_found")
+    # 409: expected_version behind the stream.
+    conflict = error(
+        append(service, tokens, case_id, "DisputeTriaged", expected_version=5),
+        409,
+        "version_conflict",
+    )
+    assert conflict["details"]["current_version"] == 1
+    # 413: a body too large.
+    huge = {"type": "DisputeTriaged", "data": {"notes": "x" * 400_000}}
+    error(requests.post(url, json=huge, headers=worker), 413, "body_too_large")
+    # 422: the request's schema (each field named), the event data's schema, a domain rule.
+    schema = error(
+        requests.post(
+            url, json={"data": {}, "surplus": 1, "expected_version": "two"}, headers=worker
+        ),
+        422,
+        "invalid_data",
+    )
+    assert set(schema["details"]) == {"type", "surplus", "expected_version"}
+    wrong = requests.post(
+        url, json={"type": "DisputeTriaged", "data": {"complexity": "huge"}}, headers=worker
+    )
+    assert set(error(wrong, 422, "invalid_data")["details"]) == {"complexity", "responsible_unit"}
+    long_summary = registration(summary="x" * 5000)
+    too_long = requests.post(
+        f"{service.url}/cases",
+        json={"kind": "dispute", "unit": INSIDE, "type": "DisputeRegistered", "data": long_summary},
+        headers=worker,
+    )
+    assert "summary" in error(too_long, 422, "invalid_data")["details"]
+    bad_date = requests.post(
+        url,
+        json={"type": "HearingHeld", "data": {"held_on": "2026-02-30", "notes": "n"}},
+        headers=worker,
+    )
+    assert "held_on" in error(bad_date, 422, "invalid_data")["details"]
+    error(append(service, tokens, case_id, "AgreementReached"), 422, "not_allowed_in_status")
+    error(append(service, tokens, case_id, "NoSuchEvent", data={}), 422, "unknown_event_type")
+    one_sided = registration(parties=[dict(p, role="applicant") for p in registration()["parties"]])
+    rule = requests.post(
+        f"{service.url}/cases",
+        json={"kind": "dispute", "unit": INSIDE, "type": "DisputeRegistered", "data": one_sided},
+        headers=worker,
+    )
+    error(rule, 422, "parties_on_both_sides")
+    # 422: an Idempotency-Key used before with another body.
+    check(append(service, tokens, case_id, "HearingHeld", headers={"Idempotency-Key": "k-1"}), 201)
+    before += 1
+    reused = append(
+        service, tokens, case_id, "PublicNoticePosted", headers={"Idempotency-Key": "k-1"}
+    )
+    error(reused, 422, "idempotency_key_reused")
+    # Unknown addresses and methods answer in the same shape.
+    error(requests.get(f"{service.url}/no-such-thing", headers=worker), 404, "not_found")
+    error(requests.delete(f"{service.url}/cases", headers=worker), 405, "method_not_allowed")
+
+    assert head(service) == before, "a refused command appended something"
+    assert (
+        check(requests.get(f"{service.url}/cases/{case_id}", headers=worker), 200)["version"] == 2
+    )
