@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from marshmallow import Schema
 
+from domain.clock import cst_date
 from domain.errors import NotPermitted, RuleViolation, UnknownEventType
 from domain.schemas import NoData, load
 
@@ -270,6 +271,16 @@ def to_json(value: Any) -> Any:
 
 def parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def require_not_future(day_: date, ctx: Context, field: str) -> None:
+    """A record of something that happened cannot be dated after today (CST)."""
+    if day_ > cst_date(ctx.now):
+        raise RuleViolation(
+            f"'{field}' ({day_.isoformat()}) is in the future.",
+            code="date_in_future",
+            details={"field": field},
+        )
 
 
 def statuses(*names: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from marshmallow import fields, validate
 
 from domain import rules
-from domain.case import Case, CaseEvent, CaseOpened, Context, rule, statuses
+from domain.case import Case, CaseEvent, CaseOpened, Context, require_not_future, rule, statuses
 from domain.clock import add_days, add_months, cst_date
 from domain.errors import RuleViolation
 from domain.schemas import (
@@ -520,14 +520,3 @@ class Dispute(Case):
 
     def names(self) -> list[str]:
         return [party["name"] for party in self.parties]
-
-
-def require_not_future(day_: date, ctx: Context, field: str) -> None:
-    """A record of something that happened cannot be dated after today (CST)."""
-    if day_ > cst_date(ctx.now):
-        raise RuleViolation(
-            f"'{field}' ({day_.isoformat()}) is in the future.",
-            code="date_in_future",
-            details={"field": field},
-        )
-

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from domain.case import Case
 from domain.dispute import Dispute
+from domain.resettlement import Resettlement
 
 KINDS: dict[str, type[Case]] = {
     Dispute.kind: Dispute,
+    Resettlement.kind: Resettlement,
 }
 
 

@@ -94,6 +94,10 @@ PLACEMENTS = (
     "education",
 )
 ASSISTANCE_END_REASONS = ("period_completed", "death", "other")
+# 必接必送: people of these categories are received escorted, never self-reported.
+ESCORTED_CATEGORIES = ("key",)
+# Placements that name the transitional base (過渡性安置基地) holding the person.
+PLACEMENTS_WITH_BASE = ("transitional_base",)
 GENDERS = ("male", "female")
 
 # --- 社區矯正 ----------------------------------------------------------------
@@ -149,6 +153,8 @@ def catalogue() -> dict[str, Any]:
         "release_notice_min_days": RELEASE_NOTICE_MIN_DAYS,
         "handover_window_days": HANDOVER_WINDOW_DAYS,
         "assistance_period_years": ASSISTANCE_PERIOD_YEARS,
+        "escorted_categories": ESCORTED_CATEGORIES,
+        "placements_with_base": PLACEMENTS_WITH_BASE,
         "eligibility_bases": ELIGIBILITY_BASES,
         "province_prefixes": PROVINCE_PREFIXES,
         "report_in_days": REPORT_IN_DAYS,
