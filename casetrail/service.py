@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +39,10 @@ from domain.kinds import KINDS
 
 log = logging.getLogger("casetrail.service")
 
-MAX_APPEND_ATTEMPTS = 8
+# Appends without expected_version retry when another append took their version; with a
+# short random pause, so that a crowd of writers on one case does not starve one of them.
+MAX_APPEND_ATTEMPTS = 32
+RETRY_PAUSE_SECONDS = 0.004
 READ_ROLES = ("caseworker", "supervisor", "auditor")
 
 
@@ -145,7 +150,7 @@ class CaseService:
             "reason": reason,
             "note": note,
         }
-        for _ in range(MAX_APPEND_ATTEMPTS):
+        for attempt in range(MAX_APPEND_ATTEMPTS):
             replay = self._replay(actor, idempotency_key, request)
             if replay is not None:
                 return replay
@@ -183,6 +188,7 @@ class CaseService:
                         f"The case is at version {current}, not {expected_version}.",
                         details={"current_version": current, "expected_version": expected_version},
                     ) from None
+                time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * min(attempt + 1, 8)))
                 continue
             return self._appended(case, position)
         raise VersionConflict(
