@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from domain.case import Case
+from domain.correction import Correction
 from domain.dispute import Dispute
 from domain.resettlement import Resettlement
 
 KINDS: dict[str, type[Case]] = {
     Dispute.kind: Dispute,
+    Correction.kind: Correction,
     Resettlement.kind: Resettlement,
 }
 

@@ -129,6 +129,15 @@ ELECTRONIC_MONITORING_MAX_MONTHS = 3
 REVOCATION_WARNINGS_NEEDED = 2
 ABSCONDING_DAYS_FOR_REVOCATION = 30
 SANCTION_RUNGS = ("reprimand", "warning", "public_security_penalty", "revocation")
+# RevocationProposed names one of these grounds; each must be borne out by the case's events.
+REVOCATION_GROUNDS: dict[str, str] = {
+    "repeated_warnings": "經警告仍不改正: warned (revocation_warnings_needed times)",
+    "absconding": "脫離監管超過一個月: absconded longer than absconding_days_for_revocation",
+    "after_public_security_penalty": "受到治安管理處罰後仍不改正: a public security penalty came first",
+    "reoffending": "重新犯罪: a new offence is on the case",
+}
+# 管制 is not revoked (its violations meet 治安管理處罰); the others are revoked or committed.
+REVOCABLE_CORRECTION_TYPES = ("probation", "parole", "temporary_outside_execution")
 # Minors (under 18 at the offence) are corrected apart; their identity is confidential.
 ADULT_AGE = 18
 TERM_ENDING_SOON_DAYS = 30
@@ -164,4 +173,7 @@ def catalogue() -> dict[str, Any]:
         "revocation_warnings_needed": REVOCATION_WARNINGS_NEEDED,
         "absconding_days_for_revocation": ABSCONDING_DAYS_FOR_REVOCATION,
         "adult_age": ADULT_AGE,
+        "revocation_grounds": REVOCATION_GROUNDS,
+        "revocable_correction_types": REVOCABLE_CORRECTION_TYPES,
+        "term_ending_soon_days": TERM_ENDING_SOON_DAYS,
     }
