@@ -39,8 +39,15 @@ def bootstrap(
     clock: Clock | None = None,
     on_append: AppendListener | None = None,
     seed_units: bool = True,
+    signal_workers: bool = False,
 ) -> Casetrail:
+    """With `signal_workers` (web and worker processes), each accepted append wakes the
+    projection workers through Redis, unless `on_append` is given."""
     settings = settings or Settings.from_env()
+    if on_append is None and signal_workers:
+        from workers.signals import ProjectionSignal
+
+        on_append = ProjectionSignal(settings)
     clock = clock or SystemClock()
     if settings.backend == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -91,3 +91,9 @@ def users_create(name: str, role: str, unit: str) -> None:
 from casetrail.up import up  # noqa: E402
 
 main.add_command(up)
+
+from workers.cli import cron, projections, worker  # noqa: E402
+
+main.add_command(worker)
+main.add_command(cron)
+main.add_command(projections)

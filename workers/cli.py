@@ -1,0 +1,81 @@
+"""`casetrail worker`, `casetrail cron` and `casetrail projections status|rebuild|catch-up`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from projections import engine_for
+
+
+def build() -> Casetrail:
+    return bootstrap(Settings.from_env(), signal_workers=True)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+def worker(burst: bool) -> None:
+    """An RQ worker that builds the read models (and runs the cron's jobs)."""
+    from rq import Queue, SimpleWorker
+
+    from workers import jobs
+    from workers.redis_conn import connect
+
+    logging.basicConfig(level=logging.INFO)
+    ct = build()
+    jobs.use(ct)
+    engine_for(ct).setup()
+    conn = connect(ct.settings)
+    queue = Queue(ct.settings.queue_name, connection=conn)
+    # SimpleWorker runs jobs in this process, with its casetrail and connection pool
+    # (a forked work horse would share the parent's database connections).
+    SimpleWorker([queue], connection=conn).work(burst=burst, logging_level="INFO")
+
+
+@click.command("cron")
+def cron() -> None:
+    """The periodic jobs: the projection catch-up safety net."""
+    from workers.cron import scheduler
+
+    logging.basicConfig(level=logging.INFO)
+    scheduler(Settings.from_env()).start()
+
+
+@click.group("projections")
+def projections() -> None:
+    """Read models: lag, catch-up and rebuild."""
+
+
+@projections.command("status")
+def projections_status() -> None:
+    """Each projection's position, the head and the lag."""
+    ct = build()
+    for entry in engine_for(ct).status():
+        click.echo(json.dumps(entry))
+
+
+@projections.command("catch-up")
+def projections_catch_up() -> None:
+    """Projects everything up to the head, here and now (no worker needed)."""
+    ct = build()
+    applied = engine_for(ct).catch_up()
+    click.echo(f"applied {applied} events")
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False)
+def projections_rebuild(name: str | None) -> None:
+    """Rebuilds NAME (default: every projection) from event 1 into fresh tables; queries
+    keep reading the old ones until the switch."""
+    ct = build()
+    engine = engine_for(ct)
+    names = [name] if name else list(engine.projections)
+    for each in names:
+        if each not in engine.projections:
+            raise click.BadParameter(f"no projection {each!r}; one of {', '.join(engine.projections)}")
+        generation = engine.rebuild(each)
+        click.echo(f"{each}: generation {generation} active at {engine.position(each, generation)}")

@@ -1,0 +1,33 @@
+"""`casetrail cron`: RQ's cron scheduler (RQ 3) enqueueing the projection safety net.
+
+The same schedule can be run by RQ's own command: `rq cron workers.cron_config -u URL`.
+"""
+
+from __future__ import annotations
+
+from rq.cron import CronScheduler
+
+from casetrail.config import Settings
+from workers.jobs import safety_net
+from workers.redis_conn import connect
+
+SAFETY_NET_TIMEOUT_SECONDS = 600
+
+
+def scheduler(settings: Settings) -> CronScheduler:
+    cron = CronScheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
+    register(cron.register, settings)
+    return cron
+
+
+def register(register_job: object, settings: Settings) -> None:
+    """Registers the safety net with `CronScheduler.register` or `rq.cron.register`."""
+    assert callable(register_job)
+    register_job(
+        safety_net,
+        settings.queue_name,
+        interval=settings.catch_up_interval,
+        job_timeout=SAFETY_NET_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:projections-safety-net",
+    )

