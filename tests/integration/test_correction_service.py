@@ -75,12 +75,13 @@ class Steps:
         error: type[CasetrailError] = RuleViolation,
         **data: Any,
     ) -> None:
-        head = self.service.head_position()
         history = self.history()
+        # The head is taken right around the refusal: nothing but the refusal happens between.
+        head = self.service.head_position()
         with pytest.raises(error) as raised:
             self.service.append(actor, self.case_id, type_name, data)
-        assert raised.value.code == code
         assert self.service.head_position() == head
+        assert raised.value.code == code
         assert self.history() == history
 
 
