@@ -425,7 +425,7 @@ def redact_minor(actor: Actor, state: dict[str, Any], *, unit: str | None = None
 
 
 def redact_identity(value: Any) -> Any:
-    """`value` with the identity fields of every `person` object inside it replaced."""
+    """`value` with the identity fields of every `person` in it (and `names`) replaced."""
     if isinstance(value, list):
         return [redact_identity(item) for item in value]
     if not isinstance(value, dict):
@@ -436,6 +436,8 @@ def redact_identity(value: Any) -> Any:
         redacted["person"] = {
             key: REDACTED if key in IDENTITY_FIELDS else item for key, item in person.items()
         }
+    if isinstance(redacted.get("names"), list):  # a read-model row's display names
+        redacted["names"] = [REDACTED for _ in redacted["names"]]
     return redacted
 
 

@@ -33,7 +33,8 @@ class CasetrailApi(Api):  # type: ignore[misc]
 
 def create_app(casetrail: Casetrail | None = None) -> Flask:
     if casetrail is None:
-        casetrail = bootstrap(on_append=default_on_append())
+        # Each accepted append wakes the projection workers (through Redis).
+        casetrail = bootstrap(signal_workers=True)
     app = Flask("casetrail")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
@@ -80,12 +81,3 @@ def add_root_aliases(app: Flask, api: Api) -> None:
     @app.get("/docs")
     def docs() -> Any:
         return redirect(url_for("api-docs.openapi_swagger_ui"))
-
-
-def default_on_append() -> Any:
-    """The workers' signal after each append, when the workers package provides one."""
-    try:
-        from workers.signal import on_append  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return on_append

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
 from casetrail.directory import User
@@ -35,18 +35,25 @@ blp = Blueprint(
 )
 
 QUERY_ROLES = ("caseworker", "supervisor", "auditor")
+READ_MODELS = "casetrail.read_models"
 # How long `min_position` may hold a request before answering from what there is.
 MIN_POSITION_WAIT_SECONDS = 5.0
 
 
 def read_models() -> Any:
-    try:
-        from projections.queries import ReadModels
-    except ImportError:
-        raise ApiError(
-            503, "The read models are not available in this build.", code="read_models_unavailable"
-        ) from None
-    return ReadModels(casetrail())
+    """The read models, built once per app (their tables are set up on first use)."""
+    models = current_app.extensions.get(READ_MODELS)
+    if models is None:
+        try:
+            from projections.queries import ReadModels
+        except ImportError:
+            raise ApiError(
+                503,
+                "The read models are not available in this build.",
+                code="read_models_unavailable",
+            ) from None
+        models = current_app.extensions.setdefault(READ_MODELS, ReadModels(casetrail()))
+    return models
 
 
 def jurisdiction_unit(user: User, unit: str | None) -> str | None:
@@ -97,7 +104,14 @@ def list_cases(args: dict[str, Any]) -> Response:
     args["unit"] = jurisdiction_unit(user, args.get("unit"))
     result = models.list_cases(**args)
     page, per_page, total = int(result["page"]), args["per_page"], int(result["total"])
-    items = [redact_minor(user.actor, item) for item in result["items"]]
+    items = []
+    for item in result["items"]:
+        shown = redact_minor(user.actor, item)
+        if shown is not item and args.get("q") is not None:
+            # A search must not tell whose case it is when the name is confidential.
+            total -= 1
+            continue
+        items.append(shown)
     links = {
         "self": page_link(page),
         "next": page_link(page + 1) if page * per_page < total else None,

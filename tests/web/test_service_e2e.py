@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -216,3 +218,56 @@ def test_every_error_of_the_contract_has_its_status_and_shape_and_appends_nothin
     assert (
         check(requests.get(f"{service.url}/cases/{case_id}", headers=worker), 200)["version"] == 2
     )
+
+
+def test_a_retried_command_with_its_idempotency_key_appends_once_and_answers_alike(
+    service: Service, tokens: Tokens
+) -> None:
+    key = {"Idempotency-Key": f"register-{uuid.uuid4()}"}
+    first = register(service, tokens, **key)
+    again = register(service, tokens, **key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    case_id = first.json()["id"]
+    before = head(service)
+
+    # Retries racing each other (a client timing out and retrying) still append once.
+    triage = {"Idempotency-Key": f"triage-{uuid.uuid4()}"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda _: append(service, tokens, case_id, "DisputeTriaged", headers=triage),
+                range(6),
+            )
+        )
+    assert {answer.status_code for answer in answers} == {201}
+    assert len({answer.json()["position"] for answer in answers}) == 1
+    assert head(service) == before + 1
+    history = check(
+        requests.get(f"{service.url}/cases/{case_id}/history", headers=tokens.headers("auditor")),
+        200,
+    )["events"]
+    assert [event["type"] for event in history] == ["DisputeRegistered", "DisputeTriaged"]
+
+
+def test_concurrent_appends_at_one_expected_version_let_exactly_one_through(
+    service: Service, tokens: Tokens
+) -> None:
+    case_id = check(register(service, tokens), 201)["id"]
+    barrier = threading.Barrier(8)
+
+    def race(_: int) -> requests.Response:
+        barrier.wait()
+        return append(service, tokens, case_id, "HearingHeld", expected_version=1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(race, range(8)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] + [409] * 7, [answer.text for answer in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.json()["error"]["details"]["current_version"] == 2
+    state = check(
+        requests.get(f"{service.url}/cases/{case_id}", headers=tokens.headers("caseworker")), 200
+    )
+    assert state["version"] == 2 and state["hearings"] == 1
