@@ -45,15 +45,25 @@ def background_commands() -> dict[str, list[str]]:
 
 
 def embedded_redis(settings: Settings) -> str | None:
-    """Starts (or attaches to) the embedded Redis when the workers package provides it."""
+    """The Redis URL for the children; starts the embedded Redis (owned by `up`) if needed."""
     if settings.redis_url:
         return settings.redis_url
     try:
         from workers.redis_conn import redis_url
     except ImportError:
         return None
-    url: str | None = redis_url(settings)
+    url: str = redis_url(settings)
     return url
+
+
+def stop_embedded_redis(settings: Settings) -> None:
+    if settings.redis_url:
+        return
+    try:
+        from workers.redis_conn import stop_embedded
+    except ImportError:
+        return
+    stop_embedded(settings.data_dir)
 
 
 class Supervisor:
@@ -151,5 +161,6 @@ def up(port: int, host: str, data_dir: Path | None) -> None:
     click.echo("Ctrl-C stops web, worker and cron.")
     sys.stdout.flush()
     status = supervisor.wait()
+    stop_embedded_redis(settings)
     click.echo("casetrail stopped.")
     sys.exit(status)
