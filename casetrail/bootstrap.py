@@ -61,4 +61,9 @@ def bootstrap(
         directory.seed_jiangsu()
     service = CaseService(app, db, directory, clock, on_append=on_append)
     log.info("casetrail on %s", settings.backend)
-    return Casetrail(settings, clock, app, db, directory, service)
+    ct = Casetrail(settings, clock, app, db, directory, service)
+    # The audit trail: checkpoint table, signing key, the read-access hook on the service.
+    from casetrail.audit import install as install_audit
+
+    install_audit(ct)
+    return ct

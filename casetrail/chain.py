@@ -1,7 +1,9 @@
-"""The per-case hash chain: each event's hash covers its identity, its metadata and the
-SHA-256 of its data bytes as stored, chained to the previous event of the same case.
+"""The per-case hash chain: each event's hash covers its identity, its stored type, its
+metadata and the SHA-256 of its data bytes as stored, chained to the previous event of
+the same case (or stream).
 
-The encoding is documented in docs/hash-chain.md; keep the two in step.
+The encoding is documented, with golden vectors, in docs/hash-chain.md; keep the two in
+step (tests/domain/test_audit_chain_vectors.py recomputes the vectors).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ DOMAIN_TAG = b"casetrail/event/v1\n"
 
 @dataclass(frozen=True)
 class ChainEntry:
-    """What the chain covers of one event besides its stored bytes."""
+    """What the chain covers of one event besides its stored bytes and topic."""
 
     event_type: str
     recorded_at: str  # ISO 8601, UTC
@@ -30,12 +32,19 @@ def data_hash(stored_state: bytes) -> str:
 
 
 def canonical_encoding(
-    case_id: str, version: int, entry: ChainEntry, stored_data_hash: str, prev_hash: str
+    case_id: str,
+    version: int,
+    entry: ChainEntry,
+    stored_data_hash: str,
+    prev_hash: str,
+    *,
+    topic: str,
 ) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8."""
+    """Canonical JSON: sorted keys, no spaces, UTF-8 without escaping non-ASCII."""
     document = {
         "case": case_id,
         "version": version,
+        "topic": topic,
         "type": entry.event_type,
         "recorded_at": entry.recorded_at,
         "actor": entry.actor,
@@ -48,7 +57,14 @@ def canonical_encoding(
 
 
 def event_hash(
-    case_id: str, version: int, entry: ChainEntry, stored_data_hash: str, prev_hash: str
+    case_id: str,
+    version: int,
+    entry: ChainEntry,
+    stored_data_hash: str,
+    prev_hash: str,
+    *,
+    topic: str,
 ) -> str:
-    encoded = canonical_encoding(case_id, version, entry, stored_data_hash, prev_hash)
+    """SHA-256 of the domain tag followed by the canonical encoding, as lowercase hex."""
+    encoded = canonical_encoding(case_id, version, entry, stored_data_hash, prev_hash, topic=topic)
     return hashlib.sha256(DOMAIN_TAG + encoded).hexdigest()

@@ -21,6 +21,9 @@ class Settings:
     database_schema: str | None = None
     redis_url: str | None = None
     cipher_key: str | None = None
+    # Ed25519 key that signs the audit log's checkpoints (C2SP note signer key form);
+    # unset: a key file under data_dir, made on first start.
+    signing_key: str | None = None
     # RQ queue (and Redis key prefix) name; tests give each run its own.
     queue_name: str = "casetrail"
     # Seconds between the cron safety net's projection catch-ups.
@@ -39,6 +42,7 @@ class Settings:
             database_schema=env.get("CASETRAIL_DATABASE_SCHEMA") or None,
             redis_url=env.get("CASETRAIL_REDIS_URL") or None,
             cipher_key=env.get("CASETRAIL_CIPHER_KEY") or None,
+            signing_key=env.get("CASETRAIL_SIGNING_KEY") or None,
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
             catch_up_interval=int(env.get("CASETRAIL_CATCHUP_INTERVAL") or 30),
             projection_batch=int(env.get("CASETRAIL_PROJECTION_BATCH") or 500),

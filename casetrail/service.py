@@ -59,6 +59,8 @@ class Appended:
 
 
 AppendListener = Callable[[int], None]
+# (reader, case ids, operation, granted, refusal code): the audit trail's read-access log.
+ReadListener = Callable[[Actor, list[str], str, bool, str | None], None]
 
 
 class CaseService:
@@ -75,6 +77,10 @@ class CaseService:
         self.directory = directory
         self.clock = clock
         self.on_append = on_append
+        # Set by casetrail.audit: every read of a case's personal data, granted or denied,
+        # is recorded (and a read that cannot be recorded does not happen).
+        self.on_read: ReadListener | None = None
+        self.access: Any = None
 
     # --- commands ---------------------------------------------------------------
 
@@ -208,7 +214,7 @@ class CaseService:
     ) -> dict[str, Any]:
         """The case as it is, or as it was at a version or a moment."""
         case = self._load(case_id)
-        self._require_read(actor, case.unit)
+        self._require_read(actor, case.unit, case_id=str(case.id), operation="case_state")
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise InvalidData("'as_of' needs a timezone.", details={"as_of": ["No timezone."]})
@@ -233,7 +239,7 @@ class CaseService:
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self._load(case_id)
-        self._require_read(actor, case.unit)
+        self._require_read(actor, case.unit, case_id=str(case.id), operation="history")
         links = {
             row["version"]: row
             for row in self.db.query(
@@ -272,7 +278,26 @@ class CaseService:
             event = self.app.mapper.to_domain_event(notification)
             kind = kind_of(event)
             items.append(event_dict(event, kind, links.get(notification.id)))
+        read = [item["id"] for item in items if item["kind"] != "unknown"]
+        self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
         return items
+
+    def access_log(
+        self,
+        actor: Actor,
+        *,
+        case: str | None = None,
+        user: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Who read which case's personal data, when, through which endpoint (auditors)."""
+        if self.access is None:
+            return []
+        result: list[dict[str, Any]] = self.access.query(
+            actor, case=case, user=user, from_=from_, to=to
+        )
+        return result
 
     def head_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -310,13 +335,25 @@ class CaseService:
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
             )
 
-    def _require_read(self, actor: Actor, unit: str) -> None:
-        if actor.role == "auditor":
-            return
-        if actor.role not in READ_ROLES or not self.directory.may_act(actor.unit, unit):
+    def _require_read(
+        self, actor: Actor, unit: str, *, case_id: str | None = None, operation: str = "read"
+    ) -> None:
+        granted = actor.role == "auditor" or (
+            actor.role in READ_ROLES and self.directory.may_act(actor.unit, unit)
+        )
+        if case_id is not None:
+            self._record_read(actor, [case_id], operation, granted)
+        if not granted:
             raise NotPermitted(
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
             )
+
+    def _record_read(
+        self, actor: Actor, case_ids: list[str], operation: str, granted: bool
+    ) -> None:
+        if self.on_read is not None and case_ids:
+            refusal = None if granted else "outside_jurisdiction"
+            self.on_read(actor, case_ids, operation, granted, refusal)
 
     def _check_units(self, case: Case) -> None:
         """Units named in the new events' data must exist."""

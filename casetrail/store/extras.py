@@ -76,7 +76,7 @@ def write_extras(
                     raise ProgrammingError(f"no chain link for case {case_id} v{version - 1}")
                 prev = rows[0]["hash"]
         digest = data_hash(stored.state)
-        link = event_hash(case_id, version, entry, digest, prev)
+        link = event_hash(case_id, version, entry, digest, prev, topic=stored.topic)
         execute(
             f"INSERT INTO {CHAIN_TABLE} (case_id, version, position, event_type, recorded_at, "
             "actor, actor_role, actor_unit, data_sha256, prev_hash, hash) "

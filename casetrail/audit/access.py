@@ -1,0 +1,234 @@
+"""The read-access log (閱覽記錄): every read of a case's personal data, granted or
+denied, is an event of its own on the case's access-log stream, in the same event store,
+hash-chained and in the signed Merkle log like every other event.
+
+An access event carries ids only (the reader, the case, the endpoint), never personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from casetrail.application import CaseApplication
+from casetrail.audit import records
+from casetrail.chain import ChainEntry
+from casetrail.db import Database
+from casetrail.store.extras import CHAIN_TABLE
+from domain.case import Actor
+from domain.clock import Clock
+from domain.errors import InvalidData, NotPermitted
+
+log = logging.getLogger("casetrail.audit.access")
+
+ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
+MAX_ATTEMPTS = 8
+MAX_RESULTS = 1000
+
+
+def access_log_id(case_id: str) -> UUID:
+    """The id of a case's access-log stream, derived from the case id."""
+    return uuid5(ACCESS_NAMESPACE, str(UUID(str(case_id))))
+
+
+class AccessLog(Aggregate):
+    """The reads of one case's personal data."""
+
+    class AccessLogOpened(Aggregate.Created):
+        """The first read of a case opens its access log; `data.case` names the case."""
+
+        data: dict[str, Any]
+        actor: str
+        actor_role: str
+        actor_unit: str
+        reason: str | None
+        note: str | None
+        idempotency_key: str | None
+
+    class AccessRecorded(Aggregate.Event):
+        """閱覽記錄: who read which case, when, through which endpoint, granted or denied."""
+
+        data: dict[str, Any]
+        actor: str
+        actor_role: str
+        actor_unit: str
+        reason: str | None
+        note: str | None
+        idempotency_key: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            """The log's state is its events."""
+
+    def __init__(self, **_: Any) -> None:
+        """Reconstructed from its events only."""
+
+
+def current_endpoint(default: str) -> str:
+    """The HTTP method and route of the current request, else the service operation."""
+    try:
+        from flask import has_request_context, request
+    except ImportError:  # pragma: no cover - flask is a dependency
+        return default
+    if has_request_context():
+        rule = request.url_rule.rule if request.url_rule is not None else request.path
+        return f"{request.method} {rule}"
+    return default
+
+
+class ReadAccessLog:
+    """Records reads as events and answers the auditors' questions about them."""
+
+    def __init__(self, app: CaseApplication, db: Database, clock: Clock) -> None:
+        self.app = app
+        self.db = db
+        self.clock = clock
+
+    def record(
+        self,
+        actor: Actor,
+        case_ids: Sequence[str],
+        operation: str,
+        *,
+        granted: bool,
+        refusal: str | None = None,
+    ) -> None:
+        """Appends one AccessRecorded per case, in one transaction."""
+        cases = list(dict.fromkeys(str(UUID(str(case_id))) for case_id in case_ids))
+        if not cases:
+            return
+        endpoint = current_endpoint(operation)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._append(actor, cases, endpoint, granted, refusal)
+                return
+            except IntegrityError:
+                # Another read of the same case took the next version; read it again.
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+
+    def _append(
+        self, actor: Actor, cases: list[str], endpoint: str, granted: bool, refusal: str | None
+    ) -> None:
+        now = self.clock.now()
+        log_ids = {case_id: access_log_id(case_id) for case_id in cases}
+        marks = ", ".join("?" for _ in cases)
+        versions = {
+            row["case_id"]: int(row["version"])
+            for row in self.db.query(
+                f"SELECT case_id, MAX(version) AS version FROM {CHAIN_TABLE} "
+                f"WHERE case_id IN ({marks}) GROUP BY case_id",
+                [str(log_id) for log_id in log_ids.values()],
+            )
+        }
+        # The event classes are dataclasses whose fields mypy does not see.
+        opened: Any = AccessLog.AccessLogOpened
+        recorded: Any = AccessLog.AccessRecorded
+        events: list[Any] = []
+        common: dict[str, Any] = {
+            "actor": actor.user_id,
+            "actor_role": actor.role,
+            "actor_unit": actor.unit,
+            "reason": None,
+            "note": None,
+            "idempotency_key": None,
+            "timestamp": now,
+        }
+        for case_id, log_id in log_ids.items():
+            version = versions.get(str(log_id), 0)
+            if version == 0:
+                version = 1
+                events.append(
+                    opened(
+                        originator_id=log_id,
+                        originator_version=version,
+                        originator_topic=get_topic(AccessLog),
+                        data={"case": case_id},
+                        **common,
+                    )
+                )
+            events.append(
+                recorded(
+                    originator_id=log_id,
+                    originator_version=version + 1,
+                    data={
+                        "case": case_id,
+                        "endpoint": endpoint,
+                        "granted": granted,
+                        "refusal": refusal,
+                    },
+                    **common,
+                )
+            )
+        chain = [
+            ChainEntry(
+                event_type=type(event).__name__,
+                recorded_at=now.isoformat(),
+                actor=actor.user_id,
+                actor_role=actor.role,
+                actor_unit=actor.unit,
+            )
+            for event in events
+        ]
+        self.app.save(*events, chain=chain)
+
+    def query(
+        self,
+        actor: Actor,
+        *,
+        case: str | None = None,
+        user: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        limit: int = MAX_RESULTS,
+    ) -> list[dict[str, Any]]:
+        """The recorded reads, oldest first, filtered by case, reader and time (auditors)."""
+        if actor.role != "auditor":
+            raise NotPermitted("Only auditors read the access log.", code="auditors_only")
+        where, params = ["event_type = ?"], ["AccessRecorded"]
+        if case is not None:
+            try:
+                where.append("case_id = ?")
+                params.append(str(access_log_id(case)))
+            except ValueError:
+                raise InvalidData(
+                    f"'{case}' is not a case id.", details={"case": ["Not a case id."]}
+                ) from None
+        if user is not None:
+            where.append("actor = ?")
+            params.append(user)
+        for moment, op, name in ((from_, ">=", "from"), (to, "<=", "to")):
+            if moment is None:
+                continue
+            if moment.tzinfo is None:
+                raise InvalidData(f"'{name}' needs a timezone.", details={name: ["No timezone."]})
+            where.append(f"recorded_at {op} ?")
+            params.append(moment.astimezone(UTC).isoformat())
+        links = self.db.query(
+            f"SELECT position FROM {CHAIN_TABLE} WHERE {' AND '.join(where)} "
+            f"ORDER BY position LIMIT {max(1, min(int(limit), MAX_RESULTS))}",
+            params,
+        )
+        result = []
+        for row in records.read_stored_at(self.db, [int(link["position"]) for link in links]):
+            event: Any = self.app.mapper.to_domain_event(records.as_stored_event(row))
+            result.append(
+                {
+                    "position": int(row.position),
+                    "at": event.timestamp.isoformat(),
+                    "user": event.actor,
+                    "role": event.actor_role,
+                    "unit": event.actor_unit,
+                    "case": event.data.get("case"),
+                    "endpoint": event.data.get("endpoint"),
+                    "granted": event.data.get("granted"),
+                    "refusal": event.data.get("refusal"),
+                }
+            )
+        return result

@@ -1,0 +1,178 @@
+"""Reading the rows the verifier checks, and the checkpoints table. Plain SQL on the
+event store's own database; no verification happens here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from casetrail.audit.verifier import CheckpointRow, LinkRow, StoredRow
+from casetrail.db import Database
+from casetrail.store.extras import CHAIN_TABLE
+
+CHECKPOINT_TABLE = "audit_checkpoints"
+EVENTS_TABLE = "stored_events"
+LINK_COLUMNS = (
+    "case_id, version, position, event_type, recorded_at, actor, actor_role, actor_unit, "
+    "data_sha256, prev_hash, hash"
+)
+
+
+def create_tables(db: Database) -> None:
+    identity = (
+        "BIGSERIAL PRIMARY KEY" if db.dialect == "postgres" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    db.execute_script(
+        [
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (number {identity}, "
+            "tree_size BIGINT NOT NULL, root_hash TEXT NOT NULL, created_at TEXT NOT NULL, "
+            "note TEXT NOT NULL)"
+        ]
+    )
+
+
+def _position_column(db: Database) -> str:
+    return "notification_id" if db.dialect == "postgres" else "rowid"
+
+
+def _bytes(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def read_events(db: Database, *, with_state: str | bool | None = True) -> list[StoredRow]:
+    """Every stored event in log order; `with_state` False or a case id: bytes only for
+    that case (the others' rows carry `None`)."""
+    position = _position_column(db)
+    if with_state is True:
+        rows = db.query(
+            f"SELECT {position} AS position, originator_id, originator_version, topic, state "
+            f"FROM {EVENTS_TABLE} ORDER BY {position}"
+        )
+        return [
+            StoredRow(
+                r["position"],
+                r["originator_id"],
+                r["originator_version"],
+                r["topic"],
+                _bytes(r["state"]),
+            )
+            for r in rows
+        ]
+    rows = db.query(
+        f"SELECT {position} AS position, originator_id, originator_version, topic "
+        f"FROM {EVENTS_TABLE} ORDER BY {position}"
+    )
+    result = [
+        StoredRow(r["position"], r["originator_id"], r["originator_version"], r["topic"], None)
+        for r in rows
+    ]
+    if isinstance(with_state, str):
+        states = {
+            r["originator_version"]: _bytes(r["state"])
+            for r in db.query(
+                f"SELECT originator_version, state FROM {EVENTS_TABLE} WHERE originator_id = ?",
+                (_stored_id(db, with_state),),
+            )
+        }
+        result = [
+            StoredRow(r.position, r.case_id, r.version, r.topic, states.get(r.version))
+            if _same_case(r.case_id, with_state)
+            else r
+            for r in result
+        ]
+    return result
+
+
+def _stored_id(db: Database, case_id: str) -> str:
+    # eventsourcing stores UUIDs as 32 hex digits in SQLite, as uuid in PostgreSQL.
+    return case_id.replace("-", "") if db.dialect == "sqlite" else case_id
+
+
+def _same_case(stored: Any, case_id: str) -> bool:
+    return str(stored).replace("-", "") == case_id.replace("-", "")
+
+
+def read_stored_at(db: Database, positions: Sequence[int]) -> list[StoredRow]:
+    if not positions:
+        return []
+    position = _position_column(db)
+    marks = ", ".join("?" for _ in positions)
+    rows = db.query(
+        f"SELECT {position} AS position, originator_id, originator_version, topic, state "
+        f"FROM {EVENTS_TABLE} WHERE {position} IN ({marks}) ORDER BY {position}",
+        list(positions),
+    )
+    return [
+        StoredRow(
+            r["position"],
+            r["originator_id"],
+            r["originator_version"],
+            r["topic"],
+            _bytes(r["state"]),
+        )
+        for r in rows
+    ]
+
+
+def read_links(db: Database) -> list[LinkRow]:
+    rows = db.query(f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")
+    return [LinkRow(**row) for row in rows]
+
+
+def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:
+    return db.query(
+        f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE} WHERE case_id = ? ORDER BY version",
+        (case_id,),
+    )
+
+
+def read_log_hashes(db: Database) -> list[tuple[int, str]]:
+    """(position, chain hash) of every event in log order, as the chain table records them."""
+    rows = db.query(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position")
+    return [(int(r["position"]), str(r["hash"])) for r in rows]
+
+
+def read_checkpoints(db: Database) -> list[CheckpointRow]:
+    rows = db.query(
+        f"SELECT number, tree_size, root_hash, note FROM {CHECKPOINT_TABLE} ORDER BY number"
+    )
+    return [CheckpointRow(**row) for row in rows]
+
+
+def latest_checkpoint(db: Database) -> CheckpointRow | None:
+    row = db.query_one(
+        f"SELECT number, tree_size, root_hash, note FROM {CHECKPOINT_TABLE} "
+        "ORDER BY number DESC LIMIT 1"
+    )
+    return CheckpointRow(**row) if row else None
+
+
+def insert_checkpoint(
+    db: Database, tree_size: int, root_hash: str, created_at: str, note: str
+) -> int | None:
+    """Stores a checkpoint unless a later one of a larger log got there first."""
+    with db.transaction() as cur:
+        if db.dialect == "postgres":
+            cur.execute(f"LOCK TABLE {CHECKPOINT_TABLE} IN EXCLUSIVE MODE")
+        last = cur.execute(f"SELECT MAX(tree_size) AS size FROM {CHECKPOINT_TABLE}").fetchone()
+        if last and last["size"] is not None and int(last["size"]) > tree_size:
+            return None
+        cur.execute(
+            f"INSERT INTO {CHECKPOINT_TABLE} (tree_size, root_hash, created_at, note) "
+            "VALUES (?, ?, ?, ?)",
+            (tree_size, root_hash, created_at, note),
+        )
+        row = cur.execute(f"SELECT MAX(number) AS number FROM {CHECKPOINT_TABLE}").fetchone()
+    return int(row["number"]) if row else None
+
+
+def as_stored_event(row: StoredRow) -> StoredEvent:
+    return StoredEvent(
+        originator_id=UUID(str(row.case_id)),
+        originator_version=int(row.version),
+        topic=str(row.topic),
+        state=bytes(row.state),
+    )

@@ -1,0 +1,267 @@
+"""The audit trail of a running casetrail: verification, signed checkpoints, proofs,
+case exports and the read-access log, over the event store's own database.
+
+The checks themselves live in the pure modules (`verifier`, `offline`, `merkle`, `note`);
+this module reads rows, builds proofs and signs.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from casetrail.application import CaseApplication
+from casetrail.audit import records
+from casetrail.audit.access import ReadAccessLog
+from casetrail.audit.keys import Signer
+from casetrail.audit.merkle import leaf_hash, log_entry
+from casetrail.audit.note import Checkpoint, NoteError, open_checkpoint
+from casetrail.audit.offline import EXPORT_FORMAT, canonical_export
+from casetrail.audit.tree import Tree
+from casetrail.audit.verifier import Decoded, Report, StoredRow, verify_log
+from casetrail.db import Database
+from domain.case import Actor
+from domain.clock import Clock
+from domain.errors import CaseNotFound, CasetrailError
+
+log = logging.getLogger("casetrail.audit")
+
+CLI_AUDITOR = Actor(user_id="cli:" + getpass.getuser(), role="auditor", unit="")
+
+
+class LogInconsistent(CasetrailError):
+    """The log no longer matches its last checkpoint: nothing more is signed (409)."""
+
+    status = 409
+    code = "log_inconsistent"
+
+
+class AuditTrail:
+    def __init__(self, app: CaseApplication, db: Database, clock: Clock, signer: Signer) -> None:
+        self.app = app
+        self.db = db
+        self.clock = clock
+        self.signer = signer
+        self.access = ReadAccessLog(app, db, clock)
+
+    @property
+    def public_key(self) -> str:
+        """The log's verifier key in the C2SP note form."""
+        return self.signer.verifier.encode()
+
+    # --- verification -----------------------------------------------------------------
+
+    def verify(self, case: str | None = None, trusted: Sequence[str] = ()) -> Report:
+        """Recomputes every chain (or one case's) and the log against every checkpoint."""
+        if case is not None:
+            case = _case_id(case)
+        events = records.read_events(self.db, with_state=True if case is None else case)
+        return verify_log(
+            events,
+            records.read_links(self.db),
+            records.read_checkpoints(self.db),
+            self.signer.verifier,
+            decode=self.decode,
+            case=case,
+            trusted=trusted,
+        )
+
+    def decode(self, row: StoredRow) -> Decoded:
+        """What the stored event says of itself, read through the application's mapper
+        (which decrypts when the cipher key is set)."""
+        event: Any = self.app.mapper.to_domain_event(records.as_stored_event(row))
+        return Decoded(
+            event_type=type(event).__name__,
+            recorded_at=event.timestamp.isoformat(),
+            actor=event.actor,
+            actor_role=event.actor_role,
+            actor_unit=event.actor_unit,
+        )
+
+    # --- the Merkle log -----------------------------------------------------------------
+
+    def tree(self) -> tuple[Tree, list[int], list[str]]:
+        """The tree over the log as the chain table records it, its positions and hashes."""
+        entries = records.read_log_hashes(self.db)
+        leaves = [leaf_hash(log_entry(position, bytes.fromhex(h))) for position, h in entries]
+        return Tree(leaves), [p for p, _ in entries], [h for _, h in entries]
+
+    def write_checkpoint(self, *, force: bool = False) -> records.CheckpointRow | None:
+        """Signs the log's current size and root. Without `force`, only if the log grew.
+
+        Refuses to sign a log that no longer extends the last checkpoint."""
+        tree, _, _ = self.tree()
+        last = records.latest_checkpoint(self.db)
+        if last is not None:
+            try:
+                previous = open_checkpoint(str(last.note), self.signer.verifier)
+            except NoteError as error:
+                raise LogInconsistent(
+                    f"The last checkpoint (#{last.number}) does not verify ({error}); "
+                    "run `casetrail audit verify`.",
+                ) from None
+            if previous.size > tree.size or tree.root(previous.size) != previous.root:
+                raise LogInconsistent(
+                    f"The log no longer extends checkpoint #{last.number} "
+                    f"({previous.size} events); run `casetrail audit verify`.",
+                )
+            if not force and previous.size == tree.size:
+                return None
+        checkpoint = Checkpoint(
+            origin=self.signer.name,
+            size=tree.size,
+            root=tree.root(),
+            time=self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        note = self.signer.sign_note(checkpoint.text())
+        number = records.insert_checkpoint(
+            self.db, checkpoint.size, checkpoint.root.hex(), checkpoint.time, note
+        )
+        if number is None:
+            return None
+        log.info("checkpoint #%s: %s events", number, checkpoint.size)
+        return records.CheckpointRow(number, checkpoint.size, checkpoint.root.hex(), note)
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """Every checkpoint, each with the consistency proof from the one before it."""
+        tree, _, _ = self.tree()
+        result = []
+        previous: Checkpoint | None = None
+        for row in records.read_checkpoints(self.db):
+            entry: dict[str, Any] = {
+                "number": row.number,
+                "tree_size": row.tree_size,
+                "root_hash": row.root_hash,
+                "note": row.note,
+            }
+            try:
+                checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
+            except NoteError:
+                entry["consistency_proof"] = None
+                result.append(entry)
+                continue
+            entry["time"] = checkpoint.time
+            if previous is not None and previous.size <= checkpoint.size <= tree.size:
+                entry["consistency_from"] = previous.size
+                entry["consistency_proof"] = [
+                    node.hex() for node in tree.consistency_proof(previous.size, checkpoint.size)
+                ]
+            else:
+                entry["consistency_from"] = None
+                entry["consistency_proof"] = [] if previous is None else None
+            result.append(entry)
+            previous = checkpoint
+        return result
+
+    def inclusion(self, position: int, checkpoint_number: int | None = None) -> dict[str, Any]:
+        """The proof that the event at `position` is in a checkpoint (the latest by default)."""
+        rows = records.read_checkpoints(self.db)
+        if checkpoint_number is not None:
+            rows = [row for row in rows if row.number == checkpoint_number]
+        if not rows:
+            raise CaseNotFound("There is no such checkpoint.", code="checkpoint_not_found")
+        row = rows[-1]
+        checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
+        tree, positions, hashes = self.tree()
+        try:
+            index = positions.index(position)
+        except ValueError:
+            raise CaseNotFound(
+                f"There is no event at position {position}.", code="event_not_found"
+            ) from None
+        if index >= checkpoint.size:
+            raise CaseNotFound(
+                f"The event at position {position} is not yet in checkpoint #{row.number}.",
+                code="not_yet_checkpointed",
+            )
+        return {
+            "position": position,
+            "hash": hashes[index],
+            "leaf_index": index,
+            "tree_size": checkpoint.size,
+            "checkpoint": {"number": row.number, "note": row.note},
+            "inclusion_proof": [
+                node.hex() for node in tree.inclusion_proof(index, checkpoint.size)
+            ],
+        }
+
+    # --- portable evidence ----------------------------------------------------------------
+
+    def export_case(self, case_id: str, actor: Actor = CLI_AUDITOR) -> str:
+        """The case's events with their hashes and inclusion proofs against a signed
+        checkpoint, and the log's public key: verifiable with nothing else."""
+        case_id = _case_id(case_id)
+        links = records.read_case_links(self.db, case_id)
+        if not links:
+            raise CaseNotFound(f"There is no case {case_id}.")
+        self.access.record(actor, [case_id], "audit export", granted=True)
+        tree, positions, _ = self.tree()
+        last = records.latest_checkpoint(self.db)
+        index_of = {position: index for index, position in enumerate(positions)}
+        needed = max(index_of[int(link["position"])] for link in links) + 1
+        if last is None or int(last.tree_size) < needed:
+            self.write_checkpoint(force=True)
+            last = records.latest_checkpoint(self.db)
+            tree, positions, _ = self.tree()
+        assert last is not None
+        checkpoint = open_checkpoint(str(last.note), self.signer.verifier)
+        stored = {
+            row.version: row
+            for row in records.read_stored_at(self.db, [int(link["position"]) for link in links])
+        }
+        events = []
+        for link in links:
+            row = stored[link["version"]]
+            index = index_of[int(link["position"])]
+            events.append(
+                {
+                    "position": int(link["position"]),
+                    "version": int(link["version"]),
+                    "topic": row.topic,
+                    "state": base64.b64encode(bytes(row.state)).decode(),
+                    "type": link["event_type"],
+                    "recorded_at": link["recorded_at"],
+                    "actor": link["actor"],
+                    "actor_role": link["actor_role"],
+                    "actor_unit": link["actor_unit"],
+                    "prev_hash": link["prev_hash"],
+                    "hash": link["hash"],
+                    "leaf_index": index,
+                    "inclusion_proof": [
+                        node.hex() for node in tree.inclusion_proof(index, checkpoint.size)
+                    ],
+                }
+            )
+        document = {
+            "format": EXPORT_FORMAT,
+            "case": case_id,
+            "public_key": self.public_key,
+            "checkpoint": last.note,
+            "events": events,
+        }
+        return canonical_export(document)
+
+    # --- the read-access log ------------------------------------------------------------
+
+    def record_read(
+        self,
+        actor: Actor,
+        case_ids: list[str],
+        operation: str,
+        granted: bool,
+        refusal: str | None,
+    ) -> None:
+        """The service's read hook: one access event per case read, in one transaction."""
+        self.access.record(actor, case_ids, operation, granted=granted, refusal=refusal)
+
+
+def _case_id(value: str) -> str:
+    from uuid import UUID
+
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise CaseNotFound(f"There is no case {value}.") from None

@@ -1,0 +1,525 @@
+"""The verifier: recomputes every case's hash chain from the stored rows, the Merkle tree
+of the whole log, and checks it against the signed checkpoints. Pure: it reads nothing
+itself; `casetrail.audit.records` hands it the rows.
+
+This module is the security boundary. It trusts nothing it is given except the public
+key; every problem it finds is reported in words an auditor reads: which case, which
+version, what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from casetrail.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
+from casetrail.audit.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
+from casetrail.chain import GENESIS, ChainEntry, event_hash
+
+ACCESS_LOG_TOPIC_PREFIX = "casetrail.audit.access:"
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A row of the event store: position (notification id), stream id, version, topic, bytes.
+
+    `state` is None when the row was read without its bytes (a single-case verification
+    reads only the case's own bytes)."""
+
+    position: Any
+    case_id: Any
+    version: Any
+    topic: Any
+    state: Any
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """A row of the hash chain table."""
+
+    case_id: Any
+    version: Any
+    position: Any
+    event_type: Any
+    recorded_at: Any
+    actor: Any
+    actor_role: Any
+    actor_unit: Any
+    data_sha256: Any
+    prev_hash: Any
+    hash: Any
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    number: Any
+    tree_size: Any
+    root_hash: Any
+    note: Any
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What the stored event itself says about its type, time and actor."""
+
+    event_type: str
+    recorded_at: str
+    actor: str
+    actor_role: str
+    actor_unit: str
+
+
+Decoder = Callable[[StoredRow], Decoded]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    case: str | None = None
+    version: int | None = None
+    position: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "case": self.case,
+            "version": self.version,
+            "position": self.position,
+        }
+
+
+@dataclass
+class Report:
+    checked_events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None  # the latest one that verified
+    checkpoint_number: int | None = None
+    log_size: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, code: str, message: str, **where: Any) -> None:
+        self.problems.append(Problem(code, message, **where))
+
+    def as_dict(self) -> dict[str, Any]:
+        latest = None
+        if self.checkpoint is not None:
+            latest = {
+                "number": self.checkpoint_number,
+                "tree_size": self.checkpoint.size,
+                "root_hash": self.checkpoint.root.hex(),
+                "time": self.checkpoint.time,
+            }
+        return {
+            "ok": self.ok,
+            "checked_events": self.checked_events,
+            "log_size": self.log_size,
+            "latest_checkpoint": latest,
+            "problems": [problem.as_dict() for problem in self.problems],
+        }
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _uuid(value: Any) -> str | None:
+    try:
+        return str(UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _hex32(value: Any) -> bytes | None:
+    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def type_of_topic(topic: str) -> str:
+    """The event class name a topic names: `domain.dispute:DisputeTriaged` → `DisputeTriaged`."""
+    return topic.rpartition(":")[2].rpartition(".")[2]
+
+
+def stream_label(case_id: str, topic: Any) -> str:
+    if isinstance(topic, str) and topic.startswith(ACCESS_LOG_TOPIC_PREFIX):
+        return f"The read-access log {case_id}"
+    return f"Case {case_id}"
+
+
+def recompute_link(row: StoredRow, link: LinkRow) -> str | None:
+    """The chain hash of a stored event under its link's metadata, or None if malformed."""
+    case_id = _uuid(row.case_id)
+    version = _int(row.version)
+    fields = [link.event_type, link.recorded_at, link.actor, link.actor_role, link.actor_unit]
+    if (
+        case_id is None
+        or version is None
+        or not isinstance(row.topic, str)
+        or not isinstance(row.state, bytes | bytearray | memoryview)
+        or not isinstance(link.prev_hash, str)
+        or not all(isinstance(value, str) for value in fields)
+    ):
+        return None
+    entry = ChainEntry(*fields)
+    digest = hashlib.sha256(bytes(row.state)).hexdigest()
+    return event_hash(case_id, version, entry, digest, link.prev_hash, topic=row.topic)
+
+
+# --- the log --------------------------------------------------------------------------
+
+
+def verify_log(
+    events: Iterable[StoredRow],
+    links: Iterable[LinkRow],
+    checkpoints: Sequence[CheckpointRow],
+    key: VerifierKey,
+    *,
+    decode: Decoder | None = None,
+    case: str | None = None,
+    trusted: Sequence[str] = (),
+) -> Report:
+    """Verifies the event store: every case's chain (or only `case`'s), the log's Merkle
+    tree against every stored checkpoint, and against `trusted` signed notes kept by the
+    auditor elsewhere."""
+    report = Report()
+    rows = sorted(events, key=lambda row: _int(row.position) or 0)
+    report.log_size = len(rows)
+    links_by_key: dict[tuple[str, int], LinkRow] = {}
+    for link in links:
+        link_case, link_version = _uuid(link.case_id), _int(link.version)
+        if link_case is None or link_version is None:
+            report.add(
+                "malformed_link",
+                f"A hash-chain row names no valid case and version ({link.case_id!r}, "
+                f"{link.version!r}): the row was altered.",
+                position=_int(link.position),
+            )
+            continue
+        links_by_key[(link_case, link_version)] = link
+    seen: set[tuple[str, int]] = set()
+    by_case: dict[str, list[tuple[int, int, LinkRow | None, str | None, Any]]] = {}
+    frontier = Frontier()
+    leaves: list[bytes] = []
+    positions: list[int] = []
+    previous_position = 0
+    for row in rows:
+        position, case_id, version = _int(row.position), _uuid(row.case_id), _int(row.version)
+        if position is None or case_id is None or version is None:
+            report.add(
+                "malformed_event",
+                f"A stored event row has no valid position, case or version ({row.position!r}, "
+                f"{row.case_id!r}, {row.version!r}): the row was altered.",
+            )
+            leaves.append(leaf_hash(b"malformed"))
+            positions.append(previous_position)
+            continue
+        examined = case is None or case_id == case
+        if position <= previous_position:
+            report.add(
+                "duplicate_position",
+                f"Two stored events share position {position}: rows were duplicated.",
+                position=position,
+            )
+        previous_position = max(previous_position, position)
+        found = links_by_key.get((case_id, version))
+        seen.add((case_id, version))
+        label = stream_label(case_id, row.topic)
+        recomputed: str | None = None
+        if examined:
+            report.checked_events += 1
+            recomputed = _check_event(report, row, found, label, case_id, version, position, decode)
+            by_case.setdefault(case_id, []).append(
+                (version, position, found, recomputed, row.topic)
+            )
+        leaf_source = recomputed if examined else (_text(found.hash) if found else None)
+        chain_hash = _hex32(leaf_source)
+        if chain_hash is None:
+            chain_hash = b"\x00" * 32  # unverifiable: the root cannot match, as it should not
+        leaf = leaf_hash(log_entry(position, chain_hash))
+        leaves.append(leaf)
+        positions.append(position)
+    for (link_case, link_version), link in sorted(links_by_key.items()):
+        if (link_case, link_version) in seen or (case is not None and link_case != case):
+            continue
+        report.add(
+            "event_missing",
+            f"{stream_label(link_case, None)} version {link_version} is in the hash chain "
+            f"(position {link.position}) but the event itself is missing: it was deleted.",
+            case=link_case,
+            version=link_version,
+            position=_int(link.position),
+        )
+    for case_id, entries in by_case.items():
+        _check_chain(report, case_id, entries, links_by_key)
+    _check_checkpoints(report, leaves, positions, frontier, checkpoints, key, trusted)
+    return report
+
+
+def _check_event(
+    report: Report,
+    row: StoredRow,
+    link: LinkRow | None,
+    label: str,
+    case_id: str,
+    version: int,
+    position: int,
+    decode: Decoder | None,
+) -> str | None:
+    where = {"case": case_id, "version": version, "position": position}
+    if link is None:
+        report.add(
+            "link_missing",
+            f"{label} version {version} (position {position}) has no hash-chain link: "
+            "the event was added outside casetrail, or its link was deleted.",
+            **where,
+        )
+        return None
+    if _int(link.position) != position:
+        report.add(
+            "position_mismatch",
+            f"{label} version {version} is stored at position {position} but its hash-chain "
+            f"link records position {link.position}: rows were moved or swapped.",
+            **where,
+        )
+    if not isinstance(row.topic, str) or type_of_topic(row.topic) != link.event_type:
+        report.add(
+            "type_altered",
+            f"{label} version {version} is stored as {row.topic!r} but its hash chain says "
+            f"{link.event_type!r}: the event's type was altered.",
+            **where,
+        )
+    state = row.state
+    if not isinstance(state, bytes | bytearray | memoryview):
+        report.add(
+            "data_missing",
+            f"{label} version {version} has no stored data: the row was altered.",
+            **where,
+        )
+        return None
+    if hashlib.sha256(bytes(state)).hexdigest() != link.data_sha256:
+        report.add(
+            "data_altered",
+            f"{label} version {version}: the stored data no longer matches the hash recorded "
+            "when it was appended: the event's data was altered.",
+            **where,
+        )
+    recomputed = recompute_link(row, link)
+    if recomputed is None or recomputed != link.hash:
+        report.add(
+            "link_altered",
+            f"The hash-chain link of {label} version {version} does not match its contents "
+            "(version, type, time, actor, role, unit, data or previous hash): the event or "
+            "its link was altered.",
+            **where,
+        )
+    if decode is not None:
+        _check_decoded(report, row, link, label, version, where, decode)
+    return recomputed
+
+
+def _check_decoded(
+    report: Report,
+    row: StoredRow,
+    link: LinkRow,
+    label: str,
+    version: int,
+    where: dict[str, Any],
+    decode: Decoder,
+) -> None:
+    try:
+        decoded = decode(row)
+    except Exception as error:  # any failure to read the bytes is the finding
+        report.add(
+            "undecodable",
+            f"{label} version {version} cannot be read back from the store "
+            f"({type(error).__name__}): its data or type was altered.",
+            **where,
+        )
+        return
+    for name, stored in (
+        ("type", decoded.event_type),
+        ("recorded_at", decoded.recorded_at),
+        ("actor", decoded.actor),
+        ("actor_role", decoded.actor_role),
+        ("actor_unit", decoded.actor_unit),
+    ):
+        chained = link.event_type if name == "type" else getattr(link, name)
+        if stored != chained:
+            report.add(
+                "metadata_mismatch",
+                f"{label} version {version}: the event says {name} = {stored!r} but its "
+                f"hash-chain link says {chained!r}: one of them was altered.",
+                **where,
+            )
+
+
+def _check_chain(
+    report: Report,
+    case_id: str,
+    entries: list[tuple[int, int, LinkRow | None, str | None, Any]],
+    links_by_key: dict[tuple[str, int], LinkRow],
+) -> None:
+    entries.sort(key=lambda entry: entry[0])
+    topic = entries[0][4]
+    label = stream_label(case_id, topic)
+    expected = 1
+    previous_position = 0
+    for version, position, link, _, _ in entries:
+        where = {"case": case_id, "version": version, "position": position}
+        if version < 1:
+            report.add("bad_version", f"{label} has an event with version {version}.", **where)
+            continue
+        if version > expected:
+            missing = f"{expected}" if version == expected + 1 else f"{expected} to {version - 1}"
+            report.add(
+                "version_missing",
+                f"{label} has no version {missing} before version {version}: "
+                "events were deleted or renumbered.",
+                **where,
+            )
+        expected = version + 1
+        if position < previous_position:
+            report.add(
+                "order_broken",
+                f"{label} version {version} (position {position}) comes before the version "
+                f"before it (position {previous_position}) in the log: events were swapped.",
+                **where,
+            )
+        previous_position = position
+        if link is None:
+            continue
+        before = links_by_key.get((case_id, version - 1))
+        want = GENESIS if version == 1 else (_text(before.hash) if before else None)
+        if want is not None and link.prev_hash != want:
+            report.add(
+                "chain_broken",
+                f"{label} version {version} does not follow version {version - 1} in the hash "
+                "chain: an event before it was altered, removed or inserted.",
+                **where,
+            )
+    # Links beyond the last stored version are reported as missing events by the caller.
+
+
+def _check_checkpoints(
+    report: Report,
+    leaves: list[bytes],
+    positions: list[int],
+    frontier: Frontier,
+    checkpoints: Sequence[CheckpointRow],
+    key: VerifierKey,
+    trusted: Sequence[str],
+) -> None:
+    opened: list[tuple[str, int | None, Checkpoint]] = []
+    numbers = []
+    for row in checkpoints:
+        number = _int(row.number)
+        name = f"Checkpoint #{row.number}"
+        if number is not None:
+            numbers.append(number)
+        try:
+            checkpoint = open_checkpoint(_text(row.note) or "", key)
+        except NoteError as error:
+            report.add(
+                "checkpoint_invalid",
+                f"{name} does not verify with this log's public key ({error}): "
+                "the checkpoint was altered or forged.",
+            )
+            continue
+        if _int(row.tree_size) != checkpoint.size or row.root_hash != checkpoint.root.hex():
+            report.add(
+                "checkpoint_altered",
+                f"{name}: its stored tree size or root hash differs from what its signed note "
+                "says: the checkpoint row was altered.",
+            )
+        opened.append((name, number, checkpoint))
+    numbers.sort()
+    for before, after in itertools.pairwise(numbers):
+        if after != before + 1:
+            report.add(
+                "checkpoint_missing",
+                f"Checkpoints #{before + 1} to #{after - 1} are missing between #{before} and "
+                f"#{after}: checkpoints were deleted."
+                if after > before + 2
+                else f"Checkpoint #{before + 1} is missing: it was deleted.",
+            )
+    for index, note in enumerate(trusted):
+        try:
+            opened.append((f"The trusted checkpoint {index + 1}", None, open_checkpoint(note, key)))
+        except NoteError as error:
+            report.add(
+                "checkpoint_invalid",
+                f"The trusted checkpoint {index + 1} does not verify with this log's public "
+                f"key ({error}).",
+            )
+    numbered = sorted((c for c in opened if c[1] is not None), key=lambda c: c[1] or 0)
+    for (name_a, _, a), (name_b, _, b) in itertools.pairwise(numbered):
+        if b.size < a.size:
+            report.add(
+                "log_rolled_back",
+                f"{name_b} signs {b.size} events, fewer than the {a.size} of the earlier "
+                f"{name_a}: the log was rolled back.",
+            )
+    roots: dict[int, bytes] = {0: EMPTY_ROOT}
+    wanted = sorted({c.size for _, _, c in opened if c.size <= len(leaves)})
+    pending = iter(wanted)
+    target = next(pending, None)
+    while target == 0:
+        target = next(pending, None)
+    for leaf in leaves:
+        frontier.append(leaf)
+        if frontier.size == target:
+            roots[target] = frontier.root()
+            target = next(pending, None)
+    matched = 0
+    mismatched: list[tuple[str, Checkpoint]] = []
+    for name, number, checkpoint in opened:
+        if checkpoint.size > len(leaves):
+            report.add(
+                "log_truncated",
+                f"{name} ({checkpoint.time}) signed {checkpoint.size} events but the log now "
+                f"holds only {len(leaves)}: {checkpoint.size - len(leaves)} events were removed "
+                "from it.",
+            )
+        elif roots[checkpoint.size] != checkpoint.root:
+            mismatched.append((name, checkpoint))
+        else:
+            matched = max(matched, checkpoint.size)
+            if number is not None and (
+                report.checkpoint is None or checkpoint.size >= report.checkpoint.size
+            ):
+                report.checkpoint, report.checkpoint_number = checkpoint, number
+    for name, checkpoint in mismatched:
+        low = positions[matched] if matched < len(positions) else None
+        high = positions[checkpoint.size - 1]
+        span = (
+            f"between positions {low} and {high}"
+            if low is not None and matched < checkpoint.size
+            else f"up to position {high}"
+        )
+        report.add(
+            "log_rewritten",
+            f"The log's first {checkpoint.size} events no longer hash to the root signed in "
+            f"{name} ({checkpoint.time}): an event {span} was altered, inserted, removed or "
+            "reordered after it was checkpointed.",
+        )
