@@ -97,3 +97,7 @@ from workers.cli import cron, projections, worker  # noqa: E402
 main.add_command(worker)
 main.add_command(cron)
 main.add_command(projections)
+
+from casetrail.audit.cli import audit  # noqa: E402
+
+main.add_command(audit)

@@ -1,0 +1,155 @@
+"""`casetrail audit …`: verify the store, sign a checkpoint, export a case and check an
+export offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from casetrail.audit.note import NoteError, VerifierKey
+from casetrail.audit.offline import verify_export
+from casetrail.audit.verifier import Report
+
+
+def _build(data_dir: str | None):  # type: ignore[no-untyped-def]
+    from casetrail.cli import build
+
+    return build(data_dir)
+
+
+def _print_report(report: Report, *, as_json: bool, what: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        return
+    for problem in report.problems:
+        click.echo(f"PROBLEM [{problem.code}] {problem.message}")
+    latest = report.checkpoint
+    covered = (
+        f"; signed checkpoint of {latest.size} events at {latest.time} verified"
+        if latest is not None
+        else "; no signed checkpoint covers the log yet"
+    )
+    verdict = "verified" if report.ok else f"{len(report.problems)} problem(s) found"
+    click.echo(f"{what}: {report.checked_events} events checked{covered}: {verdict}.")
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit trail: verify, checkpoint, export."""
+
+
+@audit.command("verify")
+@click.option("--case", "case_id", default=None, help="Verify only this case's chain.")
+@click.option(
+    "--checkpoint",
+    "trusted",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept outside the store; the log must still match it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def verify(
+    case_id: str | None, trusted: tuple[Path, ...], as_json: bool, data_dir: str | None
+) -> None:
+    """Recomputes the hash chains and the Merkle log against the signed checkpoints.
+
+    Exit status 0 only when everything verifies; 1 when a problem is found."""
+    from casetrail.audit import audit_of
+
+    ct = _build(data_dir)
+    try:
+        report = audit_of(ct).verify(case_id, [path.read_text() for path in trusted])
+    finally:
+        ct.close()
+    _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("checkpoint")
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def checkpoint(data_dir: str | None) -> None:
+    """Signs and stores a checkpoint of the log now, and prints it."""
+    from casetrail.audit.checkpoints import write_checkpoint
+
+    ct = _build(data_dir)
+    try:
+        row = write_checkpoint(ct, force=True)
+    finally:
+        ct.close()
+    if row is None:
+        click.echo("a checkpoint of a larger log was written meanwhile; nothing to do")
+        return
+    click.echo(f"checkpoint #{row.number}: {row.tree_size} events")
+    click.echo(str(row.note), nl=False)
+
+
+@audit.command("public-key")
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def public_key(data_dir: str | None) -> None:
+    """Prints the log's public key (the C2SP note verifier key)."""
+    from casetrail.audit import audit_of
+
+    ct = _build(data_dir)
+    try:
+        click.echo(audit_of(ct).public_key)
+    finally:
+        ct.close()
+
+
+@audit.command("export")
+@click.option("--case", "case_id", required=True, help="The case to export.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def export(case_id: str, file: Path, data_dir: str | None) -> None:
+    """Writes the case's events, hashes and inclusion proofs against a signed checkpoint,
+    with the log's public key, to FILE (the export is itself recorded as a read)."""
+    from casetrail.audit import audit_of
+
+    ct = _build(data_dir)
+    try:
+        text = audit_of(ct).export_case(case_id)
+    finally:
+        ct.close()
+    file.write_text(text, encoding="utf-8")
+    click.echo(f"exported case {case_id} to {file}")
+
+
+@audit.command("verify-export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "key_text",
+    default=None,
+    help="The log's public key (or a file holding it), as `casetrail audit public-key` prints it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify_export_command(file: Path, key_text: str | None, as_json: bool) -> None:
+    """Checks an exported case with nothing but the file and the public key (no database).
+
+    Exit status 0 only when the export verifies."""
+    trusted = None
+    if key_text is not None:
+        candidate = Path(key_text)
+        if candidate.is_file():
+            key_text = candidate.read_text()
+        try:
+            trusted = VerifierKey.parse(key_text)
+        except NoteError as error:
+            raise click.BadParameter(str(error), param_hint="--public-key") from None
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        click.echo("PROBLEM [export_malformed] The file is not UTF-8 text.")
+        sys.exit(1)
+    report = verify_export(text, trusted)
+    if trusted is None and not as_json:
+        click.echo(
+            "note: no --public-key given; checked against the key inside the file, which "
+            "proves integrity only if that key is the log's."
+        )
+    _print_report(report, as_json=as_json, what=f"export {file.name}")
+    sys.exit(0 if report.ok else 1)
