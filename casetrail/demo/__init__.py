@@ -1,0 +1,1 @@
+"""`casetrail demo`: a synthetic but realistic Jiangsu, loaded through the application service."""

@@ -1,0 +1,119 @@
+"""The seed's province indicators computed straight from event streams.
+
+The read models are the place to query indicators; this is the independent check the demo
+uses on what it planned and on what the store holds, with DOMAIN.md's definitions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from casetrail.bootstrap import Casetrail
+from casetrail.service import kind_of
+
+
+@dataclass
+class _Case:
+    kind: str
+    types: list[str] = field(default_factory=list)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """Province indicators from (case id, kind, event type, data) in stream order."""
+    cases: dict[str, _Case] = {}
+    for case_id, kind, type_, data in events:
+        case = cases.setdefault(case_id, _Case(kind))
+        case.types.append(type_)
+        case.data.setdefault(type_, data)
+        if type_ == "AssistanceEnded":
+            case.data["AssistanceEnded"] = data
+    result: dict[str, Any] = {}
+    disputes = [c for c in cases.values() if c.kind == "dispute"]
+    agreements = sum("AgreementReached" in c.types for c in disputes)
+    failures = sum("MediationFailed" in c.types for c in disputes)
+    result["dispute"] = {
+        "registered": len(disputes),
+        "concluded": sum("DisputeClosed" in c.types for c in disputes),
+        "success_rate": _rate(agreements, agreements + failures),
+    }
+    settled = [c for c in cases.values() if c.kind == "resettlement"]
+    received = [c for c in settled if "PersonReceived" in c.types]
+    placed = sum("PersonPlaced" in c.types for c in received)
+    assisted = sum(
+        "AssistanceCategorised" in c.types and "AssistanceActivityRecorded" in c.types
+        for c in received
+    )
+    result["resettlement"] = {
+        "received": len(received),
+        "placement_rate": _rate(placed, len(received)),
+        "assistance_rate": _rate(assisted, len(received)),
+        "reoffending_rate_by_year": _reoffending_by_year(received),
+    }
+    corrected = [c for c in cases.values() if c.kind == "correction"]
+    reoffended = sum("Reoffended" in c.types for c in corrected)
+    result["correction"] = {
+        "received": len(corrected),
+        "reoffended": reoffended,
+        "reoffending_per_mille": (
+            {
+                "value": round(1000 * reoffended / len(corrected), 3),
+                "numerator": reoffended,
+                "denominator": len(corrected),
+            }
+            if corrected
+            else None
+        ),
+    }
+    return result
+
+
+def _reoffending_by_year(received: list[_Case]) -> dict[int, dict[str, Any]]:
+    """For each year: re-offended that year ÷ (under assistance at its start + received in it)."""
+    spans = []
+    for case in received:
+        start = date.fromisoformat(case.data["PersonReceived"]["received_on"])
+        end = case.data.get("AssistanceEnded")
+        ended = date.fromisoformat(end["ended_on"]) if end else None
+        reoffence = case.data.get("Reoffended")
+        spans.append((start, ended, date.fromisoformat(reoffence["on"]) if reoffence else None))
+    if not spans:
+        return {}
+    years = range(min(s[0].year for s in spans), max(s[0].year for s in spans) + 1)
+    result = {}
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for year in years:
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        for start, ended, offence in spans:
+            if start <= last and (ended is None or ended >= first):
+                counts[year][1] += 1
+                if offence is not None and offence.year == year:
+                    counts[year][0] += 1
+        result[year] = _rate(*counts[year])
+    return result
+
+
+def _rate(numerator: int, denominator: int) -> dict[str, Any]:
+    value = round(numerator / denominator, 4) if denominator else None
+    return {"value": value, "numerator": numerator, "denominator": denominator}
+
+
+def stored_events(
+    ct: Casetrail, batch: int = 5000
+) -> Iterable[tuple[str, str, str, dict[str, Any]]]:
+    """Every case event in the store, in append order."""
+    after = 0
+    while True:
+        notifications = ct.app.recorder.select_notifications(
+            start=after, limit=batch, inclusive_of_start=False
+        )
+        if not notifications:
+            return
+        for notification in notifications:
+            event: Any = ct.app.mapper.to_domain_event(notification)
+            yield str(event.originator_id), kind_of(event), type(event).__name__, event.data
+        after = notifications[-1].id

@@ -1,0 +1,137 @@
+"""`casetrail demo`: a small synthetic province, loaded through the application service,
+reproduces the seed's province indicators in the read models.
+
+The store lives on /dev/shm when there is one: the demo commits every event durably
+(synchronous=FULL), and on tmpfs the fsyncs cost nothing, which keeps this test well under
+40 s; the code path is the production one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from casetrail.demo import indicators
+from casetrail.demo.generator import DemoResult, DemoSize, demo_clock, load_demo, plan_province
+from casetrail.demo.people import id_number_is_valid
+from casetrail.demo.plan import SEED
+from casetrail.demo.province import Province
+from projections import engine_for
+from projections.queries import ReadModels
+
+# 877 correction subjects make one re-offender exactly the seed's 1.14‰.
+SIZE = DemoSize(disputes=150, resettlement=250, correction=877, bases=13, townships_per_county=2)
+HALF_A_POINT = 0.005
+FULL_YEARS = range(2021, 2026)
+
+
+@pytest.fixture(scope="module")
+def loaded() -> Iterator[tuple[Casetrail, DemoResult]]:
+    shm = Path("/dev/shm")
+    root = Path(tempfile.mkdtemp(prefix="casetrail-demo-", dir=shm if shm.is_dir() else None))
+    ct = bootstrap(Settings(data_dir=root / "var"), clock=demo_clock())
+    try:
+        result = load_demo(ct, SIZE, seed=7)
+        engine_for(ct).catch_up()
+        yield ct, result
+    finally:
+        ct.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def province(ct: Casetrail, kind: str, **period: str) -> dict:
+    return ReadModels(ct).indicators(kind=kind, unit="320000", **period)
+
+
+def test_the_same_seed_plans_the_same_province_and_another_seed_another() -> None:
+    def fingerprint(seed: int) -> list[tuple]:
+        plans, _ = plan_province(Province.build(2), DemoSize(40, 40, 40, 13, 2), seed)
+        return [(p.kind, p.unit, [(s.at, s.type, s.data) for s in p.steps]) for p in plans]
+
+    assert fingerprint(11) == fingerprint(11)
+    assert fingerprint(11) != fingerprint(12)
+
+
+def test_every_planned_event_was_accepted_by_the_service(loaded) -> None:
+    ct, result = loaded
+    assert result.kinds_skipped == []
+    assert ct.service.head_position() == result.events
+    assert indicators.indicators(indicators.stored_events(ct)) == result.intended
+
+
+def test_units_reach_down_to_townships_with_caseworkers(loaded) -> None:
+    ct, result = loaded
+    units = {unit.code: unit for unit in ct.directory.units()}
+    assert units["320102"].name == "玄武区" and units["320102"].parent == "320100"
+    townships = [code for code in units if len(code) == 9]
+    assert len(townships) == 95 * SIZE.townships_per_county
+    assert all(units[code[:6]].level == "county" for code in townships)
+    assert result.users >= len(townships)
+
+
+def test_people_have_valid_identity_numbers(loaded) -> None:
+    ct, _ = loaded
+    numbers = [
+        data["person"]["id_number"]
+        for _, _, type_, data in indicators.stored_events(ct)
+        if type_ in ("ReleaseNotified", "CorrectionSubjectReceived")
+    ]
+    assert len(numbers) == SIZE.resettlement + SIZE.correction
+    assert all(id_number_is_valid(number) for number in numbers)
+
+
+def test_mediation_success_rate_is_above_96_percent(loaded) -> None:
+    ct, _ = loaded
+    success = province(ct, "dispute")["success_rate"]
+    assert success["value"] > 0.96
+    assert abs(success["value"] - SEED["mediation_success_rate"]) <= HALF_A_POINT
+
+
+def test_placement_and_assistance_rates_are_the_seeds(loaded) -> None:
+    ct, _ = loaded
+    figures = province(ct, "resettlement")
+    assert abs(figures["placement_rate"]["value"] - SEED["placement_rate"]) <= HALF_A_POINT
+    assert abs(figures["assistance_rate"]["value"] - SEED["assistance_rate"]) <= HALF_A_POINT
+
+
+def test_yearly_reoffending_averages_the_seeds_rate(loaded) -> None:
+    ct, _ = loaded
+    years = [
+        province(ct, "resettlement", from_=f"{year}-01-01", to=f"{year}-12-31")["reoffending_rate"]
+        for year in FULL_YEARS
+    ]
+    average = sum(y["numerator"] for y in years) / sum(y["denominator"] for y in years)
+    assert abs(average - SEED["reoffending_rate_yearly"]) <= HALF_A_POINT
+
+
+def test_correction_reoffending_is_the_seeds_per_mille(loaded) -> None:
+    ct, _ = loaded
+    figures = province(ct, "correction")
+    assert figures["received"] == SIZE.correction
+    rate = figures["reoffending_per_mille"]
+    assert abs(rate["value"] - SEED["correction_reoffending_per_mille"]) <= 0.5
+
+
+def test_read_models_agree_with_the_event_streams(loaded) -> None:
+    ct, _ = loaded
+    streams = indicators.indicators(indicators.stored_events(ct))
+    dispute = province(ct, "dispute")["success_rate"]
+    assert (dispute["numerator"], dispute["denominator"]) == (
+        streams["dispute"]["success_rate"]["numerator"],
+        streams["dispute"]["success_rate"]["denominator"],
+    )
+    resettlement = province(ct, "resettlement")
+    for name in ("placement_rate", "assistance_rate"):
+        assert resettlement[name]["numerator"] == streams["resettlement"][name]["numerator"]
+        assert resettlement[name]["denominator"] == streams["resettlement"][name]["denominator"]
+    by_year = streams["resettlement"]["reoffending_rate_by_year"]
+    for year in FULL_YEARS:
+        model = province(ct, "resettlement", from_=f"{year}-01-01", to=f"{year}-12-31")
+        assert model["reoffending_rate"]["numerator"] == by_year[year]["numerator"]
+        assert model["reoffending_rate"]["denominator"] == by_year[year]["denominator"]
