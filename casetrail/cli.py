@@ -92,6 +92,10 @@ from casetrail.up import up  # noqa: E402
 
 main.add_command(up)
 
+from casetrail.demo.cli import demo  # noqa: E402
+
+main.add_command(demo)
+
 from workers.cli import cron, projections, worker  # noqa: E402
 
 main.add_command(worker)
