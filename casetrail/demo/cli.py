@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
+from casetrail.demo import report
 from casetrail.demo.generator import DemoSize, demo_clock, load_demo
+from projections import engine_for
 
 
 @click.command("demo")
@@ -48,23 +51,18 @@ def demo(scale: float, seed: int, data_dir: str | None) -> None:
         result = load_demo(ct, size, seed=seed, progress=progress, on_plan=on_plan)
         if bar is not None:
             bar.__exit__(None, None, None)
+        click.echo(
+            f"loaded {result.cases} cases, {result.events} events, {result.units} new units, "
+            f"{result.users} users in {result.seconds:.1f} s "
+            f"({result.events_per_second:.0f} events/s)"
+        )
+        started = time.perf_counter()
+        applied = engine_for(ct).catch_up()
+        click.echo(
+            f"read models caught up: {applied} events in {time.perf_counter() - started:.1f} s"
+        )
+        click.echo(report.markdown(report.province_rows(ct)))
     finally:
         ct.close()
-    click.echo(
-        f"loaded {result.cases} cases, {result.events} events, {result.units} new units, "
-        f"{result.users} users in {result.seconds:.1f} s ({result.events_per_second:.0f} events/s)"
-    )
     if result.kinds_skipped:
         click.echo(f"not loaded (kind not in this build): {', '.join(result.kinds_skipped)}")
-    for line in summary_lines(result.intended):
-        click.echo(line)
-
-
-def summary_lines(intended: dict[str, object]) -> list[str]:
-    """The intended province indicators, one per line."""
-    lines = []
-    for kind, figures in intended.items():
-        assert isinstance(figures, dict)
-        for name, value in figures.items():
-            lines.append(f"  {kind}.{name}: {value}")
-    return lines
