@@ -1,0 +1,238 @@
+"""Append throughput and latency: HTTP API (gunicorn, concurrent clients), the application
+service in-process, and a bare `eventsourcing.Application` (the baseline) on the same kind
+of store, all with the same ten-event dispute cases."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from bench import workload
+from bench.stats import Rate
+from bench.stores import settings_env
+from casetrail.bootstrap import Casetrail
+from casetrail.config import Settings
+from domain.case import Actor
+
+ACTOR = Actor(user_id="u_bench", role="caseworker", unit=workload.UNIT)
+
+
+# --- the application service -------------------------------------------------------------
+
+
+def service_appends(ct: Casetrail, cases: int) -> Rate:
+    latencies: list[float] = []
+    service = ct.service
+    started = time.perf_counter()
+    for _ in range(cases):
+        type_, data = workload.opening()
+        t0 = time.perf_counter()
+        case_id = service.open_case(ACTOR, "dispute", workload.UNIT, type_, data).id
+        latencies.append(time.perf_counter() - t0)
+        for type_, data in workload.appends():
+            t0 = time.perf_counter()
+            service.append(ACTOR, case_id, type_, data)
+            latencies.append(time.perf_counter() - t0)
+    return Rate(len(latencies), time.perf_counter() - started, latencies)
+
+
+# --- the baseline: the library alone ------------------------------------------------------
+
+
+class BaselineCase(Aggregate):
+    """An aggregate carrying the same data as a case event, with no rules and no extras."""
+
+    @event("Opened")
+    def __init__(self, unit: str, type_: str, data: dict[str, Any], actor: str) -> None:
+        self.unit = unit
+        self.events = 1
+
+    @event("Recorded")
+    def record(self, type_: str, data: dict[str, Any], actor: str) -> None:
+        self.events += 1
+
+
+class BaselineApplication(Application[Any]):
+    name = "baseline"
+    snapshotting_intervals = {BaselineCase: 50}  # noqa: RUF012  (as CaseApplication)
+
+
+def baseline_env(settings: Settings) -> dict[str, str]:
+    if settings.database_url is None:
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.data_dir / "baseline.sqlite"),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    url = urlparse(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/"),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_PASSWORD": url.password or "",
+        "POSTGRES_SCHEMA": settings.database_schema or "public",
+    }
+
+
+@contextmanager
+def baseline_application(settings: Settings) -> Iterator[BaselineApplication]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = BaselineApplication(env=baseline_env(settings))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def baseline_appends(app: BaselineApplication, cases: int) -> Rate:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for _ in range(cases):
+        type_, data = workload.opening()
+        t0 = time.perf_counter()
+        case = BaselineCase(workload.UNIT, type_, data, ACTOR.user_id)
+        app.save(case)
+        latencies.append(time.perf_counter() - t0)
+        for type_, data in workload.appends():
+            t0 = time.perf_counter()
+            loaded: Any = app.repository.get(case.id)
+            loaded.record(type_, data, ACTOR.user_id)
+            app.save(loaded)
+            latencies.append(time.perf_counter() - t0)
+    return Rate(len(latencies), time.perf_counter() - started, latencies)
+
+
+# --- HTTP: gunicorn and concurrent clients -----------------------------------------------
+
+
+@contextmanager
+def gunicorn(settings: Settings, port: int, log: Path) -> Iterator[str]:
+    """The `web` process of the Procfile, on the loopback interface only."""
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "CASETRAIL_BIND": f"127.0.0.1:{port}",
+        "CASETRAIL_LOG_LEVEL": "warning",
+    }
+    gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [gunicorn_bin, "--config", "python:web.gunicorn_conf", "web.app:create_app()"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not become healthy within 60 s")
+
+
+def _client(base: str, token: str, cases: int, start: Any, results: Any) -> None:
+    import requests
+
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    latencies: list[float] = []
+    errors: list[str] = []
+    start.wait()
+    for _ in range(cases):
+        type_, data = workload.opening()
+        body = {"kind": "dispute", "unit": workload.UNIT, "type": type_, "data": data}
+        t0 = time.perf_counter()
+        response = session.post(f"{base}/api/v1/cases", data=json.dumps(body))
+        latencies.append(time.perf_counter() - t0)
+        if response.status_code != 201:
+            errors.append(f"{response.status_code} {response.text[:200]}")
+            break
+        case_id = response.json()["id"]
+        for type_, data in workload.appends():
+            t0 = time.perf_counter()
+            response = session.post(
+                f"{base}/api/v1/cases/{case_id}/events",
+                data=json.dumps({"type": type_, "data": data}),
+            )
+            latencies.append(time.perf_counter() - t0)
+            if response.status_code != 201:
+                errors.append(f"{response.status_code} {response.text[:200]}")
+                break
+    results.put((latencies, errors))
+
+
+def http_appends(base: str, token: str, cases: int, clients: int) -> Rate:
+    """`clients` processes share `cases` cases; each posts its cases' events in turn."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    results = context.Queue()
+    share = [cases // clients + (1 if i < cases % clients else 0) for i in range(clients)]
+    processes = [
+        context.Process(target=_client, args=(base, token, n, start, results)) for n in share
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(1.0)  # let the clients import and wait at the start line
+    started = time.perf_counter()
+    start.set()
+    latencies: list[float] = []
+    errors: list[str] = []
+    for _ in processes:
+        got, failed = results.get()
+        latencies.extend(got)
+        errors.extend(failed)
+    seconds = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    if errors:
+        raise RuntimeError(f"HTTP appends refused: {errors[:3]}")
+    return Rate(len(latencies), seconds, latencies)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_label() -> str:
+    return uuid.uuid4().hex[:6]
