@@ -36,6 +36,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from casetrail.db import Cursor
 from domain.case import CaseEvent
 from domain.clock import cst_date
+from domain.errors import UnknownUnit
 from domain.kinds import KINDS
 
 if TYPE_CHECKING:
@@ -357,7 +358,13 @@ class Engine:
     def place(self, unit: str) -> Place:
         place = self._places.get(unit)
         if place is None:
-            place = Place(unit, tuple(reversed(self.ct.directory.chain(unit))))
+            try:
+                chain = self.ct.directory.chain(unit)
+            except UnknownUnit:
+                # Appends name existing units only; never let one event stop a projection.
+                log.warning("unit %s is not in the unit tree; counted on its own", unit)
+                return Place(unit, (unit,))
+            place = Place(unit, tuple(reversed(chain)))
             self._places[unit] = place
         return place
 

@@ -21,7 +21,7 @@ ENCRYPTED_PREFIX = "enc:"
 # Terms are cut to this many hex digits of their HMAC: 64 bits, no collisions in practice.
 TERM_HEX = 16
 # Free text (a dispute's summary) is searchable through its first characters only.
-SUMMARY_SEARCH_CHARS = 64
+SUMMARY_SEARCH_CHARS = 32
 
 
 class Privacy:
@@ -66,8 +66,7 @@ class Privacy:
     # --- search terms ------------------------------------------------------------------
 
     def term(self, token: str) -> str:
-        digest = hmac.new(self.term_key, token.encode(), hashlib.sha256).hexdigest()
-        return digest[:TERM_HEX]
+        return hmac.digest(self.term_key, token.encode(), "sha256").hex()[:TERM_HEX]
 
     def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[str]:
         """Terms under which a case is found: each name whole, its characters and

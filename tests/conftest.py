@@ -115,9 +115,9 @@ def redis_settings(settings: Settings) -> Iterator[Settings]:
     queue = "ct_test_" + uuid.uuid4().hex[:12]
     if settings.backend == "sqlite":
         yield settings.with_(queue_name=queue)
-        from workers.redis_conn import embedded_server
+        from workers.redis_conn import stop_embedded
 
-        embedded_server(settings.data_dir).shutdown(nosave=True)
+        stop_embedded(settings.data_dir)
         return
     if not REDIS_ENABLED:
         pytest.skip(REDIS_SKIP)

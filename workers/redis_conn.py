@@ -8,7 +8,10 @@ Redis only carries signals and jobs; nothing in it is needed to rebuild the read
 from __future__ import annotations
 
 import fcntl
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +67,19 @@ def connect(settings: Settings, *, socket_timeout: float | None = None) -> redis
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout or 5.0,
     )
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stops the embedded Redis of `data_dir` (tests; `casetrail up` on exit)."""
+    with _lock:
+        server = _servers.pop(data_dir.resolve(), None)
+    pid = server.pid if server is not None else 0
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(25):  # it exits in the background if it takes longer
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
