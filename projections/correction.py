@@ -121,11 +121,10 @@ class CorrectionIndicators(Projection):
         elif name == "ResidenceChanged" and data.get("to_unit"):
             new = b.place(data["to_unit"])
             changes.update(unit=new.unit, path=new.path)
-        elif name == "Reoffended":
-            if not row["reoffended"]:
-                # Re-offending is counted per person (the seed's 98 people).
-                changes["reoffended"] = 1
-                b.count("counts", place, event_day(event, "on"), "reoffended")
+        elif name == "Reoffended" and not row["reoffended"]:
+            # Re-offending is counted per person (the seed's 98 people).
+            changes["reoffended"] = 1
+            b.count("counts", place, event_day(event, "on"), "reoffended")
         if changes:
             sets = ", ".join(f"{column} = ?" for column in changes)
             b.execute(

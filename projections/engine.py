@@ -298,14 +298,29 @@ class Engine:
         With `switch`, the transaction that reaches the head also makes this generation
         the active one.
         """
-        tname = tracking_name(name, generation)
         before = self.position(name, generation)
         notifications = self.ct.app.recorder.select_notifications(
             start=before, limit=self.batch_size, inclusive_of_start=False
         )
-        caught_up = len(notifications) < self.batch_size
         if not notifications and not switch:
             return True, 0
+        applied = self.apply_after(name, generation, before, notifications, switch=switch)
+        if applied is None:
+            return False, 0
+        return len(notifications) < self.batch_size, applied
+
+    def apply_after(
+        self,
+        name: str,
+        generation: int,
+        before: int,
+        notifications: Sequence[Notification],
+        *,
+        switch: bool = False,
+    ) -> int | None:
+        """Applies notifications read after position `before`, in one transaction, if the
+        tracking record still holds `before`; None if another worker got there first."""
+        tname = tracking_name(name, generation)
         try:
             with self.db.transaction() as cur:
                 claimed = cur.execute(
@@ -320,11 +335,11 @@ class Engine:
                 batch.flush()
                 if notifications:
                     self.recorder._insert_tracking(cur.raw, Tracking(tname, notifications[-1].id))
-                if switch and caught_up:
+                if switch and len(notifications) < self.batch_size:
                     self._switch(cur, name, generation)
         except (Conflict, IntegrityError):
-            return False, 0
-        return caught_up, applied
+            return None
+        return applied
 
     def _apply_all(
         self, batch: Batch, projection: Projection, notifications: Sequence[Notification]

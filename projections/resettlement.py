@@ -110,6 +110,10 @@ class ResettlementIndicators(Projection):
                 day = event_day(event)
                 b.count("counts", place, day, "active_delta", -1)
                 b.count("counts", new, day, "active_delta", 1)
+                # Under assistance in the new subtree from now on: in the yearly rate's
+                # denominator there, beside those received there.
+                arrived = Place(new.unit, tuple(u for u in new.chain if u not in place.chain))
+                b.count("counts", arrived, day, "moved_in")
         elif name == "PersonPlaced":
             changes["placed"] = 1
             self._leave_base(b, row)
@@ -183,7 +187,9 @@ def resettlement_indicators(
         "received": received,
         "placement_rate": rate(counts.get("received_placed", 0), received),
         "assistance_rate": rate(counts.get("received_assisted", 0), received),
-        "reoffending_rate": rate(counts.get("reoffended", 0), active_at_start + received),
+        "reoffending_rate": rate(
+            counts.get("reoffended", 0), active_at_start + received + counts.get("moved_in", 0)
+        ),
         "reoffended": counts.get("reoffended", 0),
         "under_assistance_at_start": active_at_start,
         "late_notices": counts.get("late_notice", 0),

@@ -76,6 +76,8 @@ def projections_rebuild(name: str | None) -> None:
     names = [name] if name else list(engine.projections)
     for each in names:
         if each not in engine.projections:
-            raise click.BadParameter(f"no projection {each!r}; one of {', '.join(engine.projections)}")
+            raise click.BadParameter(
+                f"no projection {each!r}; one of {', '.join(engine.projections)}"
+            )
         generation = engine.rebuild(each)
         click.echo(f"{each}: generation {generation} active at {engine.position(each, generation)}")

@@ -25,10 +25,20 @@ CASETRAIL = str(Path(sys.executable).parent / "casetrail")
 
 # Each case's course, by case number modulo 4: (events after registration).
 COURSES = (
-    ("DisputeTriaged", "DisputeAssigned", "MediationSessionHeld", "AgreementReached",
-     "DisputeClosed"),
-    ("DisputeTriaged", "DisputeAssigned", "MediationSessionHeld", "MediationFailed",
-     "DisputeClosed"),
+    (
+        "DisputeTriaged",
+        "DisputeAssigned",
+        "MediationSessionHeld",
+        "AgreementReached",
+        "DisputeClosed",
+    ),
+    (
+        "DisputeTriaged",
+        "DisputeAssigned",
+        "MediationSessionHeld",
+        "MediationFailed",
+        "DisputeClosed",
+    ),
     ("DisputeTriaged", "DisputeAssigned", "DisputeReturned"),
     ("MediationRefused",),
 )
@@ -103,9 +113,7 @@ def process_env(settings: Settings, *, redis: bool = True, **extra: str) -> dict
     return env
 
 
-def start(
-    args: list[str], env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen([CASETRAIL, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -46,8 +46,9 @@ class Script:
             CITY_WORKER, "dispute", unit, "DisputeRegistered", registration(**changes)
         ).id
 
-    def step(self, case_id: str, day: str, event_type: str, actor: Actor = CITY_WORKER,
-             **changes: Any) -> None:
+    def step(
+        self, case_id: str, day: str, event_type: str, actor: Actor = CITY_WORKER, **changes: Any
+    ) -> None:
         self.clock.set(at(day))
         data = event_data(event_type, at(day).date(), **changes)
         self.ct.service.append(actor, case_id, event_type, data)
@@ -85,9 +86,11 @@ def scripted(casetrail: Casetrail, clock: FixedClock) -> ReadModels:
     s.step(d4, "04-01", "MediationRefused")
     s.step(d4, "04-01", "DisputeClosed")
 
-    s.open("04-01", "320102", parties=[
-        {"name": "张伟", "role": "applicant"}, {"name": "赵敏", "role": "respondent"}
-    ])
+    s.open(
+        "04-01",
+        "320102",
+        parties=[{"name": "张伟", "role": "applicant"}, {"name": "赵敏", "role": "respondent"}],
+    )
     d6 = s.open("04-02", "320104")
     s.step(d6, "04-03", "DeadlineExtended", actor=CITY_SUPERVISOR, new_deadline="2026-04-30")
 
@@ -102,8 +105,17 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 def figures(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("registered", "concluded", "success_rate", "on_time_rate", "overdue_open", "returns",
-            "referrals_to_litigation", "collective", "by_category")
+    keys = (
+        "registered",
+        "concluded",
+        "success_rate",
+        "on_time_rate",
+        "overdue_open",
+        "returns",
+        "referrals_to_litigation",
+        "collective",
+        "by_category",
+    )
     return {key: result[key] for key in keys}
 
 
@@ -153,8 +165,9 @@ def test_a_district_sees_its_own_subtree_only(scripted: ReadModels) -> None:
 
 
 def test_a_period_counts_what_happened_within_its_days_inclusive(scripted: ReadModels) -> None:
-    march = scripted.indicators(kind="dispute", unit="320100", from_=date(2026, 3, 1),
-                                to=date(2026, 3, 31))
+    march = scripted.indicators(
+        kind="dispute", unit="320100", from_=date(2026, 3, 1), to=date(2026, 3, 31)
+    )
     assert figures(march) == {
         "registered": 4,
         "concluded": 3,
@@ -166,12 +179,14 @@ def test_a_period_counts_what_happened_within_its_days_inclusive(scripted: ReadM
         "collective": 1,
         "by_category": {"labour": 2, "neighbourhood": 2},
     }
-    april = figures(scripted.indicators(kind="dispute", unit="320100", from_="2026-04-01",
-                                        to="2026-04-30"))
+    april = figures(
+        scripted.indicators(kind="dispute", unit="320100", from_="2026-04-01", to="2026-04-30")
+    )
     assert april["registered"] == 2 and april["concluded"] == 1
     assert april["success_rate"] == rate(0, 0) and april["on_time_rate"] == rate(1, 1)
-    last_of_march = figures(scripted.indicators(kind="dispute", unit="320100",
-                                                from_="2026-03-31", to="2026-03-31"))
+    last_of_march = figures(
+        scripted.indicators(kind="dispute", unit="320100", from_="2026-03-31", to="2026-03-31")
+    )
     assert last_of_march["registered"] == 1  # D4
     assert last_of_march["concluded"] == 1  # D3
     assert last_of_march["on_time_rate"] == rate(0, 1)

@@ -20,6 +20,7 @@ from domain.clock import FixedClock
 from projections import engine_for
 from projections.engine import Engine
 from projections.queries import ReadModels
+from tests.dispute_builders import registration
 from tests.integration.projection_support import (
     CITY,
     bulk_disputes,
@@ -28,7 +29,6 @@ from tests.integration.projection_support import (
     stop,
     wait_until,
 )
-from tests.dispute_builders import registration
 from workers.redis_conn import connect
 from workers.signals import enqueue_catch_up
 
@@ -132,15 +132,19 @@ def test_a_worker_killed_at_random_points_leaves_what_a_fresh_rebuild_builds(
             enqueue_catch_up(conn, redis_settings.queue_name, force=True)
             worker = start(["worker", "--burst"], env, tmp_path / "worker.log")
             # Kill it at a random point once it is projecting (mid-batch, between batches).
-            assert wait_until(lambda: processed() > before, 30, pause=0.01)
+            assert wait_until(lambda before=before: processed() > before, 30, pause=0.01)
             time.sleep(rng.uniform(0, 0.15))
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             print("life", time.monotonic() - started, processed() - before)
         enqueue_catch_up(conn, redis_settings.queue_name, force=True)
         subprocess.run(
-            [*start_args("worker", "--burst")], env=env, check=True, timeout=120,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [*start_args("worker", "--burst")],
+            env=env,
+            check=True,
+            timeout=120,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         assert caught_up(engine)
         assert digests(engine) == rebuilt_digests(engine)
@@ -218,8 +222,11 @@ def test_a_rebuild_while_clients_query_never_shows_an_empty_or_half_built_model(
         env = process_env(redis_settings, redis=False, CASETRAIL_PROJECTION_BATCH="50")
         try:
             rebuild = subprocess.run(
-                start_args("projections", "rebuild"), env=env, timeout=120,
-                capture_output=True, text=True,
+                start_args("projections", "rebuild"),
+                env=env,
+                timeout=120,
+                capture_output=True,
+                text=True,
             )
         finally:
             stop_querying.set()
@@ -246,7 +253,7 @@ def test_the_embedded_redis_is_shared_by_the_processes_of_one_data_directory(
                 str(Path(start_args()[0]).parent / "python"),
                 "-c",
                 "from casetrail.config import Settings; from workers.redis_conn import redis_url;"
-                f"print(redis_url(Settings.from_env()))",
+                "print(redis_url(Settings.from_env()))",
             ],
             env=process_env(settings, redis=False),
             capture_output=True,

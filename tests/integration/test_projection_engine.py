@@ -1,0 +1,149 @@
+"""The projection engine on SQLite and PostgreSQL: exactly once, unknown events, personal
+data at rest, rebuild and status."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.chain import ChainEntry
+from domain.clock import FixedClock
+from projections import engine_for
+from projections.engine import Tables, tracking_name
+from projections.queries import ReadModels
+from tests.dispute_builders import APPLICANT, PERSONAL_DATA, RESPONDENT
+from tests.integration.projection_support import bulk_disputes
+
+KEY = "z5TrQwKA3bY1sWl4R6Ng+j8tV2xhKc0pE9mUdFgLs7o="
+
+
+def test_a_batch_read_before_another_worker_applied_it_is_refused(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 20)
+    engine = engine_for(casetrail)
+    engine.setup()
+    stale = casetrail.app.recorder.select_notifications(
+        start=0, limit=100, inclusive_of_start=False
+    )
+    engine.catch_up()
+    before = {name: engine.digest(name) for name in engine.projections}
+    for name in engine.projections:
+        assert engine.apply_after(name, 1, 0, stale) is None
+    assert {name: engine.digest(name) for name in engine.projections} == before
+    # The tracking recorder itself refuses a position that does not advance.
+    head = engine.head()
+    try:
+        engine.recorder.insert_tracking(Tracking(tracking_name("cases", 1), head))
+    except IntegrityError:
+        pass
+    else:
+        raise AssertionError("a non-advancing tracking record was accepted")
+
+
+def test_two_processes_catching_up_at_once_apply_each_event_once(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 120)
+    other = bootstrap(casetrail.settings, clock=clock)
+    try:
+        engines = [engine_for(casetrail), engine_for(other)]
+        for engine in engines:
+            engine.batch_size = 7
+            engine.setup()
+        threads = [threading.Thread(target=engine.catch_up) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        engine = engines[0]
+        engine.batch_size = 500
+        assert all(entry["lag"] == 0 for entry in engine.status())
+        current = {name: engine.digest(name) for name in engine.projections}
+        rebuilt = {name: engine.digest(name, engine.rebuild(name)) for name in engine.projections}
+        assert current == rebuilt
+        assert ReadModels(casetrail).list_cases()["total"] == 120
+    finally:
+        other.close()
+
+
+def test_events_this_build_does_not_know_are_skipped_and_still_tracked(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 3)
+    stranger = StoredEvent(
+        originator_id=uuid.uuid4(),
+        originator_version=1,
+        topic="casetrail.access_log:CaseRead",
+        state=b'{"actor": "u_audit"}',
+    )
+    entry = ChainEntry("CaseRead", clock.now().isoformat(), "u_audit", "auditor", "320000")
+    casetrail.app.recorder.insert_events([stranger], chain=[entry])
+    bulk_disputes(casetrail, clock, 2)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    assert all(entry["lag"] == 0 for entry in engine.status())
+    assert ReadModels(casetrail).list_cases()["total"] == 5
+
+
+def test_with_a_cipher_key_names_and_id_numbers_are_stored_only_encrypted_and_hashed(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    casetrail.settings = casetrail.settings.with_(cipher_key=KEY)
+    bulk_disputes(casetrail, clock, 4)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    for name, projection in engine.projections.items():
+        tables = Tables(name, 1)
+        for table in projection.tables:
+            for row in casetrail.db.query(f"SELECT * FROM {tables[table]}"):
+                text = repr(row)
+                assert not any(secret in text for secret in PERSONAL_DATA), (name, table)
+    models = ReadModels(casetrail)
+    found = models.list_cases(q=RESPONDENT["name"])
+    assert found["total"] == 4
+    assert found["items"][0]["names"] == [APPLICANT["name"], RESPONDENT["name"]]
+    assert models.list_cases(q=APPLICANT["id_number"])["total"] == 4
+    assert models.list_cases(q="王")["total"] == 4
+    assert models.list_cases(q="王建")["total"] == 0
+
+
+def test_a_rebuild_switches_atomically_and_drops_the_old_tables_only_after_a_grace_period(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 30)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    before = engine.digest("cases")
+    assert engine.rebuild("cases") == 2
+    assert engine.active_generation("cases") == 2
+    assert engine.digest("cases") == before
+    assert engine.drop_retired() == []
+    assert casetrail.db.query(f"SELECT COUNT(*) AS n FROM {Tables('cases', 1)['list']}")
+    assert engine.drop_retired(grace_seconds=0) == [("cases", 1)]
+    assert engine.position("cases", 1) == 0  # its tracking record went with it
+    assert ReadModels(casetrail).list_cases()["total"] == 30
+
+
+def test_status_reports_each_projections_position_the_head_and_the_lag(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    events = bulk_disputes(casetrail, clock, 5)
+    models = ReadModels(casetrail)
+    assert {entry["lag"] for entry in models.status()} == {events}
+    assert models.wait_for(events, timeout=0.05) is False
+    engine_for(casetrail).catch_up()
+    status = models.status()
+    assert [entry["name"] for entry in status] == [
+        "cases",
+        "disputes",
+        "resettlement",
+        "correction",
+    ]
+    assert all(
+        entry["position"] == entry["head"] == events and entry["lag"] == 0 for entry in status
+    )
+    assert models.wait_for(events, timeout=0.05) is True
