@@ -155,10 +155,10 @@ class DisputeRegistered(CaseOpened):
         case.collective = data["people_involved"] >= rules.COLLECTIVE_DISPUTE_THRESHOLD
         case.registered_on = cst_date(self.timestamp)
         case.time_limit_class = rules.TIME_LIMIT_CLASS_BY_SOURCE.get(data["source"], "default")
-        # Until triage sets it, the ordinary limit applies (有受必處).
-        limits = rules.MEDIATION_TIME_LIMITS[case.time_limit_class]
-        case.deadline = add_days(case.registered_on, limits.ordinary_days)
         case.complexity = None
+        # Until triage sets the complexity, the scope decides (有受必處): a cross-region
+        # dispute has the longer limit from the day it is registered.
+        case.deadline = add_days(case.registered_on, time_limit_days(case))
         case.responsible_unit = None
         case.handling_body = None
         case.assigned_unit = None
@@ -195,14 +195,17 @@ class DisputeTriaged(CaseEvent):
         case.status = "triaged"
         case.complexity = self.data["complexity"]
         case.responsible_unit = self.data["responsible_unit"]
-        case.deadline = add_days(case.registered_on, time_limit_days(case))
+        deadline = add_days(case.registered_on, time_limit_days(case))
+        # A supervisor's extension recorded before triage is not undone by it.
+        case.deadline = max(deadline, case.deadline) if case.deadline_extended else deadline
 
 
 class DisputeAssigned(CaseEvent):
     """歸口辦理: assigned to a mediation committee or a department."""
 
     schema = DisputeAssignedData
-    allowed_in = statuses("triaged", "returned")
+    # `assigned` only for a reassignment after a return's joint handling (checked by a rule).
+    allowed_in = statuses("triaged", "returned", "assigned")
     unit_fields = ("assigned_unit",)
 
     def apply(self, case: Any) -> None:
@@ -303,7 +306,8 @@ class AgreementReached(CaseEvent):
     """調解成功: the parties reached an agreement."""
 
     schema = AgreementReachedData
-    allowed_in = statuses("in_mediation")
+    # `assigned` is refused by a rule that says why: no session since the assignment.
+    allowed_in = MEDIATING
 
     def apply(self, case: Any) -> None:
         conclude(case, "agreement_reached", self.timestamp)
@@ -410,6 +414,8 @@ class Dispute(Case):
         agreement_effective_on: date | None
         judicial_confirmation_requested_on: date | None
         joint_handling_convened: bool
+        closed_on: date | None
+        deadline_extended: bool
         parties: list[dict[str, Any]]
     opening_event = DisputeRegistered
     open_statuses = OPEN
@@ -450,6 +456,13 @@ class Dispute(Case):
                 "A returned dispute is reassigned only after the center convened joint handling.",
                 code="reassignment_before_joint_handling",
             )
+        # A dispute is assigned once after triage, and again only after a return (回流 → 會辦).
+        if self.status == "assigned" and not self.joint_handling_convened:
+            raise RuleViolation(
+                "The dispute is already assigned; it is reassigned only after a return and "
+                "the joint handling that follows it.",
+                code="already_assigned",
+            )
 
     @rule(DeadlineExtended)
     def _extension_within_two_months(self, data: dict[str, Any], ctx: Context) -> None:
@@ -476,10 +489,22 @@ class Dispute(Case):
 
     @rule(AgreementReached)
     def _agreement_needs_a_session(self, data: dict[str, Any], ctx: Context) -> None:
-        if self.sessions == 0:
+        # in_mediation: a session was held since the (re)assignment.
+        if self.sessions == 0 or self.status != "in_mediation":
             raise RuleViolation(
                 "An agreement can only follow at least one mediation session.",
                 code="agreement_before_mediation",
+            )
+
+    @rule(MediationRefused)
+    def _refusal_before_any_session(self, data: dict[str, Any], ctx: Context) -> None:
+        # 人民調解法 §17: a refusal ends the case unmediated; once a session was held,
+        # mediation took place and its end is MediationFailed.
+        if self.sessions > 0:
+            raise RuleViolation(
+                "Mediation has already taken place; a party that stops it ends it as "
+                "MediationFailed, not MediationRefused.",
+                code="refusal_after_mediation",
             )
 
     @rule(JudicialConfirmationRequested)
@@ -510,6 +535,14 @@ class Dispute(Case):
     @rule(FollowUpVisited)
     def _follow_up_not_in_future(self, data: dict[str, Any], ctx: Context) -> None:
         require_not_future(data["visited_on"], ctx, "visited_on")
+        closed_on = self.closed_on
+        assert closed_on is not None  # FollowUpVisited is allowed only while closed
+        if data["visited_on"] < closed_on:
+            raise RuleViolation(
+                f"A follow-up visit comes after the close ({closed_on.isoformat()}).",
+                code="follow_up_before_close",
+                details={"closed_on": closed_on.isoformat()},
+            )
 
     def derived(self, now: datetime) -> dict[str, Any]:
         today = cst_date(now)
