@@ -8,6 +8,7 @@ mapped onto the same shape. Bad input never becomes a 500.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -91,8 +92,10 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_unexpected(error: Exception) -> Response:
     original = getattr(error, "original_exception", None) or error
-    # The type only: the request body may hold personal data.
-    log.error("unexpected error: %s", type(original).__name__, exc_info=original)
+    # The type and where, never the message: it may quote personal data from the request.
+    frames = traceback.extract_tb(original.__traceback__)
+    where = "\n".join(f"  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)
+    log.error("unexpected %s at\n%s", type(original).__name__, where)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 
