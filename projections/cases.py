@@ -19,6 +19,10 @@ from domain.dispute import time_limit_days
 from projections.engine import UNIT_DEPTH, Batch, Projection, Tables
 
 UNIT_COLUMNS = [f"u{d}" for d in range(UNIT_DEPTH)]
+# The list order (newest first, ties by id), then every column a list filter reads.
+FILTERED = "opened_at, case_id, kind, status, category, deadline"
+# Unit columns with an index of their own (province, city, county, township).
+INDEXED_DEPTH = 4
 
 # The status each event leaves its case in, by kind (the domain's own transitions).
 STATUS_AFTER: dict[str, dict[str, str]] = {
@@ -53,6 +57,24 @@ STATUS_AFTER: dict[str, dict[str, str]] = {
 }
 # Events that move a case to another handling unit.
 MOVES = {"AssistanceDelegated", "ResidenceChanged"}
+# Correction events after which no report-in is due any more.
+REPORT_IN_ENDS = {"SubjectReportedIn", "CorrectionCompleted", "SubjectCommitted", "SubjectDied"}
+COLUMNS = [
+    "case_id",
+    "kind",
+    "status",
+    "unit",
+    *UNIT_COLUMNS,
+    "category",
+    "opened_at",
+    "last_event_at",
+    "deadline",
+    "minor",
+    "version",
+    "position",
+    "state",
+    "display",
+]
 
 
 class CaseList(Projection):
@@ -68,83 +90,93 @@ class CaseList(Projection):
             "opened_at TEXT NOT NULL, last_event_at TEXT NOT NULL, deadline TEXT, "
             "minor INTEGER NOT NULL DEFAULT 0, version BIGINT NOT NULL, position BIGINT NOT NULL, "
             "state TEXT NOT NULL, display TEXT NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS {cases}_opened ON {cases} (kind, opened_at)",
-            f"CREATE INDEX IF NOT EXISTS {cases}_deadline ON {cases} (deadline)",
-            f"CREATE TABLE IF NOT EXISTS {terms} (term TEXT NOT NULL, case_id TEXT NOT NULL, "
-            "PRIMARY KEY (term, case_id))",
+            f"CREATE INDEX IF NOT EXISTS {cases}_opened ON {cases} ({FILTERED})",
+            f"CREATE TABLE IF NOT EXISTS {terms} (term BIGINT NOT NULL, case_id TEXT NOT NULL, "
+            f"PRIMARY KEY (term, case_id)){t.clustered}",
         ]
-        for column in UNIT_COLUMNS:
+        # A subtree down to township level is one column's value: its rows come in list
+        # order, and the filters and the count are answered from the index alone. Below
+        # that, the township's index narrows a village's few rows.
+        for column in UNIT_COLUMNS[:INDEXED_DEPTH]:
             statements.append(
-                f"CREATE INDEX IF NOT EXISTS {cases}_{column} ON {cases} ({column}, kind, opened_at)"
+                f"CREATE INDEX IF NOT EXISTS {cases}_{column} ON {cases} ({column}, {FILTERED})"
             )
         return statements
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
-        cases = b.t["list"]
+        rows: dict[str, dict[str, Any]] = b.scratch.setdefault(self.name, {})
         case_id = str(event.originator_id)
-        name = type(event).__name__
-        recorded = event.timestamp.isoformat()
         if isinstance(event, CaseOpened):
-            self._open(b, event, kind, position)
+            rows[case_id] = self._open(b, event, kind, position)
             return
-        row = b.one(
-            f"SELECT state, category, deadline, unit FROM {cases} WHERE case_id = ?", (case_id,)
-        )
+        row = rows.get(case_id)
         if row is None:
-            return  # its opening event was not a case this build knows
-        state: dict[str, Any] = _loads(row["state"])
-        status = STATUS_AFTER.get(kind, {}).get(name)
-        category = row["category"]
-        deadline = row["deadline"]
+            found = b.one(f"SELECT * FROM {b.t['list']} WHERE case_id = ?", (case_id,))
+            if found is None:
+                return  # its opening event was not a case this build knows
+            row = {**found, "_new": False, "_changed": set()}
+            rows[case_id] = row
+        name = type(event).__name__
         data = event.data
+        state: dict[str, Any] = _loads(row["state"])
+        changes: dict[str, Any] = {
+            "last_event_at": event.timestamp.isoformat(),
+            "version": event.originator_version,
+            "position": position,
+        }
+        status = STATUS_AFTER.get(kind, {}).get(name)
+        if status is not None:
+            changes["status"] = status
         if kind == "dispute":
-            deadline = _dispute_deadline(state, name, data, deadline)
+            changes["deadline"] = _dispute_deadline(state, name, data, row["deadline"])
+            changes["state"] = _dumps(state)
         elif kind == "resettlement":
             if name == "PersonReleased":
-                deadline = add_days(
+                changes["deadline"] = add_days(
                     date.fromisoformat(data["released_on"]), rules.HANDOVER_WINDOW_DAYS
                 ).isoformat()
             elif name in ("PersonReceived", "AssistanceEnded"):
-                deadline = None
+                changes["deadline"] = None
             elif name == "AssistanceCategorised":
-                category = data.get("category", category)
-        elif kind == "correction" and name in (
-            "SubjectReportedIn",
-            "CorrectionCompleted",
-            "SubjectCommitted",
-            "SubjectDied",
-        ):
-            deadline = None
-        sets = [
-            "last_event_at = ?",
-            "version = ?",
-            "position = ?",
-            "deadline = ?",
-            "category = ?",
-            "state = ?",
-        ]
-        params: list[Any] = [
-            recorded,
-            event.originator_version,
-            position,
-            deadline,
-            category,
-            _dumps(state),
-        ]
-        if status is not None:
-            sets.append("status = ?")
-            params.append(status)
+                changes["category"] = data.get("category", row["category"])
+        elif kind == "correction" and name in REPORT_IN_ENDS:
+            changes["deadline"] = None
         if name in MOVES and data.get("to_unit"):
             place = b.place(data["to_unit"])
-            sets.append("unit = ?")
-            params.append(place.unit)
-            for column, code in zip(UNIT_COLUMNS, place.columns(), strict=True):
-                sets.append(f"{column} = ?")
-                params.append(code)
-        b.execute(f"UPDATE {cases} SET {', '.join(sets)} WHERE case_id = ?", (*params, case_id))
+            changes["unit"] = place.unit
+            changes.update(zip(UNIT_COLUMNS, place.columns(), strict=True))
+        for column, value in changes.items():
+            if row[column] != value:
+                row[column] = value
+                row["_changed"].add(column)
 
-    def _open(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
-        cases, terms = b.t["list"], b.t["terms"]
+    def finish(self, b: Batch) -> None:
+        """Writes the rows this batch touched: each new case once, each changed one once."""
+        rows: dict[str, dict[str, Any]] = b.scratch.pop(self.name, {})
+        cases = b.t["list"]
+        terms = sorted(b.scratch.pop("cases.terms", []))
+        if terms:
+            b.cur.executemany(
+                f"INSERT INTO {b.t['terms']} (term, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                terms,
+            )
+        new = [[row[c] for c in COLUMNS] for row in rows.values() if row["_new"]]
+        if new:
+            b.cur.executemany(
+                f"INSERT INTO {cases} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                "ON CONFLICT (case_id) DO NOTHING",
+                new,
+            )
+        updates: dict[tuple[str, ...], list[list[Any]]] = {}
+        for case_id, row in rows.items():
+            if not row["_new"] and row["_changed"]:
+                columns = tuple(sorted(row["_changed"]))
+                updates.setdefault(columns, []).append([*(row[c] for c in columns), case_id])
+        for columns, params in updates.items():
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            b.cur.executemany(f"UPDATE {cases} SET {sets} WHERE case_id = ?", params)
+
+    def _open(self, b: Batch, event: CaseEvent, kind: str, position: int) -> dict[str, Any]:
         case_id = str(event.originator_id)
         data = event.data
         unit = getattr(event, "unit", None) or data.get("center_unit")
@@ -186,34 +218,29 @@ class CaseList(Projection):
                     ).isoformat()
                 minor = int(_is_minor(person, data))
             display = {"names": names}
-        b.execute(
-            f"INSERT INTO {cases} (case_id, kind, status, unit, {', '.join(UNIT_COLUMNS)}, "
-            "category, opened_at, last_event_at, deadline, minor, version, position, state, "
-            f"display) VALUES ({', '.join('?' * (UNIT_DEPTH + 13))}) "
-            "ON CONFLICT (case_id) DO NOTHING",
-            (
-                case_id,
-                kind,
-                STATUS_AFTER.get(kind, {}).get(type(event).__name__, "open"),
-                place.unit,
-                *place.columns(),
-                category,
-                event.timestamp.isoformat(),
-                event.timestamp.isoformat(),
-                deadline,
-                minor,
-                event.originator_version,
-                position,
-                _dumps(state),
-                b.privacy.seal(display),
-            ),
+        found_by: list[tuple[int, str]] = b.scratch.setdefault("cases.terms", [])
+        found_by.extend(
+            (term, case_id) for term in b.privacy.index_terms(names, identifiers, summary)
         )
-        rows = [
-            (term, case_id) for term in sorted(b.privacy.index_terms(names, identifiers, summary))
-        ]
-        b.cur.executemany(
-            f"INSERT INTO {terms} (term, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
-        )
+        timestamp = event.timestamp.isoformat()
+        return {
+            "case_id": case_id,
+            "kind": kind,
+            "status": STATUS_AFTER.get(kind, {}).get(type(event).__name__, "open"),
+            "unit": place.unit,
+            **dict(zip(UNIT_COLUMNS, place.columns(), strict=True)),
+            "category": category,
+            "opened_at": timestamp,
+            "last_event_at": timestamp,
+            "deadline": deadline,
+            "minor": minor,
+            "version": event.originator_version,
+            "position": position,
+            "state": _dumps(state),
+            "display": b.privacy.seal(display),
+            "_new": True,
+            "_changed": set(),
+        }
 
 
 def _dispute_deadline(

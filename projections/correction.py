@@ -45,7 +45,7 @@ class CorrectionIndicators(Projection):
             f"CREATE INDEX IF NOT EXISTS {subjects}_report ON {subjects} (report_due, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_absconded ON {subjects} (absconded, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_monitoring ON {subjects} (monitoring_until, path)",
-            *counter_table(t["counts"]),
+            *counter_table(t),
         ]
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:

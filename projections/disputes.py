@@ -34,7 +34,7 @@ class DisputeIndicators(Projection):
             "open_deadline TEXT)",
             # Overdue now: open disputes (open_deadline set) past it, in a unit subtree.
             f"CREATE INDEX IF NOT EXISTS {cases}_overdue ON {cases} (open_deadline, path)",
-            *counter_table(t["counts"]),
+            *counter_table(t),
         ]
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:

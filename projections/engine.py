@@ -53,6 +53,7 @@ UNIT_DEPTH = 6
 # A retired generation is dropped only this long after the switch: a query that read the
 # old pointer finishes long before.
 RETIRED_GRACE_SECONDS = 600.0
+SQLITE_CACHE_KIB = 65536
 
 META_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {ACTIVE_TABLE} (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
@@ -73,9 +74,15 @@ def tracking_name(name: str, generation: int) -> str:
 class Tables:
     """The physical table names of one generation of a read model."""
 
-    def __init__(self, name: str, generation: int) -> None:
+    def __init__(self, name: str, generation: int, dialect: str = "sqlite") -> None:
         self.name = name
         self.generation = generation
+        self.dialect = dialect
+
+    @property
+    def clustered(self) -> str:
+        """Table option: rows stored in their primary key's B-tree (SQLite only)."""
+        return " WITHOUT ROWID" if self.dialect == "sqlite" else ""
 
     def __getitem__(self, table: str) -> str:
         return f"rm_{self.name}_{table}_{self.generation}"
@@ -111,6 +118,8 @@ class Batch:
         self.t = tables
         self.engine = engine
         self.counters: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        # Rows a projection keeps in memory for the batch and writes in finish().
+        self.scratch: dict[str, Any] = {}
 
     @property
     def privacy(self) -> Privacy:
@@ -147,10 +156,10 @@ class Batch:
         self.counters.clear()
 
 
-def counter_table(name: str) -> list[str]:
+def counter_table(t: Tables, table: str = "counts") -> list[str]:
     return [
-        f"CREATE TABLE IF NOT EXISTS {name} (unit TEXT NOT NULL, day TEXT NOT NULL, "
-        "metric TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (unit, day, metric))"
+        f"CREATE TABLE IF NOT EXISTS {t[table]} (unit TEXT NOT NULL, day TEXT NOT NULL, "
+        f"metric TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (unit, day, metric)){t.clustered}"
     ]
 
 
@@ -176,6 +185,9 @@ class Projection:
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         raise NotImplementedError
+
+    def finish(self, b: Batch) -> None:
+        """Writes what the batch kept in memory; called once before the commit."""
 
 
 def kind_by_event_class() -> dict[type, str]:
@@ -215,8 +227,11 @@ class Engine:
                 self._retry(lambda name=name: self._create_generation(name, 1, activate=True))
         self._ready = True
 
+    def tables(self, name: str, generation: int) -> Tables:
+        return Tables(name, generation, self.db.dialect)
+
     def _create_generation(self, name: str, generation: int, *, activate: bool) -> None:
-        tables = Tables(name, generation)
+        tables = self.tables(name, generation)
         with self.db.transaction() as cur:
             cur.execute(
                 f"INSERT INTO {GENERATIONS_TABLE} (name, generation, state, created_at) "
@@ -330,8 +345,12 @@ class Engine:
                 ).fetchone()
                 if claimed is None:
                     raise Conflict(tname)
-                batch = Batch(cur, Tables(name, generation), self)
+                if self.db.dialect == "sqlite":
+                    # Read models outgrow SQLite's default 2 MB page cache quickly.
+                    cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+                batch = Batch(cur, self.tables(name, generation), self)
                 applied = self._apply_all(batch, self.projections[name], notifications)
+                self.projections[name].finish(batch)
                 batch.flush()
                 if notifications:
                     self.recorder._insert_tracking(cur.raw, Tracking(tname, notifications[-1].id))
@@ -447,7 +466,7 @@ class Engine:
             projection = self.projections.get(name)
             if projection is None:
                 continue
-            tables = Tables(name, generation)
+            tables = self.tables(name, generation)
             with self.db.transaction() as cur:
                 for table in projection.tables:
                     cur.execute(f"DROP TABLE IF EXISTS {tables[table]}")
@@ -494,7 +513,7 @@ class Engine:
         self.setup()
         generation = generation or self.active_generation(name)
         assert generation is not None
-        tables = Tables(name, generation)
+        tables = self.tables(name, generation)
         digest = hashlib.sha256()
         for table in self.projections[name].tables:
             rows = self.db.query(f"SELECT * FROM {tables[table]}")

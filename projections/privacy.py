@@ -18,8 +18,6 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 
 ENCRYPTED_PREFIX = "enc:"
-# Terms are cut to this many hex digits of their HMAC: 64 bits, no collisions in practice.
-TERM_HEX = 16
 # Free text (a dispute's summary) is searchable through its first characters only.
 SUMMARY_SEARCH_CHARS = 32
 
@@ -65,10 +63,12 @@ class Privacy:
 
     # --- search terms ------------------------------------------------------------------
 
-    def term(self, token: str) -> str:
-        return hmac.digest(self.term_key, token.encode(), "sha256").hex()[:TERM_HEX]
+    def term(self, token: str) -> int:
+        """The first 64 bits of the token's HMAC-SHA256, as a signed BIGINT."""
+        digest = hmac.digest(self.term_key, token.encode(), "sha256")
+        return int.from_bytes(digest[:8], "big", signed=True)
 
-    def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[str]:
+    def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[int]:
         """Terms under which a case is found: each name whole, its characters and
         character pairs; identifiers whole; pairs of the text's first characters."""
         tokens: set[str] = set()
@@ -83,10 +83,10 @@ class Privacy:
             if value:
                 tokens.add("w:" + value)
         summary = normalise(text)[:SUMMARY_SEARCH_CHARS]
-        tokens.update("g:" + gram for gram in grams(summary))
+        tokens.update("g:" + pair for pair in pairs(summary))
         return {self.term(token) for token in tokens}
 
-    def query_terms(self, q: str) -> tuple[str, list[str]]:
+    def query_terms(self, q: str) -> tuple[int, list[int]]:
         """For a query: the whole-word term, and the gram terms all of which must match."""
         value = normalise(q)
         whole = self.term("w:" + value)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.clock import cst_date
 from projections import engine_for
-from projections.cases import UNIT_COLUMNS
+from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import correction_indicators
 from projections.disputes import dispute_indicators
 from projections.engine import Place, Tables, subtree_range
@@ -66,7 +66,7 @@ class ReadModels:
     def _tables(self, name: str) -> Tables:
         generation = self.engine.active_generation(name)
         assert generation is not None
-        return Tables(name, generation)
+        return self.engine.tables(name, generation)
 
     # --- the case list ----------------------------------------------------------------
 
@@ -90,10 +90,12 @@ class ReadModels:
         if unit is not None:
             place = self.engine.place(unit)
             depth = len(place.chain) - 1
-            if depth < len(UNIT_COLUMNS):
-                where.append(f"{UNIT_COLUMNS[depth]} = ?")
-            else:
-                where.append("unit = ?")
+            if depth >= INDEXED_DEPTH:
+                # Below township level: the township's index, then the unit's own column.
+                where.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
+                params.append(place.chain[INDEXED_DEPTH - 1])
+            column = UNIT_COLUMNS[depth] if depth < len(UNIT_COLUMNS) else "unit"
+            where.append(f"{column} = ?")
             params.append(place.unit)
         if kind is not None:
             where.append("kind = ?")
@@ -113,16 +115,17 @@ class ReadModels:
             params.append(today)
         if q is not None and q.strip():
             whole, grams = self.engine.privacy.query_terms(q)
-            clause = f"case_id IN (SELECT case_id FROM {terms} WHERE term = ?)"
+            found = f"SELECT case_id FROM {terms} WHERE term = ?"
             params.append(whole)
             if grams:
+                # Every character pair of the query (names are searched by their pairs).
                 marks = ", ".join("?" * len(grams))
-                clause = (
-                    f"({clause} OR case_id IN (SELECT case_id FROM {terms} WHERE term IN ({marks}) "
-                    f"GROUP BY case_id HAVING COUNT(*) = {len(grams)}))"
+                found += (
+                    f" UNION SELECT case_id FROM {terms} WHERE term IN ({marks}) "
+                    f"GROUP BY case_id HAVING COUNT(*) = {len(grams)}"
                 )
                 params.extend(grams)
-            where.append(clause)
+            where.append(f"case_id IN ({found})")
         condition = ("WHERE " + " AND ".join(where)) if where else ""
         with self.ct.db.transaction(commit=False) as cur:
             total = int(

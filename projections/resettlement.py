@@ -46,7 +46,7 @@ class ResettlementIndicators(Projection):
             f"CREATE TABLE IF NOT EXISTS {bases} (base_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             "path TEXT NOT NULL, occupancy BIGINT NOT NULL, placed_total BIGINT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {bases}_path ON {bases} (path)",
-            *counter_table(t["counts"]),
+            *counter_table(t),
         ]
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
