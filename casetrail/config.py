@@ -88,6 +88,7 @@ class Settings:
                 SQLITE_LOCK_TIMEOUT=str(self.sqlite_lock_timeout),
             )
         if self.cipher_key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            # AES-GCM from the `cryptography` package (eventsourcing.cipher needs pycryptodome).
+            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
         return env

@@ -73,3 +73,7 @@ def feed(args: dict[str, Any]) -> Response:
     return jsonify(
         {"events": events, "after": after, "next_after": next_after, "head": head, "links": links}
     )
+
+
+# The audit trail's routes (verification, checkpoints, proofs, access log) join `blp`.
+from web import audit_trail  # noqa: E402, F401

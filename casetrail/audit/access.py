@@ -216,7 +216,9 @@ class ReadAccessLog:
             params,
         )
         result = []
-        for row in records.read_stored_at(self.db, [int(link["position"]) for link in links]):
+        recorder: Any = self.app.recorder
+        positions = [int(link["position"]) for link in links]
+        for row in records.read_stored_at(self.db, recorder.events_table_name, positions):
             event: Any = self.app.mapper.to_domain_event(records.as_stored_event(row))
             result.append(
                 {

@@ -14,7 +14,6 @@ from casetrail.db import Database
 from casetrail.store.extras import CHAIN_TABLE
 
 CHECKPOINT_TABLE = "audit_checkpoints"
-EVENTS_TABLE = "stored_events"
 LINK_COLUMNS = (
     "case_id, version, position, event_type, recorded_at, actor, actor_role, actor_unit, "
     "data_sha256, prev_hash, hash"
@@ -42,14 +41,17 @@ def _bytes(value: Any) -> Any:
     return bytes(value) if isinstance(value, memoryview) else value
 
 
-def read_events(db: Database, *, with_state: str | bool | None = True) -> list[StoredRow]:
+def read_events(
+    db: Database, events_table: str, *, with_state: str | bool | None = True
+) -> list[StoredRow]:
     """Every stored event in log order; `with_state` False or a case id: bytes only for
     that case (the others' rows carry `None`)."""
     position = _position_column(db)
     if with_state is True:
-        rows = db.query(
+        rows = _raw_query(
+            db,
             f"SELECT {position} AS position, originator_id, originator_version, topic, state "
-            f"FROM {EVENTS_TABLE} ORDER BY {position}"
+            f"FROM {events_table} ORDER BY {position}",
         )
         return [
             StoredRow(
@@ -63,7 +65,7 @@ def read_events(db: Database, *, with_state: str | bool | None = True) -> list[S
         ]
     rows = db.query(
         f"SELECT {position} AS position, originator_id, originator_version, topic "
-        f"FROM {EVENTS_TABLE} ORDER BY {position}"
+        f"FROM {events_table} ORDER BY {position}"
     )
     result = [
         StoredRow(r["position"], r["originator_id"], r["originator_version"], r["topic"], None)
@@ -73,7 +75,7 @@ def read_events(db: Database, *, with_state: str | bool | None = True) -> list[S
         states = {
             r["originator_version"]: _bytes(r["state"])
             for r in db.query(
-                f"SELECT originator_version, state FROM {EVENTS_TABLE} WHERE originator_id = ?",
+                f"SELECT originator_version, state FROM {events_table} WHERE originator_id = ?",
                 (_stored_id(db, with_state),),
             )
         }
@@ -95,14 +97,14 @@ def _same_case(stored: Any, case_id: str) -> bool:
     return str(stored).replace("-", "") == case_id.replace("-", "")
 
 
-def read_stored_at(db: Database, positions: Sequence[int]) -> list[StoredRow]:
+def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) -> list[StoredRow]:
     if not positions:
         return []
     position = _position_column(db)
     marks = ", ".join("?" for _ in positions)
     rows = db.query(
         f"SELECT {position} AS position, originator_id, originator_version, topic, state "
-        f"FROM {EVENTS_TABLE} WHERE {position} IN ({marks}) ORDER BY {position}",
+        f"FROM {events_table} WHERE {position} IN ({marks}) ORDER BY {position}",
         list(positions),
     )
     return [
@@ -118,8 +120,31 @@ def read_stored_at(db: Database, positions: Sequence[int]) -> list[StoredRow]:
 
 
 def read_links(db: Database) -> list[LinkRow]:
-    rows = db.query(f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")
-    return [LinkRow(**row) for row in rows]
+    rows = _raw_query(db, f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")
+    return [
+        LinkRow(
+            r["case_id"],
+            r["version"],
+            r["position"],
+            r["event_type"],
+            r["recorded_at"],
+            r["actor"],
+            r["actor_role"],
+            r["actor_unit"],
+            r["data_sha256"],
+            r["prev_hash"],
+            r["hash"],
+        )
+        for r in rows
+    ]
+
+
+def _raw_query(db: Database, sql: str) -> list[Any]:
+    """Rows as the driver gives them (sqlite3.Row or psycopg dicts, both read by name):
+    the whole store is read at once, so no copies."""
+    with db.transaction(commit=False) as cur:
+        cur.execute(sql)
+        return list(cur.raw.fetchall())
 
 
 def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:

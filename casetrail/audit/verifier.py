@@ -13,18 +13,17 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from casetrail.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
 from casetrail.audit.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
-from casetrail.chain import GENESIS, ChainEntry, event_hash
+from casetrail.chain import GENESIS, link_hash
 
 ACCESS_LOG_TOPIC_PREFIX = "casetrail.audit.access:"
 
 
-@dataclass(frozen=True)
-class StoredRow:
+class StoredRow(NamedTuple):
     """A row of the event store: position (notification id), stream id, version, topic, bytes.
 
     `state` is None when the row was read without its bytes (a single-case verification
@@ -37,8 +36,7 @@ class StoredRow:
     state: Any
 
 
-@dataclass(frozen=True)
-class LinkRow:
+class LinkRow(NamedTuple):
     """A row of the hash chain table."""
 
     case_id: Any
@@ -54,16 +52,14 @@ class LinkRow:
     hash: Any
 
 
-@dataclass(frozen=True)
-class CheckpointRow:
+class CheckpointRow(NamedTuple):
     number: Any
     tree_size: Any
     root_hash: Any
     note: Any
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """What the stored event itself says about its type, time and actor."""
 
     event_type: str
@@ -130,17 +126,28 @@ class Report:
 # --- helpers ----------------------------------------------------------------------------
 
 
+_UUIDS: dict[Any, str | None] = {}
+
+
 def _uuid(value: Any) -> str | None:
+    """The canonical form of a stream id, or None; memoised, as ids repeat per version."""
+    if isinstance(value, str | UUID):
+        found = _UUIDS.get(value, "")
+        if found != "":
+            return found
     try:
-        return str(UUID(str(value)))
+        canonical: str | None = str(UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
-        return None
+        canonical = None
+    if isinstance(value, str | UUID):
+        if len(_UUIDS) > 1_000_000:
+            _UUIDS.clear()
+        _UUIDS[value] = canonical
+    return canonical
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
+    return value if type(value) is int else None
 
 
 def _hex32(value: Any) -> bytes | None:
@@ -167,23 +174,31 @@ def stream_label(case_id: str, topic: Any) -> str:
     return f"Case {case_id}"
 
 
-def recompute_link(row: StoredRow, link: LinkRow) -> str | None:
-    """The chain hash of a stored event under its link's metadata, or None if malformed."""
+def recompute_link(row: StoredRow, link: LinkRow, digest: str | None = None) -> str | None:
+    """The chain hash of a stored event under its link's metadata, or None if malformed.
+
+    `digest` is the SHA-256 of the stored bytes, when the caller has it already."""
     case_id = _uuid(row.case_id)
-    version = _int(row.version)
-    fields = [link.event_type, link.recorded_at, link.actor, link.actor_role, link.actor_unit]
-    if (
-        case_id is None
-        or version is None
-        or not isinstance(row.topic, str)
-        or not isinstance(row.state, bytes | bytearray | memoryview)
-        or not isinstance(link.prev_hash, str)
-        or not all(isinstance(value, str) for value in fields)
-    ):
+    state = row.state
+    if case_id is None or not isinstance(state, bytes | bytearray | memoryview):
         return None
-    entry = ChainEntry(*fields)
-    digest = hashlib.sha256(bytes(row.state)).hexdigest()
-    return event_hash(case_id, version, entry, digest, link.prev_hash, topic=row.topic)
+    if digest is None:
+        digest = hashlib.sha256(bytes(state)).hexdigest()
+    try:
+        return link_hash(
+            case_id,
+            row.version,
+            row.topic,
+            link.event_type,
+            link.recorded_at,
+            link.actor,
+            link.actor_role,
+            link.actor_unit,
+            digest,
+            link.prev_hash,
+        )
+    except TypeError:  # a field of the wrong type: the row was altered
+        return None
 
 
 # --- the log --------------------------------------------------------------------------
@@ -317,14 +332,15 @@ def _check_event(
             **where,
         )
         return None
-    if hashlib.sha256(bytes(state)).hexdigest() != link.data_sha256:
+    digest = hashlib.sha256(bytes(state)).hexdigest()
+    if digest != link.data_sha256:
         report.add(
             "data_altered",
             f"{label} version {version}: the stored data no longer matches the hash recorded "
             "when it was appended: the event's data was altered.",
             **where,
         )
-    recomputed = recompute_link(row, link)
+    recomputed = recompute_link(row, link, digest)
     if recomputed is None or recomputed != link.hash:
         report.add(
             "link_altered",
@@ -357,6 +373,9 @@ def _check_decoded(
             **where,
         )
         return
+    chained = (link.event_type, link.recorded_at, link.actor, link.actor_role, link.actor_unit)
+    if tuple(decoded) == chained:
+        return
     for name, stored in (
         ("type", decoded.event_type),
         ("recorded_at", decoded.recorded_at),
@@ -364,12 +383,12 @@ def _check_decoded(
         ("actor_role", decoded.actor_role),
         ("actor_unit", decoded.actor_unit),
     ):
-        chained = link.event_type if name == "type" else getattr(link, name)
-        if stored != chained:
+        said = link.event_type if name == "type" else getattr(link, name)
+        if stored != said:
             report.add(
                 "metadata_mismatch",
                 f"{label} version {version}: the event says {name} = {stored!r} but its "
-                f"hash-chain link says {chained!r}: one of them was altered.",
+                f"hash-chain link says {said!r}: one of them was altered.",
                 **where,
             )
 
@@ -454,6 +473,14 @@ def _check_checkpoints(
             )
         opened.append((name, number, checkpoint))
     numbers.sort()
+    if numbers and numbers[0] != 1:
+        # Checkpoints are numbered from 1 without gaps.
+        report.add(
+            "checkpoint_missing",
+            f"Checkpoints #1 to #{numbers[0] - 1} are missing: checkpoints were deleted."
+            if numbers[0] > 2
+            else "Checkpoint #1 is missing: it was deleted.",
+        )
     for before, after in itertools.pairwise(numbers):
         if after != before + 1:
             report.add(

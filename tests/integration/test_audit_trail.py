@@ -1,0 +1,320 @@
+"""The audit trail on real stores: the CLI, signed checkpoints and their proofs, exported
+cases checked offline, the read-access log, and encryption at rest."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eventsourcing.cryptography import AESCipher
+
+from casetrail.audit import audit_of
+from casetrail.audit.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
+from casetrail.audit.note import VerifierKey, open_checkpoint
+from casetrail.audit.offline import verify_export
+from casetrail.audit.trail import LogInconsistent
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.cli import main
+from casetrail.config import Settings
+from domain.case import Actor
+from domain.clock import FixedClock
+from domain.errors import NotPermitted
+from tests.conftest import start_of_2026
+from tests.integration.audit_support import (
+    AUDITOR,
+    ID_NUMBERS,
+    NAMES,
+    OUTSIDER,
+    WORKER,
+    build_store,
+)
+
+UNITS = [
+    {"code": "320102", "name": "玄武区", "parent": "320100"},
+    {"code": "320104", "name": "秦淮区", "parent": "320100"},
+]
+
+
+@pytest.fixture
+def store(casetrail: Casetrail, clock: FixedClock) -> tuple[Casetrail, list[str]]:
+    return casetrail, build_store(casetrail, clock, 12)
+
+
+def cli(settings: Settings, *args: str) -> tuple[int, str]:
+    env = {"CASETRAIL_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env.update(
+            CASETRAIL_DATABASE_URL=settings.database_url,
+            CASETRAIL_DATABASE_SCHEMA=settings.database_schema or "",
+        )
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_an_untouched_store_verifies_and_the_cli_exits_zero(
+    store: tuple[Casetrail, list[str]], settings: Settings
+) -> None:
+    ct, ids = store
+    report = audit_of(ct).verify()
+    assert report.ok and report.checked_events == report.log_size > 48
+    code, output = cli(settings, "audit", "verify")
+    assert code == 0, output
+    assert "verified" in output
+    code, output = cli(settings, "audit", "verify", "--case", ids[3], "--json")
+    assert code == 0 and json.loads(output)["checked_events"] == 4
+
+
+def test_a_changed_byte_makes_the_cli_name_the_case_version_and_fault(
+    store: tuple[Casetrail, list[str]], settings: Settings
+) -> None:
+    ct, ids = store
+    if settings.backend != "sqlite":
+        pytest.skip("edits the SQLite file directly")
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        (state,) = conn.execute(
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 2",
+            (ids[5].replace("-", ""),),
+        ).fetchone()
+        conn.execute(
+            "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
+            (state.replace(b"ordinary", b"major\x20\x20\x20"), ids[5].replace("-", "")),
+        )
+    code, output = cli(settings, "audit", "verify")
+    assert code == 1
+    assert f"Case {ids[5]} version 2" in output
+    assert "data was altered" in output
+    code, output = cli(settings, "audit", "verify", "--case", ids[5])
+    assert code == 1 and "data was altered" in output
+    # Another case's verification reads only that case's bytes (and every chain hash).
+    code, _ = cli(settings, "audit", "verify", "--case", ids[6])
+    assert code == 0
+
+
+def test_checkpoints_come_with_consistency_proofs_and_events_with_inclusion_proofs(
+    store: tuple[Casetrail, list[str]],
+) -> None:
+    ct, _ = store
+    trail = audit_of(ct)
+    key = trail.signer.verifier
+    listed = trail.checkpoints()
+    assert [c["number"] for c in listed] == [1, 2, 3]
+    for before, after in zip(listed, listed[1:], strict=False):
+        a, b = open_checkpoint(before["note"], key), open_checkpoint(after["note"], key)
+        proof = [bytes.fromhex(h) for h in after["consistency_proof"]]
+        assert verify_consistency(a.size, b.size, a.root, b.root, proof)
+    proof = trail.inclusion(17)
+    checkpoint = open_checkpoint(proof["checkpoint"]["note"], key)
+    leaf = leaf_hash(log_entry(17, bytes.fromhex(proof["hash"])))
+    path = [bytes.fromhex(h) for h in proof["inclusion_proof"]]
+    assert verify_inclusion(leaf, proof["leaf_index"], checkpoint.size, path, checkpoint.root)
+
+
+def test_the_cron_job_signs_only_a_grown_log_and_never_a_rewritten_one(
+    store: tuple[Casetrail, list[str]], settings: Settings
+) -> None:
+    from casetrail.audit.checkpoints import write_checkpoint
+
+    ct, ids = store
+    assert write_checkpoint(ct) is None  # nothing new since the last one
+    ct.service.history(AUDITOR, ids[0])  # a read is an event too
+    assert write_checkpoint(ct) is not None
+    code, output = cli(settings, "audit", "checkpoint")
+    assert code == 0 and "checkpoint #5" in output
+    ct.db.execute_script(
+        [f"UPDATE case_event_chain SET hash = '{'0' * 64}' WHERE case_id = '{ids[1]}'"]
+    )
+    with pytest.raises(LogInconsistent):
+        write_checkpoint(ct)
+
+
+def test_a_checkpoint_kept_outside_the_store_catches_a_rewrite_after_its_row_is_deleted(
+    store: tuple[Casetrail, list[str]], tmp_path: Path, settings: Settings
+) -> None:
+    ct, _ = store
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(audit_of(ct).checkpoints()[-1]["note"])
+    last = ct.db.query_one("SELECT MAX(number) AS n FROM audit_checkpoints")
+    top = ct.db.query_one("SELECT MAX(position) AS p FROM case_event_chain")
+    assert last is not None and top is not None
+    # Someone with database access removes the last checkpoint and the newest events.
+    events = audit_of(ct).events_table
+    column = "rowid" if settings.backend == "sqlite" else "notification_id"
+    ct.db.execute_script(
+        [
+            f"DELETE FROM audit_checkpoints WHERE number = {last['n']}",
+            f"DELETE FROM {events} WHERE {column} > {int(top['p']) - 3}",
+            f"DELETE FROM case_event_chain WHERE position > {int(top['p']) - 3}",
+        ]
+    )
+    assert audit_of(ct).verify().ok, "the store alone cannot tell"
+    code, output = cli(settings, "audit", "verify", "--checkpoint", str(kept))
+    assert code == 1 and "events were removed" in output
+
+
+def test_an_exported_case_verifies_offline_and_one_changed_character_does_not(
+    store: tuple[Casetrail, list[str]], tmp_path: Path, settings: Settings
+) -> None:
+    ct, ids = store
+    exported = tmp_path / "case.json"
+    code, output = cli(settings, "audit", "export", "--case", ids[2], str(exported))
+    assert code == 0, output
+    key = audit_of(ct).public_key
+    code, output = cli(settings, "audit", "verify-export", str(exported), "--public-key", key)
+    assert code == 0, output
+    text = exported.read_text()
+    assert verify_export(text, VerifierKey.parse(key)).checked_events == 4
+    rng = random.Random(5)
+    for _ in range(300):
+        at = rng.randrange(len(text))
+        replacement = rng.choice(
+            [ch for ch in 'abcdef0123456789 "{}:,\n+/=xyzAZ' if ch != text[at]]
+        )
+        changed = text[:at] + replacement + text[at + 1 :]
+        assert not verify_export(changed, VerifierKey.parse(key)).ok, (at, text[at], replacement)
+    exported.write_text(text[:100] + ("1" if text[100] != "1" else "2") + text[101:])
+    code, output = cli(settings, "audit", "verify-export", str(exported), "--public-key", key)
+    assert code == 1 and "PROBLEM" in output
+    other = VerifierKey(key.split("+")[0], bytes(32))
+    assert not verify_export(text, other).ok
+
+
+def test_every_read_of_personal_data_is_recorded_granted_or_denied_for_auditors(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    service = casetrail.service
+    ids = build_store(casetrail, clock, 3)
+    before = clock.now()
+    clock.advance(timedelta(hours=1))
+    service.case_state(WORKER, ids[1])
+    service.history(AUDITOR, ids[1])
+    with pytest.raises(NotPermitted):
+        service.history(OUTSIDER, ids[1])
+    service.feed(AUDITOR, 0, 10)
+    log = service.access_log(AUDITOR, case=ids[1], from_=before)
+    assert [(e["user"], e["granted"], e["refusal"]) for e in log] == [
+        ("u_worker", True, None),
+        ("u_audit", True, None),
+        ("u_outsider", False, "outside_jurisdiction"),
+        ("u_audit", True, None),
+    ]
+    assert [e["endpoint"] for e in log] == ["case_state", "history", "history", "feed"]
+    assert all(e["case"] == ids[1] for e in log)
+    assert [e["case"] for e in service.access_log(AUDITOR, user="u_outsider")] == [ids[0], ids[1]]
+    assert service.access_log(AUDITOR, to=before - timedelta(days=1)) == []
+    with pytest.raises(NotPermitted):
+        service.access_log(WORKER)
+    assert audit_of(casetrail).verify().ok  # access events are chained and in the tree
+
+
+def test_access_events_keep_their_ids_out_of_the_case_streams(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    ids = build_store(casetrail, clock, 1)
+    history = casetrail.service.history(AUDITOR, ids[0])
+    assert [e["version"] for e in history] == [1, 2, 3, 4]
+    feed = casetrail.service.feed(AUDITOR, 0, 100)
+    kinds = {e["type"]: e["kind"] for e in feed}
+    assert kinds["AccessRecorded"] == "unknown" and kinds["DisputeRegistered"] == "dispute"
+
+
+def encrypted(tmp_path: Path, name: str) -> Settings:
+    return Settings(data_dir=tmp_path / name, cipher_key=AESCipher.create_key(num_bytes=32))
+
+
+def test_with_the_cipher_key_the_files_hold_no_personal_data_and_everything_verifies(
+    tmp_path: Path,
+) -> None:
+    plain_clock, secret_clock = FixedClock(start_of_2026()), FixedClock(start_of_2026())
+    plain = bootstrap(Settings(data_dir=tmp_path / "plain"), clock=plain_clock)
+    secret = bootstrap(encrypted(tmp_path, "secret"), clock=secret_clock)
+    try:
+        answers = []
+        for ct, clock in ((plain, plain_clock), (secret, secret_clock)):
+            ct.directory.load_units(UNITS)
+            ids = build_store(ct, clock, 4)
+            # 60 events in one case: a snapshot is taken at version 50.
+            for n in range(56):
+                ct.service.append(
+                    WORKER,
+                    ids[0],
+                    "MediationSessionHeld",
+                    {
+                        "held_on": clock.now().date().isoformat(),
+                        "mediators": ["王调解"],
+                        "attendees": [NAMES[n % 4]],
+                        "notes": f"第{n}次调解",
+                    },
+                )
+            snapshots = ct.db.query("SELECT state FROM stored_snapshots")
+            assert snapshots, "a snapshot was taken"
+            state = ct.service.case_state(AUDITOR, ids[0])
+            history = ct.service.history(AUDITOR, ids[0])
+            answers.append((state, history))
+            report = audit_of(ct).verify()
+            assert report.ok, report.problems[:3]
+        (plain_state, plain_history), (secret_state, secret_history) = answers
+        assert strip_ids(plain_state) == strip_ids(secret_state)
+        assert [strip_ids(e) for e in plain_history] == [strip_ids(e) for e in secret_history]
+        plain_bytes = raw_files(tmp_path / "plain")
+        assert any(name.encode() in plain_bytes for name in NAMES), "the plain store holds names"
+        while_open = raw_files(tmp_path / "secret")  # the WAL holds the recent pages
+        assert (tmp_path / "secret" / "casetrail.sqlite-wal").exists()
+        secret.close()
+        for secret_bytes in (while_open, raw_files(tmp_path / "secret")):
+            for secret_text in (*NAMES, *ID_NUMBERS, "13800001111"):
+                assert secret_text.encode() not in secret_bytes, secret_text
+                assert json.dumps(secret_text).encode() not in secret_bytes, secret_text
+    finally:
+        plain.close()
+        secret.close()
+
+
+def strip_ids(value: object) -> object:
+    """An answer without what differs between two stores: ids, hashes, positions."""
+    if isinstance(value, dict):
+        return {
+            k: strip_ids(v)
+            for k, v in value.items()
+            if k not in ("id", "hash", "prev_hash", "position")
+        }
+    if isinstance(value, list):
+        return [strip_ids(v) for v in value]
+    return value
+
+
+def raw_files(directory: Path) -> bytes:
+    """Every byte of the SQLite database, its WAL and shared memory, as on disk."""
+    return b"".join(path.read_bytes() for path in sorted(directory.glob("casetrail.sqlite*")))
+
+
+def test_the_signing_key_is_made_once_and_can_come_from_the_environment(tmp_path: Path) -> None:
+    from casetrail.audit.keys import Signer
+
+    first = bootstrap(Settings(data_dir=tmp_path / "a"))
+    again = bootstrap(Settings(data_dir=tmp_path / "a"))
+    configured = Signer.generate()
+    chosen = bootstrap(Settings(data_dir=tmp_path / "b", signing_key=configured.encode()))
+    try:
+        assert audit_of(first).public_key == audit_of(again).public_key
+        assert audit_of(chosen).public_key == configured.verifier.encode()
+        assert not (tmp_path / "b" / "audit-signing.key").exists()
+        assert oct((tmp_path / "a" / "audit-signing.key").stat().st_mode & 0o777) == "0o600"
+    finally:
+        for ct in (first, again, chosen):
+            ct.close()
+
+
+def test_an_auditor_elsewhere_sees_the_same_actor_in_the_log(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    # Reads by an auditor at the province are recorded with their own unit.
+    ids = build_store(casetrail, clock, 1)
+    province = Actor("u_province", "auditor", "320000")
+    casetrail.service.case_state(province, ids[0])
+    [entry] = casetrail.service.access_log(AUDITOR, user="u_province")
+    assert (entry["role"], entry["unit"]) == ("auditor", "320000")
