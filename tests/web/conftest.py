@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from tests.conftest import BACKENDS, make_settings
 from web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,42 @@ def service(settings: Settings, tokens: Tokens, tmp_path: Path) -> Iterator[Serv
         yield served
     finally:
         served.stop()
+
+
+# One real service per test module and backend, for the tests that only add cases of their own.
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    yield from make_settings(str(request.param), tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture(scope="module")
+def served_casetrail(served_settings: Settings) -> Iterator[Casetrail]:
+    ct = bootstrap(served_settings)
+    try:
+        yield ct
+    finally:
+        ct.close()
+
+
+@pytest.fixture(scope="module")
+def served_tokens(served_casetrail: Casetrail) -> Tokens:
+    return create_users(served_casetrail)
+
+
+@pytest.fixture(scope="module")
+def served(
+    served_settings: Settings, served_tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    service = Service(served_settings, tmp_path_factory.mktemp("log") / "gunicorn.log")
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 def check(response: Any, status: int) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 import requests
 
 from casetrail.bootstrap import Casetrail
@@ -14,6 +15,16 @@ from tests.web.conftest import INSIDE, Service, Tokens, check
 
 IN_PROVINCE = "江蘇省南京市玄武區梅園新村街道大悲巷1號"
 VILLAGE = "320102001001"
+
+
+@pytest.fixture
+def service(served: Service) -> Service:
+    return served
+
+
+@pytest.fixture
+def tokens(served_tokens: Tokens) -> Tokens:
+    return served_tokens
 
 
 def days_ago(n: int) -> str:
@@ -135,9 +146,9 @@ def test_a_correction_subject_is_received_supervised_and_released_on_schedule(
 
 
 def test_a_minors_name_is_shown_to_the_own_units_staff_and_auditors_only(
-    service: Service, tokens: Tokens, web_casetrail: Casetrail
+    service: Service, tokens: Tokens, served_casetrail: Casetrail
 ) -> None:
-    _, own_token = web_casetrail.directory.create_user("street caseworker", "caseworker", INSIDE)
+    _, own_token = served_casetrail.directory.create_user("street caseworker", "caseworker", INSIDE)
     own = Caller(service, own_token)
     sixteen = date.fromisoformat(days_ago(400)).replace(year=date.today().year - 17).isoformat()
     case_id = own.open("correction", "CorrectionSubjectReceived", reception("小明", sixteen))

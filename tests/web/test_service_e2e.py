@@ -9,12 +9,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import requests
 
 from domain.clock import cst_date
 from domain.kinds import KINDS
 from tests.dispute_builders import event_data, registration
 from tests.web.conftest import INSIDE, OUTSIDE, Service, Tokens, check
+
+
+@pytest.fixture
+def service(served: Service) -> Service:
+    return served
+
+
+@pytest.fixture
+def tokens(served_tokens: Tokens) -> Tokens:
+    return served_tokens
 
 
 def today() -> Any:
@@ -114,16 +125,22 @@ def test_a_dispute_lives_from_registration_to_follow_up(service: Service, tokens
         later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(history)
     )
 
+    after = opened["position"] - 1
     feed = check(
         requests.get(
             f"{service.url}/audit/events",
-            params={"after": 0, "limit": 3},
+            params={"after": after, "limit": 3},
             headers=tokens.headers("auditor"),
         ),
         200,
     )
-    assert [event["position"] for event in feed["events"]] == [1, 2, 3]
-    assert feed["links"]["next"].endswith("after=3&limit=3")
+    assert [(event["id"], event["version"]) for event in feed["events"]] == [
+        (case_id, 1),
+        (case_id, 2),
+        (case_id, 3),
+    ]
+    last = feed["events"][-1]["position"]
+    assert feed["next_after"] == last and feed["links"]["next"].endswith(f"after={last}&limit=3")
 
 
 def error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
