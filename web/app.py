@@ -38,7 +38,6 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     app = Flask("casetrail")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
-        JSON_AS_ASCII=False,
         API_TITLE="casetrail",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain.errors import CasetrailError
+from web.schemas import ErrorResponse
 
 log = logging.getLogger("casetrail.web")
 
@@ -122,7 +123,6 @@ def register(app: Flask) -> None:
 
 def refusals(blueprint: Any, *statuses: int) -> Any:
     """Documents the error responses an endpoint may give, all in the one error shape."""
-    from web.schemas import ErrorResponse
 
     def document(view: Any) -> Any:
         for status in statuses:

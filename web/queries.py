@@ -16,9 +16,10 @@ from flask_smorest import Blueprint
 from casetrail.directory import User
 from casetrail.service import redact_minor
 from domain.errors import NotPermitted
+from projections.queries import ReadModels
 from web.auth import require_role
 from web.context import casetrail
-from web.errors import ApiError, refusals
+from web.errors import refusals
 from web.schemas import (
     CaseListQuery,
     CaseListResponse,
@@ -40,18 +41,10 @@ READ_MODELS = "casetrail.read_models"
 MIN_POSITION_WAIT_SECONDS = 5.0
 
 
-def read_models() -> Any:
+def read_models() -> ReadModels:
     """The read models, built once per app (their tables are set up on first use)."""
     models = current_app.extensions.get(READ_MODELS)
     if models is None:
-        try:
-            from projections.queries import ReadModels
-        except ImportError:
-            raise ApiError(
-                503,
-                "The read models are not available in this build.",
-                code="read_models_unavailable",
-            ) from None
         models = current_app.extensions.setdefault(READ_MODELS, ReadModels(casetrail()))
     return models
 
@@ -71,7 +64,7 @@ def jurisdiction_unit(user: User, unit: str | None) -> str | None:
     return unit
 
 
-def wait_for(models: Any, args: dict[str, Any]) -> dict[str, str]:
+def wait_for(models: ReadModels, args: dict[str, Any]) -> dict[str, str]:
     """Waits for `min_position`; says in a header whether the read models got there."""
     wanted = args.pop("min_position", None)
     if wanted is None:
@@ -97,7 +90,7 @@ def page_link(page: int) -> str:
 @blp.route("/cases", methods=["GET"])
 @blp.arguments(CaseListQuery, location="query")
 @blp.response(200, CaseListResponse)
-@refusals(blp, 401, 403, 422, 503)
+@refusals(blp, 401, 403, 422)
 def list_cases(args: dict[str, Any]) -> Response:
     """Cases from the read models, filtered and paged, within the caller's jurisdiction."""
     user = require_role(*QUERY_ROLES)
@@ -126,7 +119,7 @@ def list_cases(args: dict[str, Any]) -> Response:
 @blp.route("/indicators", methods=["GET"])
 @blp.arguments(IndicatorsQuery, location="query")
 @blp.response(200, description="The indicators of DOMAIN.md for the unit subtree and period.")
-@refusals(blp, 401, 403, 422, 503)
+@refusals(blp, 401, 403, 422)
 def indicators(args: dict[str, Any]) -> Response:
     """Indicators for a kind, unit subtree and period (rates with numerator and denominator)."""
     user = require_role(*QUERY_ROLES)
@@ -142,7 +135,7 @@ def indicators(args: dict[str, Any]) -> Response:
 @blp.route("/projections", methods=["GET"])
 @blp.arguments(ReadYourWrites, location="query")
 @blp.response(200, ProjectionsResponse)
-@refusals(blp, 401, 403, 422, 503)
+@refusals(blp, 401, 403, 422)
 def projections(args: dict[str, Any]) -> Response:
     """Each projection's processed position, the head position and the lag."""
     require_role("supervisor", "auditor", "admin")

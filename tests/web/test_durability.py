@@ -97,7 +97,7 @@ def test_every_acknowledged_event_survives_kill_9_of_the_web_process(
     rng = random.Random(4)
     try:
         for _ in range(KILLS):
-            time.sleep(rng.uniform(0.15, 0.6))
+            time.sleep(rng.uniform(0.1, 0.45))
             service.kill()
             service.start()
         time.sleep(0.3)
@@ -116,6 +116,8 @@ def test_every_acknowledged_event_survives_kill_9_of_the_web_process(
                 requests.get(f"{service.url}/cases/{case_id}/history", headers=auditor), 200
             )["events"]
             assert [event["version"] for event in events] == list(range(1, len(events) + 1))
+            state = check(requests.get(f"{service.url}/cases/{case_id}", headers=auditor), 200)
+            assert state["version"] == len(events) and state["hearings"] == len(events) - 1
             assert all(event["hash"] and event["position"] for event in events)
             assert events[0]["prev_hash"] == "0" * 64
             assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(events))
