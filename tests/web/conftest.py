@@ -88,6 +88,7 @@ class Service:
             CASETRAIL_ACCESS_LOG="",
         )
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.data_dir = settings.data_dir
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -133,6 +134,18 @@ class Service:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        stop_embedded_redis(self.data_dir)
+
+
+def stop_embedded_redis(data_dir: Path) -> None:
+    """Shuts down the embedded Redis the web workers started to signal the projection
+    workers: it outlives a killed web process (a restart attaches to it again)."""
+    if not (data_dir / "redis.lock").exists():
+        return
+    from workers.redis_conn import embedded_server, stop_embedded
+
+    embedded_server(data_dir)
+    stop_embedded(data_dir)
 
 
 @pytest.fixture
