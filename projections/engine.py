@@ -25,8 +25,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -176,8 +175,6 @@ class Projection:
     """A read model: its tables and how each event changes them."""
 
     name: ClassVar[str]
-    # Bump when the tables or the meaning of rows change: the next catch-up rebuilds.
-    version: ClassVar[int] = 1
     tables: ClassVar[tuple[str, ...]]
 
     def create_statements(self, t: Tables) -> list[str]:
@@ -525,11 +522,6 @@ class Engine:
             for line in canonical:
                 digest.update(line.encode() + b"\n")
         return digest.hexdigest()
-
-    @contextmanager
-    def reading(self) -> Iterator[Cursor]:
-        with self.db.transaction(commit=False) as cur:
-            yield cur
 
 
 def _now() -> str:

@@ -3,7 +3,9 @@
 Rates are over the cohort received in the period: a person counts as placed (or assisted)
 on the day and at the unit of their reception, whenever the placement (or the category and
 first activity) happens. `active_delta` counters (+1 received, ±1 delegated, -1 ended) give
-the people under assistance at any day, for the yearly re-offending rate's denominator.
+the people under assistance at any day: the re-offending rate for a period is the people who
+re-offended in it (once a calendar year each) ÷ (those under assistance at its start +
+those received during it + those delegated into the subtree during it).
 """
 
 from __future__ import annotations
