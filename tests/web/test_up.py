@@ -101,6 +101,24 @@ def test_up_serves_projects_stops_on_ctrl_c_and_finds_its_data_again(tmp_path: P
         assert check(listed, 200)["total"] == 1, listed.headers
         assert listed.headers["Read-Models-Reached"] == "true"
         assert listed.json()["items"][0]["id"] == opened["id"]
+
+        # Pages link to each other.
+        for _ in range(2):
+            last = check(requests.post(f"{up.url}/cases", json=body, headers=worker), 201)
+        first = check(
+            requests.get(
+                f"{up.url}/cases",
+                params={"per_page": 2, "kind": "dispute", "min_position": last["position"]},
+                headers=worker,
+            ),
+            200,
+        )
+        assert first["total"] == 3 and len(first["items"]) == 2 and first["links"]["prev"] is None
+        second = check(
+            requests.get(f"http://127.0.0.1:{up.port}{first['links']['next']}", headers=worker), 200
+        )
+        assert len(second["items"]) == 1 and second["links"]["next"] is None
+        assert second["links"]["prev"] is not None and "page=1" in second["links"]["prev"]
     finally:
         status = up.interrupt(process)
     assert status == 0, up.log.read_text()[-3000:]
