@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,7 +22,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench import workload
-from bench.stats import Rate
+from bench.stats import Rate, children_of, process_cpu_seconds
 from bench.stores import settings_env
 from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
@@ -36,6 +37,7 @@ ACTOR = Actor(user_id="u_bench", role="caseworker", unit=workload.UNIT)
 def service_appends(ct: Casetrail, cases: int) -> Rate:
     latencies: list[float] = []
     service = ct.service
+    cpu = time.process_time()
     started = time.perf_counter()
     for _ in range(cases):
         type_, data = workload.opening()
@@ -46,7 +48,8 @@ def service_appends(ct: Casetrail, cases: int) -> Rate:
             t0 = time.perf_counter()
             service.append(ACTOR, case_id, type_, data)
             latencies.append(time.perf_counter() - t0)
-    return Rate(len(latencies), time.perf_counter() - started, latencies)
+    seconds = time.perf_counter() - started
+    return Rate(len(latencies), seconds, latencies, time.process_time() - cpu)
 
 
 # --- the baseline: the library alone ------------------------------------------------------
@@ -101,6 +104,7 @@ def baseline_application(settings: Settings) -> Iterator[BaselineApplication]:
 
 def baseline_appends(app: BaselineApplication, cases: int) -> Rate:
     latencies: list[float] = []
+    cpu = time.process_time()
     started = time.perf_counter()
     for _ in range(cases):
         type_, data = workload.opening()
@@ -114,14 +118,25 @@ def baseline_appends(app: BaselineApplication, cases: int) -> Rate:
             loaded.record(type_, data, ACTOR.user_id)
             app.save(loaded)
             latencies.append(time.perf_counter() - t0)
-    return Rate(len(latencies), time.perf_counter() - started, latencies)
+    seconds = time.perf_counter() - started
+    return Rate(len(latencies), seconds, latencies, time.process_time() - cpu)
 
 
 # --- HTTP: gunicorn and concurrent clients -----------------------------------------------
 
 
+@dataclass
+class Server:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU of the gunicorn master and its workers so far."""
+        return process_cpu_seconds([self.pid, *children_of(self.pid)])
+
+
 @contextmanager
-def gunicorn(settings: Settings, port: int, log: Path) -> Iterator[str]:
+def gunicorn(settings: Settings, port: int, log: Path) -> Iterator[Server]:
     """The `web` process of the Procfile, on the loopback interface only."""
     env = {
         **os.environ,
@@ -141,7 +156,7 @@ def gunicorn(settings: Settings, port: int, log: Path) -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(base, process, log)
-            yield base
+            yield Server(base, process.pid)
         finally:
             process.terminate()
             try:
@@ -198,8 +213,9 @@ def _client(base: str, token: str, cases: int, start: Any, results: Any) -> None
     results.put((latencies, errors))
 
 
-def http_appends(base: str, token: str, cases: int, clients: int) -> Rate:
+def http_appends(server: Server, token: str, cases: int, clients: int) -> Rate:
     """`clients` processes share `cases` cases; each posts its cases' events in turn."""
+    base = server.base
     context = multiprocessing.get_context("spawn")
     start = context.Event()
     results = context.Queue()
@@ -210,6 +226,7 @@ def http_appends(base: str, token: str, cases: int, clients: int) -> Rate:
     for process in processes:
         process.start()
     time.sleep(1.0)  # let the clients import and wait at the start line
+    cpu = server.cpu_seconds()
     started = time.perf_counter()
     start.set()
     latencies: list[float] = []
@@ -219,11 +236,12 @@ def http_appends(base: str, token: str, cases: int, clients: int) -> Rate:
         latencies.extend(got)
         errors.extend(failed)
     seconds = time.perf_counter() - started
+    cpu = server.cpu_seconds() - cpu
     for process in processes:
         process.join()
     if errors:
         raise RuntimeError(f"HTTP appends refused: {errors[:3]}")
-    return Rate(len(latencies), seconds, latencies)
+    return Rate(len(latencies), seconds, latencies, cpu)
 
 
 def free_port() -> int:

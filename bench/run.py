@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
 from casetrail.demo.generator import DemoSize, demo_clock, load_demo
+from domain.clock import FixedClock
 
 # Events the demo writes at scale 1.0 (measured: 46,621 events at scale 0.01).
 EVENTS_PER_SCALE = 4_662_100
@@ -36,6 +38,9 @@ def rate_cells(rate: Rate, unit: str = "events/s", latency: bool = True) -> str:
     text = f"{rate.per_second:,.0f} {unit}"
     if latency and rate.latencies:
         text += f"; p50 {rate.p50_ms:.1f} ms, p99 {rate.p99_ms:.1f} ms"
+    cpu = rate.cpu_ms_per_event
+    if cpu is not None:
+        text += f"; {cpu:.2f} CPU ms/event"
     return text
 
 
@@ -58,7 +63,25 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
     rows: list[Row] = []
     scale = args.events / EVENTS_PER_SCALE
     size = DemoSize.at_scale(scale)
-    # 1. The province: the demo generator writes it through the service.
+    # 1. The store: optional bulk disputes first (older history, written through the domain
+    # and the event store in chunks by bench/projections.py's loader, for size), then the
+    # demo province, written event by event through CaseService.
+    if args.bulk_cases:
+        from bench.projections import load, units
+
+        ct = bootstrap(settings, clock=FixedClock(datetime(2018, 1, 2, 1, 0, tzinfo=UTC)))
+        ct.directory.load_units(units())
+        log(f"{backend}: bulk-loading {args.bulk_cases:,} disputes")
+        started = time.perf_counter()
+        bulk = load(ct, ct.clock, args.bulk_cases)  # type: ignore[arg-type]
+        rows.append(
+            (
+                "store",
+                "bulk disputes (domain + event store, 500 cases a transaction)",
+                f"{args.bulk_cases:,} cases, {bulk:,} events in {time.perf_counter() - started:.0f} s",
+            )
+        )
+        ct.close()
     ct = bootstrap(settings, clock=demo_clock())
     log(f"{backend}: loading the demo province at scale {scale:.5f}")
     demo = load_demo(ct, size, seed=args.seed)
@@ -80,25 +103,32 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
     # From here on the clock is the system's, as in production.
     ct = bootstrap(settings)
     cases = args.append_cases
-    log(f"{backend}: service appends, {cases * 10} events")
-    service = append.service_appends(ct, cases)
     _, worker_token = ct.directory.create_user("bench caseworker", "caseworker", "320102")
     _, super_token = ct.directory.create_user("bench supervisor", "supervisor", "320000")
     county = readmodels.busiest_county(ct)
-    http: dict[int, Rate] = {}
     http_queries: dict[str, Rate] = {}
     port = append.free_port()
-    with append.gunicorn(settings, port, settings.data_dir / "gunicorn.log") as base:
-        for clients in sorted({1, args.clients}):
-            log(f"{backend}: HTTP appends, {clients} client(s), {cases * 10} events")
-            http[clients] = append.http_appends(base, worker_token, cases, clients)
+    client_counts = sorted({1, args.clients})
+    # The runs alternate, round after round, so that whatever else loads the machine
+    # weighs on each of them alike.
+    rounds = max(1, args.rounds)
+    share = [cases // rounds + (1 if i < cases % rounds else 0) for i in range(rounds)]
+    baseline = service = Rate(0, 0.0, [], 0.0)
+    http = {clients: Rate(0, 0.0, [], 0.0) for clients in client_counts}
+    with (
+        append.gunicorn(settings, port, settings.data_dir / "gunicorn.log") as server,
+        append.baseline_application(settings) as bare,
+    ):
+        for number, n in enumerate(share, 1):
+            log(f"{backend}: append round {number}/{rounds}: {n * 10} events each")
+            baseline += append.baseline_appends(bare, n)
+            service += append.service_appends(ct, n)
+            for clients in client_counts:
+                http[clients] += append.http_appends(server, worker_token, n, clients)
         log(f"{backend}: HTTP queries")
         readmodels.catch_up(ct)
-        for name, call in readmodels.http_query_calls(base, super_token, county).items():
+        for name, call in readmodels.http_query_calls(server.base, super_token, county).items():
             http_queries[name] = readmodels.time_calls(call, args.query_repeat)
-    log(f"{backend}: baseline appends, {cases * 10} events")
-    with append.baseline_application(settings) as bare:
-        baseline = append.baseline_appends(bare, cases)
     rows.append(
         ("append", "bare eventsourcing.Application (baseline), 1 client", rate_cells(baseline))
     )
@@ -165,7 +195,19 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
         case_id = replay.case_with(ct, events)
         loads[events] = replay.load_times(ct, case_id, args.replay_repeat)
         rows.append(
-            ("replay", f"case state of a case with {events:,} events", latency_cells(loads[events]))
+            (
+                "replay",
+                f"load a case with {events:,} events (repository; snapshot every 50)",
+                latency_cells(loads[events]),
+            )
+        )
+        state = replay.state_times(ct, case_id, args.replay_repeat)
+        rows.append(
+            (
+                "replay",
+                f"audit read of its state, {events:,} events (the read is recorded)",
+                latency_cells(state),
+            )
         )
     if len(sizes) > 1:
         ratio = loads[sizes[-1]].p50_ms / loads[sizes[0]].p50_ms
@@ -187,8 +229,10 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
 def verify_rate(ct: Any) -> str:
     from casetrail.audit import audit_of
 
+    trail = audit_of(ct)
+    trail.write_checkpoint()  # so that verify also checks the Merkle tree against it
     started = time.perf_counter()
-    report = audit_of(ct).verify()
+    report = trail.verify()
     seconds = time.perf_counter() - started
     verdict = "ok" if report.ok else f"{len(report.problems)} problems"
     return (
@@ -222,13 +266,17 @@ def render(results: dict[str, list[Row]], info: dict[str, str], command: str, ar
         command,
         "```",
         "",
-        f"Sizes: demo province of about {args.events:,} events (seed {args.seed}); "
+        f"Sizes: {args.bulk_cases:,} bulk-loaded disputes plus a demo province of about "
+        f"{args.events:,} events (seed {args.seed}); "
         f"append benchmarks {args.append_cases} ten-event dispute cases each "
-        f"({args.append_cases * 10:,} events); HTTP with 1 and {args.clients} concurrent "
+        f"({args.append_cases * 10:,} events) in {args.rounds} alternating rounds; HTTP with 1 "
+        f"and {args.clients} concurrent "
         f"client processes on 127.0.0.1 against gunicorn (`web/gunicorn_conf.py` defaults); "
         f"queries {args.query_repeat} calls each; replay {args.replay_repeat} loads per size. "
         "SQLite runs in WAL mode with synchronous=FULL on the disk, PostgreSQL with "
-        "synchronous_commit=on; every append commits on its own.",
+        "synchronous_commit=on; every append commits on its own. CPU ms/event counts the "
+        "Python processes that serve the appends (the bench process, or gunicorn's master and "
+        "workers), not the clients nor the database server.",
         "",
         "| section | measure | " + " | ".join(backends) + " |",
         "| --- | --- | " + " | ".join("---" for _ in backends) + " |",
@@ -244,9 +292,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=20_000, help="demo province size, events")
     parser.add_argument(
+        "--bulk-cases",
+        type=int,
+        default=0,
+        help="extra disputes bulk-loaded for size (~5 events each)",
+    )
+    parser.add_argument(
         "--append-cases", type=int, default=200, help="ten-event cases per append run"
     )
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating append rounds")
     parser.add_argument("--query-repeat", type=int, default=200)
     parser.add_argument("--replay-sizes", default="10,1000,10000")
     parser.add_argument("--replay-repeat", type=int, default=20)
