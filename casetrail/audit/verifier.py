@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -127,22 +128,28 @@ class Report:
 
 
 _UUIDS: dict[Any, str | None] = {}
+# The only spellings of a stream id the stores write: 32 hex digits (SQLite) or the
+# dashed form (the chain table); `UUID()` alone would also take braces, "urn:" or "0x".
+_UUID_TEXT = re.compile(
+    r"^[0-9a-f]{32}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
 
 
 def _uuid(value: Any) -> str | None:
     """The canonical form of a stream id, or None; memoised, as ids repeat per version."""
-    if isinstance(value, str | UUID):
-        found = _UUIDS.get(value, "")
-        if found != "":
-            return found
-    try:
-        canonical: str | None = str(UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        canonical = None
-    if isinstance(value, str | UUID):
-        if len(_UUIDS) > 1_000_000:
-            _UUIDS.clear()
-        _UUIDS[value] = canonical
+    if not isinstance(value, str | UUID):
+        return None
+    found = _UUIDS.get(value, "")
+    if found != "":
+        return found
+    canonical: str | None = None
+    if isinstance(value, UUID):
+        canonical = str(value)
+    elif _UUID_TEXT.match(value):
+        canonical = str(UUID(value))
+    if len(_UUIDS) > 1_000_000:
+        _UUIDS.clear()
+    _UUIDS[value] = canonical
     return canonical
 
 
@@ -231,6 +238,14 @@ def verify_log(
                 position=_int(link.position),
             )
             continue
+        if (link_case, link_version) in links_by_key:
+            report.add(
+                "duplicate_link",
+                f"{stream_label(link_case, None)} version {link_version} has two hash-chain "
+                "rows: a row was duplicated.",
+                case=link_case,
+                version=link_version,
+            )
         links_by_key[(link_case, link_version)] = link
     seen: set[tuple[str, int]] = set()
     by_case: dict[str, list[tuple[int, int, LinkRow | None, str | None, Any]]] = {}
@@ -258,6 +273,15 @@ def verify_log(
             )
         previous_position = max(previous_position, position)
         found = links_by_key.get((case_id, version))
+        if (case_id, version) in seen:
+            report.add(
+                "duplicate_event",
+                f"{stream_label(case_id, row.topic)} version {version} is stored twice "
+                f"(again at position {position}): a row was duplicated.",
+                case=case_id,
+                version=version,
+                position=position,
+            )
         seen.add((case_id, version))
         label = stream_label(case_id, row.topic)
         recomputed: str | None = None
