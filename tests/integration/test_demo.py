@@ -118,6 +118,26 @@ def test_correction_reoffending_is_the_seeds_per_mille(loaded) -> None:
     assert abs(rate["value"] - SEED["correction_reoffending_per_mille"]) <= 0.5
 
 
+def test_the_api_serves_the_province_indicators(loaded) -> None:
+    from web.app import create_app
+
+    ct, _ = loaded
+    _, token = ct.directory.create_user("省综治办", "supervisor", "320000")
+    client = create_app(ct).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    answers = {
+        kind: client.get(f"/api/v1/indicators?kind={kind}&unit=320000", headers=headers)
+        for kind in ("dispute", "resettlement", "correction")
+    }
+    assert all(answer.status_code == 200 for answer in answers.values())
+    dispute, resettlement, correction = (answers[k].get_json() for k in answers)
+    assert abs(dispute["success_rate"]["value"] - SEED["mediation_success_rate"]) <= HALF_A_POINT
+    assert abs(resettlement["placement_rate"]["value"] - SEED["placement_rate"]) <= HALF_A_POINT
+    assert abs(resettlement["assistance_rate"]["value"] - SEED["assistance_rate"]) <= HALF_A_POINT
+    per_mille = correction["reoffending_per_mille"]["value"]
+    assert abs(per_mille - SEED["correction_reoffending_per_mille"]) <= 0.5
+
+
 def test_read_models_agree_with_the_event_streams(loaded) -> None:
     ct, _ = loaded
     streams = indicators.indicators(indicators.stored_events(ct))
