@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
+from casetrail.audit.checkpoints import CHECKPOINT_INTERVAL_SECONDS, checkpoint_job
 from casetrail.config import Settings
 from workers.jobs import safety_net
 from workers.redis_conn import connect
@@ -30,4 +31,13 @@ def register(register_job: object, settings: Settings) -> None:
         job_timeout=SAFETY_NET_TIMEOUT_SECONDS,
         result_ttl=60,
         name=f"{settings.queue_name}:projections-safety-net",
+    )
+    # The audit log's signed checkpoint, when the log has grown (casetrail.audit).
+    register_job(
+        checkpoint_job,
+        settings.queue_name,
+        interval=CHECKPOINT_INTERVAL_SECONDS,
+        job_timeout=SAFETY_NET_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:audit-checkpoint",
     )

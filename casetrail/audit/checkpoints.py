@@ -18,3 +18,17 @@ if TYPE_CHECKING:
 def write_checkpoint(ct: Casetrail, *, force: bool = False) -> CheckpointRow | None:
     """Signs and stores a checkpoint if the log grew (or `force`); returns it, else None."""
     return audit_of(ct).write_checkpoint(force=force)
+
+
+# How often `casetrail cron` signs a checkpoint of a grown log: the window in which new
+# events are protected by their chain alone.
+CHECKPOINT_INTERVAL_SECONDS = 300
+
+
+def checkpoint_job() -> int | None:
+    """The cron job (run by an RQ worker): a checkpoint with the worker's casetrail if the
+    log grew; its number, or None."""
+    from workers.jobs import current
+
+    row = write_checkpoint(current())
+    return None if row is None else int(row.number)

@@ -318,3 +318,24 @@ def test_an_auditor_elsewhere_sees_the_same_actor_in_the_log(
     casetrail.service.case_state(province, ids[0])
     [entry] = casetrail.service.access_log(AUDITOR, user="u_province")
     assert (entry["role"], entry["unit"]) == ("auditor", "320000")
+
+
+def test_casetrail_cron_schedules_the_checkpoint_job_which_signs_a_grown_log(
+    store: tuple[Casetrail, list[str]], settings: Settings
+) -> None:
+    from casetrail.audit.checkpoints import checkpoint_job
+    from workers import jobs
+    from workers.cron import register
+
+    scheduled: dict[str, object] = {}
+    register(lambda func, queue, **options: scheduled.setdefault(options["name"], func), settings)
+    assert scheduled[f"{settings.queue_name}:audit-checkpoint"] is checkpoint_job
+    ct, ids = store
+    previous = jobs._casetrail
+    jobs.use(ct)
+    try:
+        assert checkpoint_job() is None  # nothing appended since the last checkpoint
+        ct.service.case_state(AUDITOR, ids[0])
+        assert checkpoint_job() == 4
+    finally:
+        jobs._casetrail = previous
