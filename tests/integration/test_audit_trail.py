@@ -3,6 +3,7 @@ cases checked offline, the read-access log, and encryption at rest."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import sqlite3
@@ -72,7 +73,7 @@ def test_an_untouched_store_verifies_and_the_cli_exits_zero(
 def test_a_changed_byte_makes_the_cli_name_the_case_version_and_fault(
     store: tuple[Casetrail, list[str]], settings: Settings
 ) -> None:
-    ct, ids = store
+    _ct, ids = store
     if settings.backend != "sqlite":
         pytest.skip("edits the SQLite file directly")
     with sqlite3.connect(settings.sqlite_path) as conn:
@@ -103,7 +104,7 @@ def test_checkpoints_come_with_consistency_proofs_and_events_with_inclusion_proo
     key = trail.signer.verifier
     listed = trail.checkpoints()
     assert [c["number"] for c in listed] == [1, 2, 3]
-    for before, after in zip(listed, listed[1:], strict=False):
+    for before, after in itertools.pairwise(listed):
         a, b = open_checkpoint(before["note"], key), open_checkpoint(after["note"], key)
         proof = [bytes.fromhex(h) for h in after["consistency_proof"]]
         assert verify_consistency(a.size, b.size, a.root, b.root, proof)
