@@ -39,7 +39,7 @@ def ctx(now: datetime = T0, actor: Actor = WORKER) -> Context:
     return Context(actor=actor, now=now)
 
 
-def register(now: datetime = T0, **changes: Any) -> Dispute:
+def register(now: datetime = T0, **changes: Any) -> Any:
     return Dispute.open("320102", registration(**changes), ctx(now))
 
 
@@ -49,7 +49,7 @@ def record(
     now: datetime = T0,
     actor: Actor = WORKER,
     **changes: Any,
-) -> Dispute:
+) -> Any:
     case.record(event_type, event_data(event_type, cst_date(now), **changes), ctx(now, actor))
     return case
 
@@ -79,27 +79,27 @@ def refused(
     return refusal.value
 
 
-def triaged(**changes: Any) -> Dispute:
+def triaged(**changes: Any) -> Any:
     return record(register(**changes), "DisputeTriaged")
 
 
-def assigned(**changes: Any) -> Dispute:
+def assigned(**changes: Any) -> Any:
     return record(triaged(**changes), "DisputeAssigned")
 
 
-def in_mediation(**changes: Any) -> Dispute:
+def in_mediation(**changes: Any) -> Any:
     return record(assigned(**changes), "MediationSessionHeld")
 
 
-def returned() -> Dispute:
+def returned() -> Any:
     return record(in_mediation(), "DisputeReturned")
 
 
-def agreed(**changes: Any) -> Dispute:
+def agreed(**changes: Any) -> Any:
     return record(in_mediation(), "AgreementReached", **changes)
 
 
-def in_status(status: str) -> Dispute:
+def in_status(status: str) -> Any:
     """A dispute brought by valid events to `status`."""
     paths = {
         "registered": register,

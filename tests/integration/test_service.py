@@ -620,7 +620,7 @@ def test_a_long_case_loads_from_a_snapshot_and_its_past_stays_readable(
         # The snapshot-backed state equals the state replayed from the events alone.
         replayed: Any = None
         for event in casetrail.app.events.get(uuid.UUID(case_id), lte=version):
-            replayed = event.mutate(replayed)
+            replayed = event.mutate(replayed)  # type: ignore[attr-defined]
         assert isinstance(replayed, Dispute)
         assert past == replayed.state(replayed.last_event_at)
 
