@@ -348,6 +348,11 @@ class CaseService:
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
             )
 
+    def record_reads(self, actor: Actor, case_ids: list[str], operation: str) -> None:
+        """Records granted reads of these cases' personal data made outside the service
+        (e.g. a page of the case list that shows names)."""
+        self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
+
     def _record_read(
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool
     ) -> None:

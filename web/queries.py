@@ -107,6 +107,9 @@ def list_cases(args: dict[str, Any]) -> Response:
             total -= 1
             continue
         items.append(shown)
+    # The read-access log (casetrail.audit): the cases whose names this page shows.
+    shown_names = [str(item["id"]) for item in items if item.get("names")]
+    casetrail().service.record_reads(user.actor, shown_names, "list")
     links = {
         "self": page_link(page),
         "next": page_link(page + 1) if page * per_page < total else None,

@@ -112,3 +112,17 @@ def test_every_read_over_http_is_in_the_access_log_with_its_endpoint(
     assert get(client, tokens, "/audit/access?from=yesterday").status_code == 422
     assert get(client, tokens, "/audit/access?case=nonsense").status_code == 422
     assert get(client, tokens, "/audit/access", "supervisor").status_code == 403
+
+
+def test_a_page_of_the_case_list_that_shows_names_is_recorded_for_each_case(
+    client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
+) -> None:
+    from projections import engine_for
+
+    first, second = opened_case(client, tokens), opened_case(client, tokens)
+    engine_for(web_casetrail).catch_up()
+    listed = get(client, tokens, "/cases?unit=320102", "supervisor")
+    assert listed.status_code == 200 and {i["id"] for i in listed.json["items"]} == {first, second}
+    for case_id in (first, second):
+        items = get(client, tokens, f"/audit/access?case={case_id}").json["items"]
+        assert [(i["role"], i["endpoint"]) for i in items] == [("supervisor", "GET /api/v1/cases")]
