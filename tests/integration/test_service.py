@@ -463,6 +463,9 @@ def test_sixteen_appends_without_expected_version_all_land_without_gap_or_duplic
     assert sorted(r.version for r in results) == list(range(2, THREADS + 2))
     assert stream_versions(casetrail, case_id) == list(range(1, THREADS + 2))
     assert len(casetrail.service.case_state(auditor, case_id)["early_warnings"]) == THREADS
+    history = casetrail.service.history(auditor, case_id)
+    assert [e["prev_hash"] for e in history[1:]] == [e["hash"] for e in history[:-1]]
+    assert len({e["position"] for e in history}) == len(history)
 
 
 @pytest.mark.parametrize("with_expected_version", [False, True])
