@@ -48,28 +48,19 @@ def read_events(
     that case (the others' rows carry `None`)."""
     position = _position_column(db)
     if with_state is True:
-        rows = _raw_query(
+        rows = _tuples(
             db,
-            f"SELECT {position} AS position, originator_id, originator_version, topic, state "
+            f"SELECT {position}, originator_id, originator_version, topic, state "
             f"FROM {events_table} ORDER BY {position}",
         )
-        return [
-            StoredRow(
-                r["position"],
-                r["originator_id"],
-                r["originator_version"],
-                r["topic"],
-                _bytes(r["state"]),
-            )
-            for r in rows
-        ]
-    rows = db.query(
-        f"SELECT {position} AS position, originator_id, originator_version, topic "
-        f"FROM {events_table} ORDER BY {position}"
-    )
+        return [StoredRow._make(row) for row in rows]
     result = [
-        StoredRow(r["position"], r["originator_id"], r["originator_version"], r["topic"], None)
-        for r in rows
+        StoredRow(row[0], row[1], row[2], row[3], None)
+        for row in _tuples(
+            db,
+            f"SELECT {position}, originator_id, originator_version, topic "
+            f"FROM {events_table} ORDER BY {position}",
+        )
     ]
     if isinstance(with_state, str):
         states = {
@@ -120,31 +111,24 @@ def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) ->
 
 
 def read_links(db: Database) -> list[LinkRow]:
-    rows = _raw_query(db, f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")
-    return [
-        LinkRow(
-            r["case_id"],
-            r["version"],
-            r["position"],
-            r["event_type"],
-            r["recorded_at"],
-            r["actor"],
-            r["actor_role"],
-            r["actor_unit"],
-            r["data_sha256"],
-            r["prev_hash"],
-            r["hash"],
-        )
-        for r in rows
-    ]
+    return [LinkRow._make(row) for row in _tuples(db, f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")]
 
 
-def _raw_query(db: Database, sql: str) -> list[Any]:
-    """Rows as the driver gives them (sqlite3.Row or psycopg dicts, both read by name):
-    the whole store is read at once, so no copies."""
+def _tuples(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    """Rows as plain tuples, in the order selected: the verifier reads the whole store at
+    once, so no per-row dictionaries."""
     with db.transaction(commit=False) as cur:
-        cur.execute(sql)
-        return list(cur.raw.fetchall())
+        raw = cur.raw
+        if db.dialect == "sqlite":
+            inner = raw.sqlite_cursor
+            inner.row_factory = None
+            inner.execute(sql)
+            return list(inner.fetchall())
+        from psycopg.rows import tuple_row
+
+        raw.row_factory = tuple_row
+        raw.execute(sql)
+        return list(raw.fetchall())
 
 
 def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ class AuditTrail:
             state = mapper.cipher.decrypt(state)
         if mapper.compressor is not None:
             state = mapper.compressor.decompress(state)
-        document = json.loads(state)
+        document = json.loads(state.decode("utf-8"))
         stamp = document["timestamp"]
         return Decoded(
             event_type=type_of_topic(str(row.topic)),
