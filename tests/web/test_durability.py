@@ -76,7 +76,8 @@ class Client(threading.Thread):
 def test_every_acknowledged_event_survives_kill_9_of_the_web_process(
     settings: Settings, tokens: Tokens, tmp_path: Path
 ) -> None:
-    service = Service(settings, tmp_path / "gunicorn.log")
+    # One web worker: a kill -9 takes master and worker down alike, and restarts stay quick.
+    service = Service(settings, tmp_path / "gunicorn.log", workers=1)
     service.start()
     headers = tokens.headers("caseworker")
     body = {"kind": "dispute", "unit": INSIDE, "type": "DisputeRegistered", "data": registration()}
