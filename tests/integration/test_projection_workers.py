@@ -108,14 +108,13 @@ def test_appends_while_redis_is_down_succeed_and_the_safety_net_projects_them(
         ct.close()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_at_random_points_leaves_what_a_fresh_rebuild_builds(
     redis_settings: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
     ct = bootstrap(redis_settings, clock=clock)
     try:
-        started = time.monotonic()
         events = bulk_disputes(ct, clock, 700)
-        print("loaded", events, "events in", time.monotonic() - started)
         assert events > 2500
         engine = engine_for(ct)
         engine.setup()
@@ -136,7 +135,6 @@ def test_a_worker_killed_at_random_points_leaves_what_a_fresh_rebuild_builds(
             time.sleep(rng.uniform(0, 0.15))
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
-            print("life", time.monotonic() - started, processed() - before)
         enqueue_catch_up(conn, redis_settings.queue_name, force=True)
         subprocess.run(
             [*start_args("worker", "--burst")],
@@ -158,6 +156,7 @@ def start_args(*args: str) -> list[str]:
     return [CASETRAIL, *args]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
 def test_concurrent_workers_build_what_one_builds(
     redis_settings: Settings, clock: FixedClock, tmp_path: Path, workers: int
