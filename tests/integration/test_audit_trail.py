@@ -340,3 +340,17 @@ def test_casetrail_cron_schedules_the_checkpoint_job_which_signs_a_grown_log(
         assert checkpoint_job() == 4
     finally:
         jobs._casetrail = previous
+
+
+def test_the_store_still_verifies_after_the_read_models_are_rebuilt(
+    store: tuple[Casetrail, list[str]],
+) -> None:
+    from projections import engine_for
+
+    ct, _ = store
+    engine = engine_for(ct)
+    engine.catch_up()
+    for name in list(engine.projections):
+        engine.rebuild(name)
+    report = audit_of(ct).verify()
+    assert report.ok and report.checked_events == report.log_size
