@@ -60,6 +60,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     api = CasetrailApi(app)
     for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp):
         api.register_blueprint(blueprint)
+    meta.document_event_data(api.spec)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
     logging.getLogger("casetrail").setLevel(logging.INFO)

@@ -63,6 +63,25 @@ def event_catalogue() -> dict[str, Any]:
     return {"kinds": kinds, "rules": rules.catalogue()}
 
 
+def document_event_data(spec: APISpec) -> None:
+    """Describes the `data` of the commands in the OpenAPI document with the same event
+    schemas: any opening event's for `POST /cases`, any event's for an append."""
+    opening: list[dict[str, str]] = []
+    every: list[dict[str, str]] = []
+    for kind, entry in event_catalogue()["kinds"].items():
+        for name, event in entry["events"].items():
+            component = f"{kind}.{name}Data"
+            spec.components.schema(component, component=event["schema"])
+            ref = {"$ref": f"#/components/schemas/{component}"}
+            every.append(ref)
+            if event["opens_case"]:
+                opening.append(ref)
+    schemas = spec.components.schemas
+    described = "The data of the event `type`; see `/event-types`."
+    schemas["OpenCaseRequest"]["properties"]["data"] = {"anyOf": opening, "description": described}
+    schemas["AppendEventRequest"]["properties"]["data"] = {"anyOf": every, "description": described}
+
+
 @blp.route("/event-types", methods=["GET"])
 @blp.response(200, EventTypesResponse)
 @refusals(blp, 401)
