@@ -681,6 +681,9 @@ def test_personal_data_appears_in_no_log_record(
     service.history(auditor, case_id)
     service.feed(auditor, after=0, limit=100)
     assert state["status"] == "closed"
+    # The capture itself works at DEBUG level, so an empty record list means nothing logged.
+    logging.getLogger("casetrail.service").debug("capture probe")
+    assert any(record.getMessage() == "capture probe" for record in caplog.records)
     for record in caplog.records:
         text = record.getMessage() + repr(record.args) + str(record.exc_text or "")
         for personal in PERSONAL_DATA:
