@@ -4,7 +4,6 @@ change moves the case to the new unit."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +11,9 @@ import pytest
 
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
-from domain.clock import CST, FixedClock
-from domain.errors import CasetrailError, InvalidData, NotPermitted, RuleViolation
+from domain.clock import FixedClock
+from domain.errors import InvalidData, NotPermitted, RuleViolation
+from tests.integration.steps import Steps, at
 
 XUANWU_STREET = "320102001"
 QINHUAI_STREET = "320104002"
@@ -22,11 +22,6 @@ STREET_WORKER = Actor(user_id="u_street", role="caseworker", unit=XUANWU_STREET)
 STREET_SUPERVISOR = Actor(user_id="u_street_lead", role="supervisor", unit=XUANWU_STREET)
 COUNTY_SUPERVISOR = Actor(user_id="u_county_lead", role="supervisor", unit="320102")
 QINHUAI_WORKER = Actor(user_id="u_qinhuai", role="caseworker", unit=QINHUAI_STREET)
-
-
-def at(day: str) -> datetime:
-    """09:00 China Standard Time on `day`."""
-    return datetime.combine(date.fromisoformat(day), time(9), tzinfo=CST)
 
 
 def reception(**changes: Any) -> dict[str, Any]:
@@ -48,41 +43,6 @@ def reception(**changes: Any) -> dict[str, Any]:
         "eligibility": {"basis": "household", "evidence": "常住人口登記卡"},
         **changes,
     }
-
-
-class Steps:
-    """Appends to one case; a refusal must leave the store as it was."""
-
-    def __init__(self, casetrail: Casetrail, auditor: Actor, case_id: str) -> None:
-        self.service = casetrail.service
-        self.auditor = auditor
-        self.case_id = case_id
-
-    def history(self) -> list[dict[str, Any]]:
-        return self.service.history(self.auditor, self.case_id)
-
-    def state(self) -> dict[str, Any]:
-        return self.service.case_state(self.auditor, self.case_id)
-
-    def append(self, actor: Actor, type_name: str, **data: Any) -> int:
-        return self.service.append(actor, self.case_id, type_name, data).version
-
-    def refused(
-        self,
-        actor: Actor,
-        type_name: str,
-        code: str,
-        error: type[CasetrailError] = RuleViolation,
-        **data: Any,
-    ) -> None:
-        history = self.history()
-        # The head is taken right around the refusal: nothing but the refusal happens between.
-        head = self.service.head_position()
-        with pytest.raises(error) as raised:
-            self.service.append(actor, self.case_id, type_name, data)
-        assert self.service.head_position() == head
-        assert raised.value.code == code
-        assert self.history() == history
 
 
 def test_a_correction_case_from_reception_to_completion(

@@ -3,7 +3,6 @@ and PostgreSQL: every accepted event lands in the store, every refusal appends n
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -12,16 +11,12 @@ import pytest
 from casetrail.application import SNAPSHOT_INTERVAL
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
-from domain.clock import CST, FixedClock
+from domain.clock import FixedClock
 from domain.errors import CasetrailError, InvalidData, NotPermitted, RuleViolation
+from tests.integration.steps import Steps, at
 
 XUANWU_COMMUNITY = "320102001001"
 QINHUAI_STREET = "320104002"
-
-
-def at(day: str) -> datetime:
-    """09:00 China Standard Time on `day`."""
-    return datetime.combine(date.fromisoformat(day), time(9), tzinfo=CST)
 
 
 def notice(**changes: Any) -> dict[str, Any]:
@@ -40,40 +35,6 @@ def notice(**changes: Any) -> dict[str, Any]:
         "offence": "詐騙罪",
         **changes,
     }
-
-
-class Steps:
-    """Appends to one case and checks that refusals leave its history as it was."""
-
-    def __init__(self, casetrail: Casetrail, auditor: Actor, case_id: str) -> None:
-        self.service = casetrail.service
-        self.auditor = auditor
-        self.case_id = case_id
-
-    def history(self) -> list[dict[str, Any]]:
-        return self.service.history(self.auditor, self.case_id)
-
-    def state(self) -> dict[str, Any]:
-        return self.service.case_state(self.auditor, self.case_id)
-
-    def append(self, actor: Actor, type_name: str, **data: Any) -> int:
-        return self.service.append(actor, self.case_id, type_name, data).version
-
-    def refused(
-        self,
-        actor: Actor,
-        type_name: str,
-        code: str,
-        error: type[CasetrailError] = RuleViolation,
-        **data: Any,
-    ) -> None:
-        before = self.history()
-        head = self.service.head_position()
-        with pytest.raises(error) as refusal:
-            self.service.append(actor, self.case_id, type_name, data)
-        assert refusal.value.code == code
-        assert len(self.history()) == len(before)
-        assert self.service.head_position() == head
 
 
 def test_a_resettlement_case_runs_its_whole_course(
