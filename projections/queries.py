@@ -87,15 +87,19 @@ class ReadModels:
         cases, terms = t["list"], t["terms"]
         where: list[str] = []
         params: list[Any] = []
+        searching = q is not None and bool(q.strip())
+        # With a search, the matching cases are few: SQLite should start from them, not
+        # from the unit's index (a unary + keeps it off that index).
+        hint = "+" if searching and self.ct.db.dialect == "sqlite" else ""
         if unit is not None:
             place = self.engine.place(unit)
             depth = len(place.chain) - 1
             if depth >= INDEXED_DEPTH:
                 # Below township level: the township's index, then the unit's own column.
-                where.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
+                where.append(f"{hint}{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
                 params.append(place.chain[INDEXED_DEPTH - 1])
             column = UNIT_COLUMNS[depth] if depth < len(UNIT_COLUMNS) else "unit"
-            where.append(f"{column} = ?")
+            where.append(f"{hint}{column} = ?")
             params.append(place.unit)
         if kind is not None:
             where.append("kind = ?")
@@ -113,7 +117,7 @@ class ReadModels:
         elif overdue is False:
             where.append("(deadline IS NULL OR deadline >= ?)")
             params.append(today)
-        if q is not None and q.strip():
+        if q is not None and searching:
             whole, grams = self.engine.privacy.query_terms(q)
             found = f"SELECT case_id FROM {terms} WHERE term = ?"
             params.append(whole)
