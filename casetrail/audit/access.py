@@ -41,19 +41,8 @@ def access_log_id(case_id: str) -> UUID:
 class AccessLog(Aggregate):
     """The reads of one case's personal data."""
 
-    class AccessLogOpened(Aggregate.Created):
-        """The first read of a case opens its access log; `data.case` names the case."""
-
-        data: dict[str, Any]
-        actor: str
-        actor_role: str
-        actor_unit: str
-        reason: str | None
-        note: str | None
-        idempotency_key: str | None
-
-    class AccessRecorded(Aggregate.Event):
-        """閱覽記錄: who read which case, when, through which endpoint, granted or denied."""
+    class AccessEvent(Aggregate.Event):
+        """Who did it, as on every case event (so the global feed shows it alike)."""
 
         data: dict[str, Any]
         actor: str
@@ -65,6 +54,12 @@ class AccessLog(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             """The log's state is its events."""
+
+    class AccessLogOpened(Aggregate.Created, AccessEvent):
+        """The first read of a case opens its access log; `data.case` names the case."""
+
+    class AccessRecorded(AccessEvent):
+        """閱覽記錄: who read which case, when, through which endpoint, granted or denied."""
 
     def __init__(self, **_: Any) -> None:
         """Reconstructed from its events only."""

@@ -354,3 +354,12 @@ def test_the_store_still_verifies_after_the_read_models_are_rebuilt(
         engine.rebuild(name)
     report = audit_of(ct).verify()
     assert report.ok and report.checked_events == report.log_size
+
+
+def test_an_access_log_is_not_a_case(casetrail: Casetrail, clock: FixedClock) -> None:
+    from casetrail.audit.access import access_log_id
+    from domain.errors import CaseNotFound
+
+    ids = build_store(casetrail, clock, 1)  # its first case's history was read
+    with pytest.raises(CaseNotFound):
+        casetrail.service.case_state(AUDITOR, str(access_log_id(ids[0])))
