@@ -51,7 +51,6 @@ class CorrectionIndicators(Projection):
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         if kind != "correction":
             return
-        subjects = b.t["subjects"]
         case_id = str(event.originator_id)
         name = type(event).__name__
         data = event.data
@@ -67,25 +66,29 @@ class CorrectionIndicators(Projection):
                 else None
             )
             term_end = data.get("term_end")
-            b.execute(
-                f"INSERT INTO {subjects} (case_id, unit, path, received_on, received_unit, active, "
-                "term_end, active_term_end, report_due, minor) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
-                "ON CONFLICT (case_id) DO NOTHING",
-                (
-                    case_id,
-                    place.unit,
-                    place.path,
-                    received_on,
-                    place.unit,
-                    term_end,
-                    term_end,
-                    report_due,
-                    int(_is_minor(data.get("person") or {}, data)),
-                ),
+            b.insert(
+                "subjects",
+                "case_id",
+                {
+                    "case_id": case_id,
+                    "unit": place.unit,
+                    "path": place.path,
+                    "received_on": received_on,
+                    "received_unit": place.unit,
+                    "active": 1,
+                    "term_end": term_end,
+                    "active_term_end": term_end,
+                    "report_due": report_due,
+                    "reported": 0,
+                    "absconded": 0,
+                    "monitoring_until": None,
+                    "reoffended": 0,
+                    "minor": int(_is_minor(data.get("person") or {}, data)),
+                },
             )
             b.count("counts", place, received_on, "received")
             return
-        row = b.one(f"SELECT * FROM {subjects} WHERE case_id = ?", (case_id,))
+        row = b.row("subjects", "case_id", case_id)
         if row is None:
             return
         place = b.place(row["unit"])
@@ -125,11 +128,7 @@ class CorrectionIndicators(Projection):
             # Re-offending is counted per person (the seed's 98 people).
             changes["reoffended"] = 1
             b.count("counts", place, event_day(event, "on"), "reoffended")
-        if changes:
-            sets = ", ".join(f"{column} = ?" for column in changes)
-            b.execute(
-                f"UPDATE {subjects} SET {sets} WHERE case_id = ?", (*changes.values(), case_id)
-            )
+        b.update("subjects", case_id, **changes)
 
 
 def correction_indicators(

@@ -40,7 +40,6 @@ class DisputeIndicators(Projection):
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         if kind != "dispute":
             return
-        cases = b.t["cases"]
         case_id = str(event.originator_id)
         name = type(event).__name__
         data = event.data
@@ -52,20 +51,21 @@ class DisputeIndicators(Projection):
                 time_limit_class=limit_class, complexity=None, scope=data.get("scope")
             )
             deadline = add_days(registered_on, time_limit_days(case)).isoformat()
-            b.execute(
-                f"INSERT INTO {cases} (case_id, unit, path, registered_on, time_limit_class, "
-                "scope, complexity, deadline, outcome, open_deadline) "
-                "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?) ON CONFLICT (case_id) DO NOTHING",
-                (
-                    case_id,
-                    place.unit,
-                    place.path,
-                    registered_on.isoformat(),
-                    limit_class,
-                    data.get("scope"),
-                    deadline,
-                    deadline,
-                ),
+            b.insert(
+                "cases",
+                "case_id",
+                {
+                    "case_id": case_id,
+                    "unit": place.unit,
+                    "path": place.path,
+                    "registered_on": registered_on.isoformat(),
+                    "time_limit_class": limit_class,
+                    "scope": data.get("scope"),
+                    "complexity": None,
+                    "deadline": deadline,
+                    "outcome": None,
+                    "open_deadline": deadline,
+                },
             )
             day = registered_on.isoformat()
             b.count("counts", place, day, "registered")
@@ -73,7 +73,7 @@ class DisputeIndicators(Projection):
             if int(data.get("people_involved", 0)) >= rules.COLLECTIVE_DISPUTE_THRESHOLD:
                 b.count("counts", place, day, "collective")
             return
-        row = b.one(f"SELECT * FROM {cases} WHERE case_id = ?", (case_id,))
+        row = b.row("cases", "case_id", case_id)
         if row is None:
             return
         place = b.place(row["unit"])
@@ -87,27 +87,25 @@ class DisputeIndicators(Projection):
             deadline = add_days(
                 date.fromisoformat(row["registered_on"]), time_limit_days(case)
             ).isoformat()
-            b.execute(
-                f"UPDATE {cases} SET complexity = ?, deadline = ?, open_deadline = ? WHERE case_id = ?",
-                (data.get("complexity"), deadline, deadline, case_id),
+            b.update(
+                "cases",
+                case_id,
+                complexity=data.get("complexity"),
+                deadline=deadline,
+                open_deadline=deadline,
             )
         elif name == "DeadlineExtended":
             deadline = str(data["new_deadline"])[:10]
-            b.execute(
-                f"UPDATE {cases} SET deadline = ?, open_deadline = ? WHERE case_id = ?",
-                (deadline, deadline, case_id),
-            )
+            b.update("cases", case_id, deadline=deadline, open_deadline=deadline)
         elif name in OUTCOME_OF:
-            b.execute(
-                f"UPDATE {cases} SET outcome = ? WHERE case_id = ?", (OUTCOME_OF[name], case_id)
-            )
+            b.update("cases", case_id, outcome=OUTCOME_OF[name])
             if name == "MediationFailed" and data.get("referral") == "litigation":
                 b.count("counts", place, day, "referred_to_litigation")
         elif name == "DisputeReturned":
             b.count("counts", place, day, "returned")
         elif name == "DisputeClosed":
             # Concluded (辦結) on the day of the closing report; on time if within the limit.
-            b.execute(f"UPDATE {cases} SET open_deadline = NULL WHERE case_id = ?", (case_id,))
+            b.update("cases", case_id, open_deadline=None)
             b.count("counts", place, day, "concluded")
             if day <= row["deadline"]:
                 b.count("counts", place, day, "concluded_on_time")

@@ -119,6 +119,11 @@ class Batch:
         self.counters: dict[tuple[str, str, str, str], int] = defaultdict(int)
         # Rows a projection keeps in memory for the batch and writes in finish().
         self.scratch: dict[str, Any] = {}
+        # Rows read through row(): written back once, at the end of the batch.
+        self._rows: dict[str, dict[Any, dict[str, Any]]] = {}
+        self._new: dict[str, set[Any]] = defaultdict(set)
+        self._changed: dict[tuple[str, Any], set[str]] = defaultdict(set)
+        self._keys: dict[str, str] = {}
 
     @property
     def privacy(self) -> Privacy:
@@ -139,9 +144,62 @@ class Batch:
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         return self.cur.execute(sql, params).fetchone()
 
+    def row(self, table: str, key_column: str, key: Any) -> dict[str, Any] | None:
+        """A row by its key, read once a batch; change it with `update()`."""
+        rows = self._rows.setdefault(table, {})
+        if key not in rows:
+            found = self.one(f"SELECT * FROM {self.t[table]} WHERE {key_column} = ?", (key,))
+            if found is None:
+                return None
+            rows[key] = dict(found)
+            self._keys[table] = key_column
+        return rows[key]
+
+    def insert(self, table: str, key_column: str, row: dict[str, Any]) -> None:
+        """A new row (every column), written at the end of the batch."""
+        key = row[key_column]
+        if self.row(table, key_column, key) is not None:
+            return  # already there: the opening event is applied once
+        self._rows[table][key] = dict(row)
+        self._new[table].add(key)
+        self._keys[table] = key_column
+
+    def update(self, table: str, key: Any, **changes: Any) -> None:
+        row = self._rows[table][key]
+        for column, value in changes.items():
+            if row[column] != value:
+                row[column] = value
+                self._changed[(table, key)].add(column)
+
+    def _write_rows(self) -> None:
+        for table, rows in self._rows.items():
+            name, key_column = self.t[table], self._keys[table]
+            new = [rows[key] for key in sorted(self._new[table], key=str)]
+            if new:
+                names = list(new[0])
+                self.cur.executemany(
+                    f"INSERT INTO {name} ({', '.join(names)}) "
+                    f"VALUES ({', '.join('?' * len(names))}) "
+                    f"ON CONFLICT ({key_column}) DO NOTHING",
+                    [[row[c] for c in names] for row in new],
+                )
+            updates: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
+            for key in rows:
+                changed = self._changed.get((table, key))
+                if changed and key not in self._new[table]:
+                    columns = tuple(sorted(changed))
+                    updates[columns].append([*(rows[key][c] for c in columns), key])
+            for columns, params in updates.items():
+                sets = ", ".join(f"{c} = ?" for c in columns)
+                self.cur.executemany(f"UPDATE {name} SET {sets} WHERE {key_column} = ?", params)
+        self._rows.clear()
+        self._new.clear()
+        self._changed.clear()
+
     def flush(self) -> None:
-        """Writes the counters; touched keys are written even at zero, so the rows do not
-        depend on where batch boundaries fell."""
+        """Writes the rows kept for the batch and the counters; touched counter keys are
+        written even at zero, so the rows do not depend on where batch boundaries fell."""
+        self._write_rows()
         by_table: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
         for (table, unit, day, metric), n in sorted(self.counters.items()):
             by_table[table].append((unit, day, metric, n))
@@ -422,7 +480,18 @@ class Engine:
             self.run_batch(name, generation, switch=True)
             if on_batch is not None:
                 on_batch(self.position(name, generation))
+        self.analyze(name, generation)
         return generation
+
+    def analyze(self, name: str, generation: int) -> None:
+        """Gives PostgreSQL's planner the statistics of freshly filled tables (autovacuum
+        would, later); SQLite's plans are fixed by its indexes."""
+        if self.db.dialect != "postgres":
+            return
+        tables = self.tables(name, generation)
+        self.db.execute_script(
+            [f"ANALYZE {tables[table]}" for table in self.projections[name].tables]
+        )
 
     def _building_generation(self, name: str) -> int | None:
         row = self.db.query_one(

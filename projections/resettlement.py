@@ -54,16 +54,27 @@ class ResettlementIndicators(Projection):
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         if kind != "resettlement":
             return
-        people = b.t["people"]
         case_id = str(event.originator_id)
         name = type(event).__name__
         data = event.data
         if name == "ReleaseNotified":
             place = b.place(str(getattr(event, "unit", "")))
-            b.execute(
-                f"INSERT INTO {people} (case_id, unit, path) VALUES (?, ?, ?) "
-                "ON CONFLICT (case_id) DO NOTHING",
-                (case_id, place.unit, place.path),
+            b.insert(
+                "people",
+                "case_id",
+                {
+                    "case_id": case_id,
+                    "unit": place.unit,
+                    "path": place.path,
+                    **dict.fromkeys(FLAGS, 0),
+                    "released_on": None,
+                    "handover_due": None,
+                    "received_on": None,
+                    "received_unit": None,
+                    "base_id": None,
+                    "reoffence_years": "",
+                    "ended": 0,
+                },
             )
             notified_on = event_day(event, "notified_on")
             b.count("counts", place, notified_on, "notified")
@@ -75,7 +86,7 @@ class ResettlementIndicators(Projection):
             ):
                 b.count("counts", place, notified_on, "late_notice")
             return
-        row = b.one(f"SELECT * FROM {people} WHERE case_id = ?", (case_id,))
+        row = b.row("people", "case_id", case_id)
         if row is None:
             return
         place = b.place(row["unit"])
@@ -153,9 +164,7 @@ class ResettlementIndicators(Projection):
             if merged["categorised"] and merged["activity"] and not merged["assisted_counted"]:
                 changes["assisted_counted"] = 1
                 b.count("counts", cohort, merged["received_on"], "received_assisted")
-        if changes:
-            sets = ", ".join(f"{column} = ?" for column in changes)
-            b.execute(f"UPDATE {people} SET {sets} WHERE case_id = ?", (*changes.values(), case_id))
+        b.update("people", case_id, **changes)
 
     def _enter_base(self, b: Batch, base_id: str, place: Place) -> None:
         bases = b.t["bases"]
