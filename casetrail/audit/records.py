@@ -110,6 +110,15 @@ def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) ->
     ]
 
 
+def read_snapshots(db: Database, snapshots_table: str) -> list[StoredRow]:
+    """The stored snapshots (position 0: they are not in the log)."""
+    rows = _tuples(
+        db,
+        f"SELECT 0, originator_id, originator_version, topic, state FROM {snapshots_table}",
+    )
+    return [StoredRow._make(row) for row in rows]
+
+
 def read_links(db: Database) -> list[LinkRow]:
     return [LinkRow._make(row) for row in _tuples(db, f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")]
 

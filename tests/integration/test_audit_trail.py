@@ -363,3 +363,35 @@ def test_an_access_log_is_not_a_case(casetrail: Casetrail, clock: FixedClock) ->
     ids = build_store(casetrail, clock, 1)  # its first case's history was read
     with pytest.raises(CaseNotFound):
         casetrail.service.case_state(AUDITOR, str(access_log_id(ids[0])))
+
+
+def test_a_snapshot_that_is_not_the_replay_of_its_events_is_reported(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    ids = build_store(casetrail, clock, 1)
+    for n in range(50):
+        casetrail.service.append(
+            WORKER,
+            ids[0],
+            "MediationSessionHeld",
+            {
+                "held_on": clock.now().date().isoformat(),
+                "mediators": ["王调解"],
+                "attendees": [NAMES[n % 4]],
+                "notes": f"第{n}次调解",
+            },
+        )
+    trail = audit_of(casetrail)
+    table = casetrail.app.snapshots.recorder.events_table_name  # type: ignore[union-attr]
+    [row] = casetrail.db.query(f"SELECT originator_version AS v, state FROM {table}")
+    assert trail.verify().ok
+    state = bytes(row["state"])
+    forged = state.replace(b'"status":"in_mediation"', b'"status":"closed"')
+    assert forged != state
+    with casetrail.db.transaction() as cur:
+        cur.execute(
+            f"UPDATE {table} SET state = ? WHERE originator_version = ?", (forged, row["v"])
+        )
+    problems = trail.verify(ids[0]).problems
+    assert [p.code for p in problems] == ["snapshot_altered"]
+    assert f"Case {ids[0]}: its snapshot at version 50" in problems[0].message
