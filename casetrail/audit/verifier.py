@@ -181,11 +181,15 @@ def stream_label(case_id: str, topic: Any) -> str:
     return f"Case {case_id}"
 
 
-def recompute_link(row: StoredRow, link: LinkRow, digest: str | None = None) -> str | None:
+def recompute_link(
+    row: StoredRow, link: LinkRow, digest: str | None = None, case_id: str | None = None
+) -> str | None:
     """The chain hash of a stored event under its link's metadata, or None if malformed.
 
-    `digest` is the SHA-256 of the stored bytes, when the caller has it already."""
-    case_id = _uuid(row.case_id)
+    `digest` (the SHA-256 of the stored bytes) and `case_id` (the row's stream id in its
+    canonical form) when the caller has them already."""
+    if case_id is None:
+        case_id = _uuid(row.case_id)
     state = row.state
     if case_id is None or not isinstance(state, bytes | bytearray | memoryview):
         return None
@@ -291,8 +295,10 @@ def verify_log(
             by_case.setdefault(case_id, []).append(
                 (version, position, found, recomputed, row.topic)
             )
-        leaf_source = recomputed if examined else (_text(found.hash) if found else None)
-        chain_hash = _hex32(leaf_source)
+        if recomputed is not None:
+            chain_hash: bytes | None = bytes.fromhex(recomputed)  # our own hex digest
+        else:
+            chain_hash = _hex32(found.hash) if found is not None and not examined else None
         if chain_hash is None:
             chain_hash = b"\x00" * 32  # unverifiable: the root cannot match, as it should not
         leaf = leaf_hash(log_entry(position, chain_hash))
@@ -364,7 +370,7 @@ def _check_event(
             "when it was appended: the event's data was altered.",
             **where,
         )
-    recomputed = recompute_link(row, link, digest)
+    recomputed = recompute_link(row, link, digest, case_id)
     if recomputed is None or recomputed != link.hash:
         report.add(
             "link_altered",
