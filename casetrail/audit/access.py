@@ -8,6 +8,8 @@ An access event carries ids only (the reader, the case, the endpoint), never per
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +31,8 @@ from domain.errors import InvalidData, NotPermitted
 log = logging.getLogger("casetrail.audit.access")
 
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
-MAX_ATTEMPTS = 8
+# Concurrent reads of one case race for its log's next version; the losers retry.
+MAX_ATTEMPTS = 32
 MAX_RESULTS = 1000
 
 
@@ -107,6 +110,7 @@ class ReadAccessLog:
                 # Another read of the same case took the next version; read it again.
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
     def _append(
         self, actor: Actor, cases: list[str], endpoint: str, granted: bool, refusal: str | None

@@ -395,3 +395,22 @@ def test_a_snapshot_that_is_not_the_replay_of_its_events_is_reported(
     problems = trail.verify(ids[0]).problems
     assert [p.code for p in problems] == ["snapshot_altered"]
     assert f"Case {ids[0]}: its snapshot at version 50" in problems[0].message
+
+
+def test_concurrent_reads_of_one_case_are_all_recorded(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = build_store(casetrail, clock, 1)
+    readers = [Actor(f"u_reader{n}", "auditor", "320000") for n in range(8)]
+
+    def read(actor: Actor) -> None:
+        for _ in range(4):
+            casetrail.service.case_state(actor, ids[0])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(read, readers))
+    log = casetrail.service.access_log(AUDITOR, case=ids[0])
+    assert sum(1 for entry in log if entry["user"].startswith("u_reader")) == 32
+    assert audit_of(casetrail).verify().ok
