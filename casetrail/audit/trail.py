@@ -153,8 +153,13 @@ class AuditTrail:
 
     def tree(self) -> tuple[Tree, list[int], list[str]]:
         """The tree over the log as the chain table records it, its positions and hashes."""
-        entries = records.read_log_hashes(self.db)
-        leaves = [leaf_hash(log_entry(position, bytes.fromhex(h))) for position, h in entries]
+        try:
+            entries = records.read_log_hashes(self.db)
+            leaves = [leaf_hash(log_entry(position, bytes.fromhex(h))) for position, h in entries]
+        except ValueError:  # a hash that is not 32 bytes of hex: the table was altered
+            raise LogInconsistent(
+                "The hash-chain table is damaged; run `casetrail audit verify`."
+            ) from None
         return Tree(leaves), [p for p, _ in entries], [h for _, h in entries]
 
     def write_checkpoint(self, *, force: bool = False) -> records.CheckpointRow | None:
@@ -232,7 +237,12 @@ class AuditTrail:
         if not rows:
             raise CaseNotFound("There is no such checkpoint.", code="checkpoint_not_found")
         row = rows[-1]
-        checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
+        try:
+            checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
+        except NoteError as error:
+            raise LogInconsistent(
+                f"Checkpoint #{row.number} does not verify ({error}); run `casetrail audit verify`."
+            ) from None
         tree, positions, hashes = self.tree()
         try:
             index = positions.index(position)
@@ -266,6 +276,14 @@ class AuditTrail:
         if not links:
             raise CaseNotFound(f"There is no case {case_id}.")
         self.access.record(actor, [case_id], "audit export", granted=True)
+        try:
+            return self._export(case_id, links)
+        except (KeyError, ValueError, NoteError):  # rows missing or malformed
+            raise LogInconsistent(
+                f"Case {case_id} cannot be exported as stored; run `casetrail audit verify`."
+            ) from None
+
+    def _export(self, case_id: str, links: list[dict[str, Any]]) -> str:
         tree, positions, _ = self.tree()
         last = records.latest_checkpoint(self.db)
         index_of = {position: index for index, position in enumerate(positions)}

@@ -126,3 +126,16 @@ def test_a_page_of_the_case_list_that_shows_names_is_recorded_for_each_case(
     for case_id in (first, second):
         items = get(client, tokens, f"/audit/access?case={case_id}").json["items"]
         assert [(i["role"], i["endpoint"]) for i in items] == [("supervisor", "GET /api/v1/cases")]
+
+
+def test_a_damaged_chain_table_is_a_409_not_a_500(
+    client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
+) -> None:
+    opened_case(client, tokens)
+    audit_of(web_casetrail).write_checkpoint()
+    web_casetrail.db.execute_script(["UPDATE case_event_chain SET hash = 'not hex'"])
+    for path in ("/audit/checkpoints", "/audit/proof?position=1"):
+        response = get(client, tokens, path)
+        assert response.status_code == 409, response.json
+        assert response.json["error"]["code"] == "log_inconsistent"
+    assert get(client, tokens, "/audit/verify").json["ok"] is False
