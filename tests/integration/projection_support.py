@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.projections import COURSES, save_with_chain
 from casetrail.bootstrap import Casetrail
-from casetrail.chain import ChainEntry
 from casetrail.config import Settings
-from domain.case import Actor, CaseEvent, Context
+from domain.case import Actor, Context
 from domain.clock import FixedClock
 from domain.dispute import Dispute
 from tests.dispute_builders import event_data, registration
@@ -22,26 +22,6 @@ from tests.dispute_builders import event_data, registration
 CITY = Actor(user_id="u_city", role="caseworker", unit="320100")
 UNITS = ("320102", "320102001", "320102001001", "320104", "320104002")
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
-
-# Each case's course, by case number modulo 4: (events after registration).
-COURSES = (
-    (
-        "DisputeTriaged",
-        "DisputeAssigned",
-        "MediationSessionHeld",
-        "AgreementReached",
-        "DisputeClosed",
-    ),
-    (
-        "DisputeTriaged",
-        "DisputeAssigned",
-        "MediationSessionHeld",
-        "MediationFailed",
-        "DisputeClosed",
-    ),
-    ("DisputeTriaged", "DisputeAssigned", "DisputeReturned"),
-    ("MediationRefused",),
-)
 
 
 def bulk_disputes(ct: Casetrail, clock: FixedClock, cases: int, chunk: int = 100) -> int:
@@ -64,20 +44,7 @@ def bulk_disputes(ct: Casetrail, clock: FixedClock, cases: int, chunk: int = 100
                     changes["assigned_unit"] = unit
                 case.record(event_type, event_data(event_type, clock.now().date(), **changes), ctx)
             batch.append(case)
-        chain = [
-            ChainEntry(
-                event_type=type(event).__name__,
-                recorded_at=event.timestamp.isoformat(),
-                actor=event.actor,
-                actor_role=event.actor_role,
-                actor_unit=event.actor_unit,
-            )
-            for case in batch
-            for event in case.pending_events
-            if isinstance(event, CaseEvent)
-        ]
-        ct.app.save(*batch, chain=chain)
-        stored += len(chain)
+        stored += save_with_chain(ct, batch)
     return stored
 
 
