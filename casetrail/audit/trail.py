@@ -30,7 +30,16 @@ from domain.errors import CaseNotFound, CasetrailError
 
 log = logging.getLogger("casetrail.audit")
 
-CLI_AUDITOR = Actor(user_id="cli:" + getpass.getuser(), role="auditor", unit="")
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment (e.g. a container)
+        return "unknown"
+
+
+# Who exports from the command line: the operating-system user, as an auditor.
+CLI_AUDITOR = Actor(user_id="cli:" + _operator(), role="auditor", unit="")
 
 
 class LogInconsistent(CasetrailError):
