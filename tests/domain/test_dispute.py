@@ -370,7 +370,7 @@ def test_a_session_puts_the_dispute_in_mediation() -> None:
     assert case.status == "in_mediation"
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
 def test_a_session_is_held_only_while_assigned_or_in_mediation(status: str) -> None:
     refused(in_status(status), "MediationSessionHeld", "not_allowed_in_status")
 
@@ -387,7 +387,7 @@ def test_a_dispute_returns_to_the_center_from_assigned_or_in_mediation(status: s
     assert case.returns == 1
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
 def test_a_return_is_refused_outside_assigned_and_in_mediation(status: str) -> None:
     refused(in_status(status), "DisputeReturned", "not_allowed_in_status")
 
@@ -436,7 +436,7 @@ def test_a_hearing_may_be_held_before_an_outcome(status: str) -> None:
     assert record(in_status(status), "HearingHeld").hearings == 1
 
 
-@pytest.mark.parametrize("status", [*OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", [*sorted(OUTCOMES), "closed"])
 def test_a_hearing_after_an_outcome_is_refused(status: str) -> None:
     refused(in_status(status), "HearingHeld", "not_allowed_in_status")
 
@@ -521,7 +521,7 @@ def test_an_extension_must_move_the_deadline_later() -> None:
     assert error.details == {"deadline": "2026-03-12"}
 
 
-@pytest.mark.parametrize("status", [*OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", [*sorted(OUTCOMES), "closed"])
 def test_the_deadline_is_not_extended_after_an_outcome(status: str) -> None:
     refused(
         in_status(status),
@@ -572,7 +572,7 @@ def test_agreement_after_a_return_needs_a_session_since_the_reassignment() -> No
     refused(case, "AgreementReached", "agreement_before_mediation")
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
 def test_an_agreement_is_refused_outside_mediation(status: str) -> None:
     refused(in_status(status), "AgreementReached", "not_allowed_in_status")
 
@@ -589,7 +589,7 @@ def test_mediation_fails_while_assigned_or_in_mediation(status: str) -> None:
     assert case.referral == "arbitration"
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
 def test_mediation_failure_is_refused_outside_mediation(status: str) -> None:
     refused(in_status(status), "MediationFailed", "not_allowed_in_status")
 
@@ -619,7 +619,7 @@ def test_a_dispute_may_be_withdrawn_before_an_outcome(status: str) -> None:
     assert record(in_status(status), "DisputeWithdrawn").status == "withdrawn"
 
 
-@pytest.mark.parametrize("status", [*OUTCOMES, "closed"])
+@pytest.mark.parametrize("status", [*sorted(OUTCOMES), "closed"])
 def test_a_withdrawal_after_an_outcome_is_refused(status: str) -> None:
     refused(in_status(status), "DisputeWithdrawn", "not_allowed_in_status")
 
