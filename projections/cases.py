@@ -79,7 +79,7 @@ COLUMNS = [
 
 class CaseList(Projection):
     name: ClassVar[str] = "cases"
-    tables: ClassVar[tuple[str, ...]] = ("list", "terms")
+    tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally")
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]
@@ -93,6 +93,10 @@ class CaseList(Projection):
             f"CREATE INDEX IF NOT EXISTS {cases}_opened ON {cases} ({FILTERED})",
             f"CREATE TABLE IF NOT EXISTS {terms} (term BIGINT NOT NULL, case_id TEXT NOT NULL, "
             f"PRIMARY KEY (term, case_id)){t.clustered}",
+            # Cases now per unit (and every unit above), kind and status: the list's total
+            # when it filters on nothing else, without counting rows.
+            f"CREATE TABLE IF NOT EXISTS {t['tally']} (unit TEXT NOT NULL, kind TEXT NOT NULL, "
+            f"status TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (unit, kind, status)){t.clustered}",
         ]
         # A subtree down to township level is one column's value: its rows come in list
         # order, and the filters and the count are answered from the index alone. Below
@@ -115,6 +119,7 @@ class CaseList(Projection):
             if found is None:
                 return  # its opening event was not a case this build knows
             row = {**found, "_new": False, "_changed": set()}
+            row["_was"] = _tally_key(row)
             rows[case_id] = row
         name = type(event).__name__
         data = event.data
@@ -167,6 +172,7 @@ class CaseList(Projection):
                 "ON CONFLICT (case_id) DO NOTHING",
                 new,
             )
+        self._tally(b, rows.values())
         updates: dict[tuple[str, ...], list[list[Any]]] = {}
         for case_id, row in rows.items():
             if not row["_new"] and row["_changed"]:
@@ -175,6 +181,30 @@ class CaseList(Projection):
         for columns, params in updates.items():
             sets = ", ".join(f"{column} = ?" for column in columns)
             b.cur.executemany(f"UPDATE {cases} SET {sets} WHERE case_id = ?", params)
+
+    def _tally(self, b: Batch, rows: Any) -> None:
+        """Moves each touched case from its tally key before the batch to its key now."""
+        deltas: dict[tuple[str, str, str], int] = {}
+        for row in rows:
+            before, after = row["_was"], _tally_key(row)
+            if before == after:
+                continue
+            for chain, kind, status, n in (*([(*before, -1)] if before else []), (*after, 1)):
+                for unit in chain:
+                    deltas[(unit, kind, status)] = deltas.get((unit, kind, status), 0) + n
+        if not deltas:
+            return
+        tally = b.t["tally"]
+        keys = sorted(deltas)
+        b.cur.executemany(
+            f"INSERT INTO {tally} (unit, kind, status, n) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (unit, kind, status) DO UPDATE SET n = {tally}.n + excluded.n",
+            [(*key, deltas[key]) for key in keys],
+        )
+        # No rows at zero: the table is then the same whatever the batch boundaries were.
+        b.cur.executemany(
+            f"DELETE FROM {tally} WHERE unit = ? AND kind = ? AND status = ? AND n = 0", keys
+        )
 
     def _open(self, b: Batch, event: CaseEvent, kind: str, position: int) -> dict[str, Any]:
         case_id = str(event.originator_id)
@@ -240,7 +270,13 @@ class CaseList(Projection):
             "display": b.privacy.seal(display),
             "_new": True,
             "_changed": set(),
+            "_was": None,
         }
+
+
+def _tally_key(row: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
+    chain = tuple(row[c] for c in UNIT_COLUMNS if row[c] is not None)
+    return chain, row["kind"], row["status"]
 
 
 def _dispute_deadline(

@@ -131,10 +131,14 @@ class ReadModels:
                 params.extend(grams)
             where.append(f"case_id IN ({found})")
         condition = ("WHERE " + " AND ".join(where)) if where else ""
+        tallied = overdue is None and category is None and not searching
         with self.ct.db.transaction(commit=False) as cur:
-            total = int(
-                cur.execute(f"SELECT COUNT(*) AS n FROM {cases} {condition}", params).scalar()
-            )
+            if tallied:
+                total = self._tally(cur, t["tally"], unit, kind, status)
+            else:
+                total = int(
+                    cur.execute(f"SELECT COUNT(*) AS n FROM {cases} {condition}", params).scalar()
+                )
             rows = cur.execute(
                 f"SELECT case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
                 f"minor, version, position, display FROM {cases} {condition} "
@@ -142,6 +146,22 @@ class ReadModels:
                 [*params, per_page, (page - 1) * per_page],
             ).fetchall()
         return {"items": [self._item(row, today) for row in rows], "total": total, "page": page}
+
+    def _tally(
+        self, cur: Cursor, tally: str, unit: str | None, kind: str | None, status: str | None
+    ) -> int:
+        total = 0
+        for place in self._places(unit):
+            where, params = ["unit = ?"], [place.unit]
+            for column, value in (("kind", kind), ("status", status)):
+                if value is not None:
+                    where.append(f"{column} = ?")
+                    params.append(value)
+            value = cur.execute(
+                f"SELECT SUM(n) AS n FROM {tally} WHERE {' AND '.join(where)}", params
+            ).scalar()
+            total += int(value or 0)
+        return total
 
     def _item(self, row: dict[str, Any], today: str) -> dict[str, Any]:
         display = self.engine.privacy.open(row["display"])
