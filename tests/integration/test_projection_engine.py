@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.chain import ChainEntry
+from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for
 from projections.engine import Tables, tracking_name
@@ -90,25 +91,33 @@ def test_events_this_build_does_not_know_are_skipped_and_still_tracked(
 
 
 def test_with_a_cipher_key_names_and_id_numbers_are_stored_only_encrypted_and_hashed(
-    casetrail: Casetrail, clock: FixedClock
+    settings: Settings, clock: FixedClock
 ) -> None:
-    casetrail.settings = casetrail.settings.with_(cipher_key=KEY)
-    bulk_disputes(casetrail, clock, 4)
-    engine = engine_for(casetrail)
-    engine.catch_up()
-    for name, projection in engine.projections.items():
-        tables = Tables(name, 1)
-        for table in projection.tables:
-            for row in casetrail.db.query(f"SELECT * FROM {tables[table]}"):
-                text = repr(row)
-                assert not any(secret in text for secret in PERSONAL_DATA), (name, table)
-    models = ReadModels(casetrail)
-    found = models.list_cases(q=RESPONDENT["name"])
-    assert found["total"] == 4
-    assert found["items"][0]["names"] == [APPLICANT["name"], RESPONDENT["name"]]
-    assert models.list_cases(q=APPLICANT["id_number"])["total"] == 4
-    assert models.list_cases(q="王")["total"] == 4
-    assert models.list_cases(q="王建")["total"] == 0
+    ct = bootstrap(settings.with_(cipher_key=KEY), clock=clock)
+    try:
+        bulk_disputes(ct, clock, 4)
+        engine = engine_for(ct)
+        engine.catch_up()
+        for name, projection in engine.projections.items():
+            tables = engine.tables(name, 1)
+            for table in projection.tables:
+                for row in ct.db.query(f"SELECT * FROM {tables[table]}"):
+                    text = repr(row)
+                    assert not any(secret in text for secret in PERSONAL_DATA), (name, table)
+        models = ReadModels(ct)
+        found = models.list_cases(q=RESPONDENT["name"])
+        assert found["total"] == 4
+        assert found["items"][0]["names"] == [APPLICANT["name"], RESPONDENT["name"]]
+        assert models.list_cases(q=APPLICANT["id_number"])["total"] == 4
+        assert models.list_cases(q="王")["total"] == 4
+        assert models.list_cases(q="王建")["total"] == 0
+    finally:
+        ct.close()
+    if settings.backend == "sqlite":
+        # Issue 5: the raw database files hold no plaintext name or ID number.
+        raw = b"".join(path.read_bytes() for path in settings.data_dir.glob("casetrail.sqlite*"))
+        assert raw
+        assert not any(secret.encode() in raw for secret in PERSONAL_DATA)
 
 
 def test_a_rebuild_switches_atomically_and_drops_the_old_tables_only_after_a_grace_period(
