@@ -9,6 +9,7 @@ backend gets a fresh store: a SQLite file on the disk, or a new PostgreSQL schem
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -107,6 +108,7 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
     _, super_token = ct.directory.create_user("bench supervisor", "supervisor", "320000")
     county = readmodels.busiest_county(ct)
     http_queries: dict[str, Rate] = {}
+    http_failures: dict[str, str] = {}
     port = append.free_port()
     client_counts = sorted({1, args.clients})
     # The runs alternate, round after round, so that whatever else loads the machine
@@ -128,7 +130,12 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
         log(f"{backend}: HTTP queries")
         readmodels.catch_up(ct)
         for name, call in readmodels.http_query_calls(server.base, super_token, county).items():
-            http_queries[name] = readmodels.time_calls(call, args.query_repeat)
+            try:
+                http_queries[name] = readmodels.time_calls(call, args.query_repeat)
+            except RuntimeError as error:  # a refused or failed query is a finding too
+                log(f"{backend}: {name}: {error}")
+                http_failures[name] = str(error)[:120]
+    shutil.copy(settings.data_dir / "gunicorn.log", f"/tmp/bench-gunicorn-{backend}.log")
     rows.append(
         ("append", "bare eventsourcing.Application (baseline), 1 client", rate_cells(baseline))
     )
@@ -185,6 +192,8 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
         rows.append(("query", f"{name} (in-process)", latency_cells(rate)))
     for name, rate in http_queries.items():
         rows.append(("query", name, latency_cells(rate)))
+    for name, failure in http_failures.items():
+        rows.append(("query", name, f"failed: {failure}"))
     rows.append(("query", "store size for the queries", f"{head:,} events; county {county}"))
 
     # 3. Replay.
