@@ -370,7 +370,9 @@ def test_a_session_puts_the_dispute_in_mediation() -> None:
     assert case.status == "in_mediation"
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
+@pytest.mark.parametrize(
+    "status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"]
+)
 def test_a_session_is_held_only_while_assigned_or_in_mediation(status: str) -> None:
     refused(in_status(status), "MediationSessionHeld", "not_allowed_in_status")
 
@@ -387,7 +389,9 @@ def test_a_dispute_returns_to_the_center_from_assigned_or_in_mediation(status: s
     assert case.returns == 1
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
+@pytest.mark.parametrize(
+    "status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"]
+)
 def test_a_return_is_refused_outside_assigned_and_in_mediation(status: str) -> None:
     refused(in_status(status), "DisputeReturned", "not_allowed_in_status")
 
@@ -572,7 +576,9 @@ def test_agreement_after_a_return_needs_a_session_since_the_reassignment() -> No
     refused(case, "AgreementReached", "agreement_before_mediation")
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
+@pytest.mark.parametrize(
+    "status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"]
+)
 def test_an_agreement_is_refused_outside_mediation(status: str) -> None:
     refused(in_status(status), "AgreementReached", "not_allowed_in_status")
 
@@ -589,7 +595,9 @@ def test_mediation_fails_while_assigned_or_in_mediation(status: str) -> None:
     assert case.referral == "arbitration"
 
 
-@pytest.mark.parametrize("status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"])
+@pytest.mark.parametrize(
+    "status", ["registered", "triaged", "returned", *sorted(OUTCOMES), "closed"]
+)
 def test_mediation_failure_is_refused_outside_mediation(status: str) -> None:
     refused(in_status(status), "MediationFailed", "not_allowed_in_status")
 
