@@ -53,6 +53,8 @@ UNIT_DEPTH = 6
 # old pointer finishes long before.
 RETIRED_GRACE_SECONDS = 600.0
 SQLITE_CACHE_KIB = 65536
+# A catch-up that applied this many events refreshes PostgreSQL's planner statistics.
+ANALYZE_AFTER_EVENTS = 10_000
 
 META_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {ACTIVE_TABLE} (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
@@ -353,13 +355,17 @@ class Engine:
             generation = self.active_generation(name)
             if generation is None:
                 continue
+            applied_here = 0
             while True:
                 done, count = self.run_batch(name, generation)
-                applied += count
-                if done:
+                applied_here += count
+                if done or (max_seconds is not None and time.monotonic() - started > max_seconds):
                     break
-                if max_seconds is not None and time.monotonic() - started > max_seconds:
-                    return applied
+            applied += applied_here
+            if applied_here >= ANALYZE_AFTER_EVENTS:
+                self.analyze(name, generation)
+            if not done:
+                return applied
         return applied
 
     def run_batch(self, name: str, generation: int, *, switch: bool = False) -> tuple[bool, int]:
