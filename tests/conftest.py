@@ -15,6 +15,7 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.case import Actor
 from domain.clock import FixedClock
+from tests.units import TEST_UNITS
 
 POSTGRES_URL = os.environ.get(
     "CASETRAIL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -67,15 +68,7 @@ def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
 @pytest.fixture
 def casetrail(settings: Settings, clock: FixedClock) -> Iterator[Casetrail]:
     ct = bootstrap(settings, clock=clock)
-    ct.directory.load_units(
-        [
-            {"code": "320102", "name": "玄武区", "parent": "320100"},
-            {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
-            {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
-            {"code": "320104", "name": "秦淮区", "parent": "320100"},
-            {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
-        ]
-    )
+    ct.directory.load_units(TEST_UNITS)
     try:
         yield ct
     finally:

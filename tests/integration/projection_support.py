@@ -18,6 +18,7 @@ from domain.case import Actor, Context
 from domain.clock import FixedClock
 from domain.dispute import Dispute
 from tests.dispute_builders import event_data, registration
+from tests.units import TEST_UNITS
 
 CITY = Actor(user_id="u_city", role="caseworker", unit="320100")
 UNITS = ("320102", "320102001", "320102001001", "320104", "320104002")
@@ -49,15 +50,7 @@ def bulk_disputes(ct: Casetrail, clock: FixedClock, cases: int, chunk: int = 100
 
 
 def load_units(ct: Casetrail) -> None:
-    ct.directory.load_units(
-        [
-            {"code": "320102", "name": "玄武区", "parent": "320100"},
-            {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
-            {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
-            {"code": "320104", "name": "秦淮区", "parent": "320100"},
-            {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
-        ]
-    )
+    ct.directory.load_units(TEST_UNITS)
 
 
 def process_env(settings: Settings, *, redis: bool = True, **extra: str) -> dict[str, str]:

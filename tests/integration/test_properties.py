@@ -39,6 +39,7 @@ from domain.errors import CasetrailError
 from domain.kinds import KINDS
 from domain.schemas import ID_NUMBER, PHONE, UNIT_CODE
 from tests.dispute_builders import registration
+from tests.units import TEST_UNITS
 
 BASE = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 CASE_UNIT = "320102001"
@@ -68,15 +69,7 @@ REFUSAL_STATUSES = {403, 404, 409, 422}
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Casetrail]:
     data_dir: Path = tmp_path_factory.mktemp("properties") / "var"
     ct = bootstrap(Settings(data_dir=data_dir), clock=FixedClock(BASE))
-    ct.directory.load_units(
-        [
-            {"code": "320102", "name": "玄武区", "parent": "320100"},
-            {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
-            {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
-            {"code": "320104", "name": "秦淮区", "parent": "320100"},
-            {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
-        ]
-    )
+    ct.directory.load_units(TEST_UNITS)
     try:
         yield ct
     finally:

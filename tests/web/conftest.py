@@ -22,19 +22,14 @@ from flask.testing import FlaskClient
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from tests.conftest import BACKENDS, make_settings
+from tests.units import TEST_UNITS
 from web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = "320102"  # 玄武区: the users' unit
 INSIDE = "320102001"  # a street below it
 OUTSIDE = "320104"  # 秦淮区: a sibling district
-UNITS = [
-    {"code": "320102", "name": "玄武区", "parent": "320100"},
-    {"code": "320102001", "name": "梅园新村街道", "parent": "320102"},
-    {"code": "320102001001", "name": "大悲巷社区", "parent": "320102001"},
-    {"code": "320104", "name": "秦淮区", "parent": "320100"},
-    {"code": "320104002", "name": "夫子庙街道", "parent": "320104"},
-]
+UNITS = TEST_UNITS
 ROLES = ("caseworker", "supervisor", "auditor", "admin")
 
 
