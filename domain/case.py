@@ -54,8 +54,8 @@ class Context:
         }
 
 
-class CaseEvent(Aggregate.Event):
-    """An event of a case's stream: the data of its type plus who recorded it and why.
+class RecordedEvent(Aggregate.Event):
+    """What every stored event carries: its data, who recorded it and why.
 
     `timestamp` is `recorded_at` (server time, UTC, from the one clock).
     """
@@ -67,6 +67,10 @@ class CaseEvent(Aggregate.Event):
     reason: str | None
     note: str | None
     idempotency_key: str | None
+
+
+class CaseEvent(RecordedEvent):
+    """An event of a case's stream, of a type its kind defines."""
 
     schema: ClassVar[type[Schema]] = NoData
     # Statuses the event may be recorded in; None: any status.

@@ -24,7 +24,7 @@ from casetrail.audit import records
 from casetrail.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.store.extras import CHAIN_TABLE
-from domain.case import Actor
+from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
 
@@ -44,16 +44,8 @@ def access_log_id(case_id: str) -> UUID:
 class AccessLog(Aggregate):
     """The reads of one case's personal data."""
 
-    class AccessEvent(Aggregate.Event):
+    class AccessEvent(RecordedEvent):
         """Who did it, as on every case event (so the global feed shows it alike)."""
-
-        data: dict[str, Any]
-        actor: str
-        actor_role: str
-        actor_unit: str
-        reason: str | None
-        note: str | None
-        idempotency_key: str | None
 
         def apply(self, aggregate: Any) -> None:
             """The log's state is its events."""
