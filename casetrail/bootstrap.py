@@ -30,6 +30,10 @@ class Casetrail:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
+        # A throttled projection signal still scheduled is sent now.
+        close_signal = getattr(self.service.on_append, "close", None)
+        if callable(close_signal):
+            close_signal()
         self.app.close()
 
 

@@ -23,7 +23,7 @@ from casetrail.application import CaseApplication
 from casetrail.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.directory import Directory
-from casetrail.store.extras import CHAIN_TABLE, IDEMPOTENCY_TABLE, IdempotencyRecord
+from casetrail.store.extras import CHAIN_TABLE, IDEMPOTENCY_TABLE, ChainLink, IdempotencyRecord
 from domain.case import Actor, Case, CaseEvent, Context, to_json
 from domain.clock import Clock
 from domain.errors import (
@@ -56,6 +56,15 @@ class Appended:
     position: int
     event: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What `CaseService._save` knows once the transaction committed."""
+
+    position: int
+    event: Any  # the last new event, as the aggregate triggered it
+    link: ChainLink | None  # its chain link as written (None: read it back)
 
 
 AppendListener = Callable[[int], None]
@@ -126,13 +135,13 @@ class CaseService:
         case = case_class.open(unit, data, ctx)
         self._check_units(case)
         try:
-            position = self._save(case, actor, idempotency_key, request)
+            saved = self._save(case, actor, idempotency_key, request)
         except IntegrityError:
             replay = self._replay(actor, idempotency_key, request)
             if replay is not None:
                 return replay
             raise
-        return self._appended(case, position)
+        return self._answer(case, saved)
 
     def append(
         self,
@@ -182,7 +191,7 @@ class CaseService:
                     return replay
                 raise
             try:
-                position = self._save(case, actor, idempotency_key, request)
+                saved = self._save(case, actor, idempotency_key, request)
             except IntegrityError:
                 # Another append won the race for this version (or this key).
                 if expected_version is not None:
@@ -196,7 +205,7 @@ class CaseService:
                     ) from None
                 time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * min(attempt + 1, 8)))
                 continue
-            return self._appended(case, position)
+            return self._answer(case, saved)
         raise VersionConflict(
             "The case kept changing while this event was appended; try again.",
             details={"current_version": self._load(case_id).version},
@@ -372,7 +381,8 @@ class CaseService:
                         details={field: ["Unknown unit."]},
                     )
 
-    def _save(self, case: Case, actor: Actor, key: str | None, request: dict[str, Any]) -> int:
+    def _save(self, case: Case, actor: Actor, key: str | None, request: dict[str, Any]) -> _Saved:
+        """Saves the case's new events; the last one, its position and its chain link."""
         chain = [
             ChainEntry(
                 event_type=type(event).__name__,
@@ -391,14 +401,46 @@ class CaseService:
                 request_hash=request_hash(request),
                 created_at=self.clock.now().isoformat(),
             )
-        recordings = self.app.save(case, chain=chain, idempotency=idempotency)
-        position = recordings[-1].notification.id
+        # The recorder fills `links` with the chain links it wrote in the same transaction.
+        links: list[ChainLink] = []
+        recordings = self.app.save(case, chain=chain, idempotency=idempotency, links=links)
+        last = recordings[-1]
+        position = last.notification.id
         if self.on_append is not None:
             try:
                 self.on_append(position)
             except Exception:  # the append is durable; the safety net catches up
                 log.warning("could not signal the projection workers", exc_info=True)
-        return position
+        link = links[-1] if links else None
+        if link is not None and (
+            link.case_id != str(last.domain_event.originator_id)
+            or link.version != last.domain_event.originator_version
+            or link.position != position
+        ):
+            link = None
+        return _Saved(position, last.domain_event, link)
+
+    def _answer(self, case: Case, saved: _Saved) -> Appended:
+        """The answer to an accepted command, from what was just saved (no read back).
+
+        Equal, field for field, to what `_appended` reads back for a replay: the event
+        as stored and decoded, and its chain row."""
+        event = saved.event
+        if saved.link is None or event.originator_version != case.version:
+            return self._appended(case, saved.position)
+        link = {
+            "version": saved.link.version,
+            "position": saved.link.position,
+            "hash": saved.link.hash,
+            "prev_hash": saved.link.prev_hash,
+        }
+        return Appended(
+            id=str(case.id),
+            kind=case.kind,
+            version=case.version,
+            position=saved.position,
+            event=event_dict(event, case.kind, link),
+        )
 
     def _appended(self, case: Case, position: int, *, replayed: bool = False) -> Appended:
         events = self.app.events.get(case.id, gt=case.version - 1, lte=case.version)

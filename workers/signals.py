@@ -10,6 +10,7 @@ net catches up.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -25,6 +26,8 @@ log = logging.getLogger("casetrail.workers")
 PENDING_TTL_SECONDS = 60
 # After a failure, appends do not try Redis again for this long (they stay fast).
 RETRY_AFTER_SECONDS = 5.0
+# After a signal, this process's appends wait for one trailing signal this long.
+THROTTLE_SECONDS = 0.1
 CATCH_UP_JOB = "workers.jobs.catch_up"
 JOB_TIMEOUT_SECONDS = 600
 
@@ -47,12 +50,25 @@ def enqueue_catch_up(conn: redis.Redis, queue_name: str, *, force: bool = False)
 class ProjectionSignal:
     """The `on_append` listener `bootstrap(signal_workers=True)` installs."""
 
-    def __init__(self, settings: Settings, *, socket_timeout: float = SOCKET_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        socket_timeout: float = SOCKET_TIMEOUT,
+        throttle_seconds: float = THROTTLE_SECONDS,
+    ) -> None:
         self.settings = settings
         self.socket_timeout = socket_timeout
+        self.throttle_seconds = throttle_seconds
         self._conn: redis.Redis | None = None
         self._quiet_until = 0.0
         self._lock = threading.Lock()
+        # The throttle: no signal of our own before `_next_signal`; `_trailing` is the
+        # scheduled trailing signal, if any; `_pid` notices a fork (timers do not survive).
+        self._throttle_lock = threading.Lock()
+        self._next_signal = 0.0
+        self._trailing: threading.Timer | None = None
+        self._pid = os.getpid()
 
     def connection(self) -> redis.Redis:
         with self._lock:
@@ -61,8 +77,41 @@ class ProjectionSignal:
             return self._conn
 
     def __call__(self, position: int) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return
+        with self._throttle_lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._next_signal = 0.0
+                self._trailing = None
+            if now < self._next_signal:
+                if self._trailing is None:
+                    self._trailing = threading.Timer(self._next_signal - now, self._signal_trailing)
+                    self._trailing.daemon = True
+                    self._trailing.start()
+                return
+            self._next_signal = now + self.throttle_seconds
+        self._signal(position)
+
+    def _signal_trailing(self) -> None:
+        with self._throttle_lock:
+            self._trailing = None
+            self._next_signal = time.monotonic() + self.throttle_seconds
         if time.monotonic() < self._quiet_until:
             return
+        self._signal(None)
+
+    def close(self) -> None:
+        """Sends a scheduled trailing signal now (e.g. before the process exits)."""
+        with self._throttle_lock:
+            trailing, self._trailing = self._trailing, None
+        if trailing is not None:
+            trailing.cancel()
+            if time.monotonic() >= self._quiet_until:
+                self._signal(None)
+
+    def _signal(self, position: int | None) -> None:
         try:
             enqueue_catch_up(self.connection(), self.settings.queue_name)
         except (redis.RedisError, OSError) as error:

@@ -23,6 +23,18 @@ class IdempotencyRecord:
     created_at: str
 
 
+@dataclass(frozen=True)
+class ChainLink:
+    """What `write_extras` wrote to the chain for one event: the service answers with it
+    instead of reading the row back."""
+
+    case_id: str
+    version: int
+    position: int
+    hash: str
+    prev_hash: str
+
+
 class Executor(Protocol):
     def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
@@ -48,13 +60,17 @@ def write_extras(
     *,
     chain: Sequence[ChainEntry] | None = None,
     idempotency: IdempotencyRecord | None = None,
+    links: list[ChainLink] | None = None,
     **_: Any,
 ) -> None:
     """Links each new event into its case's chain and records the idempotency key.
 
     Runs inside the insert transaction, after the event rows took the write lock, so
-    the previous link read here cannot change before commit.
+    the previous link read here cannot change before commit. If `links` is given, it is
+    emptied and then holds the links written (valid only once the transaction commits).
     """
+    if links is not None:
+        links.clear()
     if not stored_events:
         return
     if chain is None or len(chain) != len(stored_events) or len(positions) != len(stored_events):
@@ -96,6 +112,8 @@ def write_extras(
             ),
         )
         last_hash[case_id] = link
+        if links is not None:
+            links.append(ChainLink(case_id, version, position, link, prev))
     if idempotency is not None:
         last = stored_events[-1]
         execute(
