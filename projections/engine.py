@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, Tracking
 
 from casetrail.db import Cursor
 from domain.case import CaseEvent
@@ -495,9 +495,14 @@ class Engine:
         if self.db.dialect != "postgres":
             return
         tables = self.tables(name, generation)
-        self.db.execute_script(
-            [f"ANALYZE {tables[table]}" for table in self.projections[name].tables]
-        )
+        try:
+            self.db.execute_script(
+                [f"ANALYZE {tables[table]}" for table in self.projections[name].tables]
+            )
+        except PersistenceError:
+            # Two workers analysing one table at once collide ("tuple concurrently
+            # updated"); the statistics are only a hint, and the other worker's stand.
+            log.warning("ANALYZE of read model %s skipped", name, exc_info=True)
 
     def _building_generation(self, name: str) -> int | None:
         row = self.db.query_one(
