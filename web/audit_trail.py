@@ -7,109 +7,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from marshmallow import Schema, fields, validate
 
 from casetrail.audit import audit_of
-from domain.schemas import StrictSchema
 from web.audit import blp
 from web.auth import current_actor, require_role
 from web.context import casetrail
 from web.errors import refusals
-from web.schemas import POSITION_MAX, position
-
-# --- schemas -------------------------------------------------------------------------------
-
-
-class VerifyQuery(StrictSchema):
-    case = fields.String(validate=validate.Length(max=64), metadata={"description": "A case id"})
-
-
-class ProblemResponse(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True, metadata={"description": "Readable by an auditor"})
-    case = fields.String(required=True, allow_none=True)
-    version = fields.Integer(required=True, allow_none=True)
-    position = fields.Integer(required=True, allow_none=True)
-
-
-class LatestCheckpoint(Schema):
-    number = fields.Integer(required=True, allow_none=True)
-    tree_size = fields.Integer(required=True)
-    root_hash = fields.String(required=True)
-    time = fields.String(required=True)
-
-
-class VerifyResponse(Schema):
-    ok = fields.Boolean(required=True)
-    checked_events = fields.Integer(required=True)
-    log_size = fields.Integer(required=True)
-    latest_checkpoint = fields.Nested(LatestCheckpoint, required=True, allow_none=True)
-    problems = fields.List(fields.Nested(ProblemResponse), required=True)
-
-
-class CheckpointResponse(Schema):
-    number = fields.Integer(required=True)
-    tree_size = fields.Integer(required=True)
-    root_hash = fields.String(required=True)
-    note = fields.String(required=True, metadata={"description": "C2SP signed note"})
-    time = fields.String()
-    consistency_from = fields.Integer(allow_none=True)
-    consistency_proof = fields.List(fields.String(), required=True, allow_none=True)
-
-
-class CheckpointsResponse(Schema):
-    public_key = fields.String(required=True)
-    checkpoints = fields.List(fields.Nested(CheckpointResponse), required=True)
-
-
-class PublicKeyResponse(Schema):
-    public_key = fields.String(required=True, metadata={"description": "C2SP note verifier key"})
-    key_name = fields.String(required=True)
-    key_id = fields.String(required=True)
-    algorithm = fields.String(required=True)
-
-
-class ProofQuery(StrictSchema):
-    position = position(required=True)
-    checkpoint = fields.Integer(validate=validate.Range(min=1, max=POSITION_MAX))
-
-
-class ProofCheckpoint(Schema):
-    number = fields.Integer(required=True)
-    note = fields.String(required=True)
-
-
-class ProofResponse(Schema):
-    position = fields.Integer(required=True)
-    hash = fields.String(required=True)
-    leaf_index = fields.Integer(required=True)
-    tree_size = fields.Integer(required=True)
-    checkpoint = fields.Nested(ProofCheckpoint, required=True)
-    inclusion_proof = fields.List(fields.String(), required=True)
-
-
-class AccessQuery(StrictSchema):
-    case = fields.String(validate=validate.Length(max=64))
-    user = fields.String(validate=validate.Length(max=100))
-    from_ = fields.AwareDateTime(data_key="from")
-    to = fields.AwareDateTime()
-
-
-class AccessItem(Schema):
-    position = fields.Integer(required=True)
-    at = fields.String(required=True)
-    user = fields.String(required=True)
-    role = fields.String(required=True)
-    unit = fields.String(required=True)
-    case = fields.String(required=True, allow_none=True)
-    endpoint = fields.String(required=True, allow_none=True)
-    granted = fields.Boolean(required=True, allow_none=True)
-    refusal = fields.String(required=True, allow_none=True)
-
-
-class AccessResponse(Schema):
-    items = fields.List(fields.Nested(AccessItem), required=True)
-
+from web.schemas import (
+    AccessQuery,
+    AccessResponse,
+    CheckpointsResponse,
+    ProofQuery,
+    ProofResponse,
+    PublicKeyResponse,
+    VerifyQuery,
+    VerifyResponse,
+)
 
 # --- views -----------------------------------------------------------------------------------
 
