@@ -24,7 +24,7 @@ from casetrail.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.store.extras import CHAIN_TABLE, IDEMPOTENCY_TABLE, ChainLink, IdempotencyRecord
-from domain.case import Actor, Case, CaseEvent, Context, to_json
+from domain.case import Actor, Case, CaseEvent, Context, require_writer, to_json
 from domain.clock import Clock
 from domain.errors import (
     CaseNotFound,
@@ -334,11 +334,7 @@ class CaseService:
         return case
 
     def _require_jurisdiction(self, actor: Actor, unit: str) -> None:
-        if actor.role not in ("caseworker", "supervisor"):
-            raise NotPermitted(
-                f"A user with the role '{actor.role}' cannot record case events.",
-                code="role_cannot_write",
-            )
+        require_writer(actor)
         if not self.directory.may_act(actor.unit, unit):
             raise NotPermitted(
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"

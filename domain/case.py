@@ -246,12 +246,18 @@ class Case(Aggregate):
         return {}
 
 
+def require_writer(actor: Actor) -> None:
+    """Only caseworkers and supervisors record case events."""
+    if actor.role not in WRITING_ROLES:
+        raise NotPermitted(
+            f"A user with the role '{actor.role}' cannot record case events.",
+            code="role_cannot_write",
+        )
+
+
 def check_role(event_class: type[CaseEvent], ctx: Context) -> None:
     role = ctx.actor.role
-    if role not in WRITING_ROLES:
-        raise NotPermitted(
-            f"A user with the role '{role}' cannot record case events.", code="role_cannot_write"
-        )
+    require_writer(ctx.actor)
     if event_class.supervisors_only and role != "supervisor":
         raise NotPermitted(
             f"Only a supervisor may record {event_class.__name__}.", code="supervisor_only"
