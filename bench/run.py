@@ -62,6 +62,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[Row]:
 
 def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
+    # `--only append`: the store and its first catch-up, then the append benchmarks alone.
+    append_only = args.only == "append"
     scale = args.events / EVENTS_PER_SCALE
     size = DemoSize.at_scale(scale)
     # 1. The store: optional bulk disputes first (older history, written through the domain
@@ -127,14 +129,15 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
             service += append.service_appends(ct, n)
             for clients in client_counts:
                 http[clients] += append.http_appends(server, worker_token, n, clients)
-        log(f"{backend}: HTTP queries")
-        readmodels.catch_up(ct)
-        for name, call in readmodels.http_query_calls(server.base, super_token, county).items():
-            try:
-                http_queries[name] = readmodels.time_calls(call, args.query_repeat)
-            except RuntimeError as error:  # a refused or failed query is a finding too
-                log(f"{backend}: {name}: {error}")
-                http_failures[name] = str(error)[:120]
+        if not append_only:
+            log(f"{backend}: HTTP queries")
+            readmodels.catch_up(ct)
+            for name, call in readmodels.http_query_calls(server.base, super_token, county).items():
+                try:
+                    http_queries[name] = readmodels.time_calls(call, args.query_repeat)
+                except RuntimeError as error:  # a refused or failed query is a finding too
+                    log(f"{backend}: {name}: {error}")
+                    http_failures[name] = str(error)[:120]
     shutil.copy(settings.data_dir / "gunicorn.log", f"/tmp/bench-gunicorn-{backend}.log")
     rows.append(
         ("append", "bare eventsourcing.Application (baseline), 1 client", rate_cells(baseline))
@@ -157,6 +160,10 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
             f"{service.per_second / baseline.per_second:.2f}",
         )
     )
+
+    if append_only:
+        ct.close()
+        return rows
 
     # 2. Read models.
     log(f"{backend}: steady catch-up")
@@ -316,6 +323,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay-repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument(
+        "--only",
+        choices=("append",),
+        help="run only this section (after loading the store); nothing else is measured",
+    )
     args = parser.parse_args(argv)
     command = ".venv/bin/python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
     info = machine.describe()
