@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             print(line("raw read + decode every event", raw_log_read(ct, decode=True)))
             print("projections (4 read models; events/s of the log):")
             print(line("first catch-up, all read models", catch_up(ct)))
-            for name, rate in rebuild_all(ct).items():
+            for name, rate in rebuild_all(ct, each=True).items():
                 print(line(f"full rebuild: {name}", rate))
             load(ct, clock, args.backlog, first=args.cases)
             print(line(f"steady catch-up ({args.backlog} new cases)", catch_up(ct)))

@@ -91,8 +91,13 @@ class CaseList(Projection):
             "minor INTEGER NOT NULL DEFAULT 0, version BIGINT NOT NULL, position BIGINT NOT NULL, "
             "state TEXT NOT NULL, display TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {cases}_opened ON {cases} ({FILTERED})",
-            f"CREATE TABLE IF NOT EXISTS {terms} (term BIGINT NOT NULL, case_id TEXT NOT NULL, "
-            f"PRIMARY KEY (term, case_id)){t.clustered}",
+            # Search terms (keyed hashes of names' characters and pairs, ID numbers, the
+            # summary's pairs): a term's cases come newest first from the index, and its
+            # matches in a unit subtree are counted from the index alone.
+            f"CREATE TABLE IF NOT EXISTS {terms} (term BIGINT NOT NULL, opened_at TEXT NOT NULL, "
+            "case_id TEXT NOT NULL, path TEXT NOT NULL)",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {terms}_key ON {terms} "
+            "(term, opened_at, case_id, path)",
             # Cases now per unit (and every unit above), kind and status: the list's total
             # when it filters on nothing else, without counting rows.
             f"CREATE TABLE IF NOT EXISTS {t['tally']} (unit TEXT NOT NULL, kind TEXT NOT NULL, "
@@ -123,7 +128,6 @@ class CaseList(Projection):
             rows[case_id] = row
         name = type(event).__name__
         data = event.data
-        state: dict[str, Any] = _loads(row["state"])
         changes: dict[str, Any] = {
             "last_event_at": event.timestamp.isoformat(),
             "version": event.originator_version,
@@ -133,8 +137,8 @@ class CaseList(Projection):
         if status is not None:
             changes["status"] = status
         if kind == "dispute":
+            state = _state(row)
             changes["deadline"] = _dispute_deadline(state, name, data, row["deadline"])
-            changes["state"] = _dumps(state)
         elif kind == "resettlement":
             if name == "PersonReleased":
                 changes["deadline"] = add_days(
@@ -150,6 +154,11 @@ class CaseList(Projection):
             place = b.place(data["to_unit"])
             changes["unit"] = place.unit
             changes.update(zip(UNIT_COLUMNS, place.columns(), strict=True))
+            moves: list[tuple[str, Any, str, str]] = b.scratch.setdefault("cases.moves", [])
+            moves.extend(
+                (place.path, term, row["opened_at"], case_id)
+                for term in _state(row).get("terms", [])
+            )
         for column, value in changes.items():
             if row[column] != value:
                 row[column] = value
@@ -159,11 +168,26 @@ class CaseList(Projection):
         """Writes the rows this batch touched: each new case once, each changed one once."""
         rows: dict[str, dict[str, Any]] = b.scratch.pop(self.name, {})
         cases = b.t["list"]
+        for row in rows.values():
+            if "_state" in row:
+                # The state is kept parsed for the batch and written once.
+                state = _dumps(row.pop("_state"))
+                if state != row["state"]:
+                    row["state"] = state
+                    row["_changed"].add("state")
         terms = sorted(b.scratch.pop("cases.terms", []))
         if terms:
             b.cur.executemany(
-                f"INSERT INTO {b.t['terms']} (term, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                f"INSERT INTO {b.t['terms']} (term, opened_at, case_id, path) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 terms,
+            )
+        moves = b.scratch.pop("cases.moves", [])
+        if moves:
+            b.cur.executemany(
+                f"UPDATE {b.t['terms']} SET path = ? "
+                "WHERE term = ? AND opened_at = ? AND case_id = ?",
+                moves,
             )
         new = [[row[c] for c in COLUMNS] for row in rows.values() if row["_new"]]
         if new:
@@ -248,11 +272,13 @@ class CaseList(Projection):
                     ).isoformat()
                 minor = int(_is_minor(person, data))
             display = {"names": names}
-        found_by: list[tuple[int, str]] = b.scratch.setdefault("cases.terms", [])
-        found_by.extend(
-            (term, case_id) for term in b.privacy.index_terms(names, identifiers, summary)
-        )
         timestamp = event.timestamp.isoformat()
+        found = sorted(b.privacy.index_terms(names, identifiers, summary))
+        found_by: list[tuple[int, str, str, str]] = b.scratch.setdefault("cases.terms", [])
+        found_by.extend((term, timestamp, case_id, place.path) for term in found)
+        if kind != "dispute":
+            # Cases that may move keep their terms, to move them along (disputes do not).
+            state["terms"] = found
         return {
             "case_id": case_id,
             "kind": kind,
@@ -305,6 +331,14 @@ def _is_minor(person: dict[str, Any], data: dict[str, Any]) -> bool:
     if not birth or not offence:
         return False
     return age_on(date.fromisoformat(birth), date.fromisoformat(offence)) < rules.ADULT_AGE
+
+
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's state, parsed once a batch (finish() writes it back)."""
+    state = row.get("_state")
+    if state is None:
+        state = row["_state"] = _loads(row["state"])
+    return state
 
 
 def _dumps(value: dict[str, Any]) -> str:

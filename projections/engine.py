@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, Tracking
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("casetrail.projections")
 
 BATCH_SIZE = 500
+# A rebuild fills a generation nobody reads yet: bigger transactions, fewer commits.
+REBUILD_BATCH_SIZE = 5000
 ACTIVE_TABLE = "rm_active"
 GENERATIONS_TABLE = "rm_generations"
 # Unit chains are stored root first in columns u0..u5 (province → village and one more).
@@ -72,6 +75,12 @@ def tracking_name(name: str, generation: int) -> str:
     return f"rm:{name}:{generation}"
 
 
+def is_index(statement: str) -> bool:
+    """Secondary indexes are created after a rebuild has filled its tables: one sort
+    instead of a B-tree updated at random places by every batch."""
+    return statement.lstrip().upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
+
+
 class Tables:
     """The physical table names of one generation of a read model."""
 
@@ -96,7 +105,7 @@ class Place:
     unit: str
     chain: tuple[str, ...]  # root first
 
-    @property
+    @cached_property
     def path(self) -> str:
         """`320000/320100/320102/`: a unit's subtree is a prefix range."""
         return "".join(code + "/" for code in self.chain)
@@ -160,9 +169,10 @@ class Batch:
     def insert(self, table: str, key_column: str, row: dict[str, Any]) -> None:
         """A new row (every column), written at the end of the batch."""
         key = row[key_column]
-        if self.row(table, key_column, key) is not None:
-            return  # already there: the opening event is applied once
-        self._rows[table][key] = dict(row)
+        rows = self._rows.setdefault(table, {})
+        if key in rows:
+            return  # the opening event is applied once (tracking sees to that)
+        rows[key] = dict(row)
         self._new[table].add(key)
         self._keys[table] = key_column
 
@@ -257,7 +267,12 @@ class Engine:
     """Runs projections against one casetrail's datastore."""
 
     def __init__(
-        self, ct: Casetrail, projections: Iterable[Projection], *, batch_size: int = BATCH_SIZE
+        self,
+        ct: Casetrail,
+        projections: Iterable[Projection],
+        *,
+        batch_size: int = BATCH_SIZE,
+        rebuild_batch_size: int = REBUILD_BATCH_SIZE,
     ) -> None:
         from projections.privacy import Privacy
 
@@ -265,6 +280,7 @@ class Engine:
         self.db = ct.db
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        self.rebuild_batch_size = max(rebuild_batch_size, batch_size)
         self.recorder: Any = ct.app.factory.tracking_recorder()
         self.tracking_table: str = getattr(self.recorder, "tracking_table_name", "tracking")
         self.privacy = Privacy(ct.settings.cipher_key)
@@ -296,7 +312,9 @@ class Engine:
                 (name, generation, "active" if activate else "building", _now()),
             )
             for statement in self.projections[name].create_statements(tables):
-                cur.execute(statement)
+                # A generation being built gets its indexes once it has caught up.
+                if activate or not is_index(statement):
+                    cur.execute(statement)
             cur.execute(
                 f"INSERT INTO {self.tracking_table} (application_name, notification_id) "
                 "VALUES (?, 0) ON CONFLICT (application_name) DO NOTHING",
@@ -308,6 +326,15 @@ class Engine:
                     "ON CONFLICT (name) DO NOTHING",
                     (name, generation),
                 )
+
+    def _create_indexes(self, name: str, generation: int) -> None:
+        tables = self.tables(name, generation)
+        with self.db.transaction() as cur:
+            if self.db.dialect == "sqlite":
+                cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            for statement in self.projections[name].create_statements(tables):
+                if is_index(statement):
+                    cur.execute(statement)
 
     def _retry(self, action: Any, attempts: int = 5) -> None:
         # Two processes creating the same tables at once on PostgreSQL may collide.
@@ -374,16 +401,29 @@ class Engine:
         With `switch`, the transaction that reaches the head also makes this generation
         the active one.
         """
-        before = self.position(name, generation)
+        return self.run_batches({name: generation}, switch=switch, limit=self.batch_size)
+
+    def run_batches(
+        self, generations: dict[str, int], *, switch: bool = False, limit: int | None = None
+    ) -> tuple[bool, int]:
+        """One batch for several read models at once: the log is read and decoded once,
+        and every read model's rows and tracking record are written in one transaction.
+        Returns (caught_up, events_applied summed over the read models)."""
+        limit = limit or self.batch_size
+        positions = {name: self.position(name, g) for name, g in generations.items()}
         notifications = self.ct.app.recorder.select_notifications(
-            start=before, limit=self.batch_size, inclusive_of_start=False
+            start=min(positions.values()), limit=limit, inclusive_of_start=False
         )
         if not notifications and not switch:
             return True, 0
-        applied = self.apply_after(name, generation, before, notifications, switch=switch)
+        applied = self._apply(
+            {name: (g, positions[name]) for name, g in generations.items()},
+            notifications,
+            switch=switch and len(notifications) < limit,
+        )
         if applied is None:
             return False, 0
-        return len(notifications) < self.batch_size, applied
+        return len(notifications) < limit, applied
 
     def apply_after(
         self,
@@ -396,45 +436,70 @@ class Engine:
     ) -> int | None:
         """Applies notifications read after position `before`, in one transaction, if the
         tracking record still holds `before`; None if another worker got there first."""
-        tname = tracking_name(name, generation)
+        return self._apply(
+            {name: (generation, before)},
+            notifications,
+            switch=switch and len(notifications) < self.batch_size,
+        )
+
+    def _apply(
+        self,
+        claims: dict[str, tuple[int, int]],
+        notifications: Sequence[Notification],
+        *,
+        switch: bool,
+    ) -> int | None:
+        """One transaction: per read model, claim its tracking record at the position the
+        batch was read after, apply the events past it, advance the record; and switch
+        the generations to active if `switch`. None if any claim fails (nothing written)."""
+        events = self._decode_all(notifications)
+        applied = 0
         try:
             with self.db.transaction() as cur:
-                claimed = cur.execute(
-                    f"UPDATE {self.tracking_table} SET notification_id = notification_id "
-                    "WHERE application_name = ? AND notification_id = ? RETURNING notification_id",
-                    (tname, before),
-                ).fetchone()
-                if claimed is None:
-                    raise Conflict(tname)
                 if self.db.dialect == "sqlite":
                     # Read models outgrow SQLite's default 2 MB page cache quickly.
                     cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-                batch = Batch(cur, self.tables(name, generation), self)
-                applied = self._apply_all(batch, self.projections[name], notifications)
-                self.projections[name].finish(batch)
-                batch.flush()
-                if notifications:
-                    self.recorder._insert_tracking(cur.raw, Tracking(tname, notifications[-1].id))
-                if switch and len(notifications) < self.batch_size:
-                    self._switch(cur, name, generation)
+                for name, (generation, before) in sorted(claims.items()):
+                    tname = tracking_name(name, generation)
+                    claimed = cur.execute(
+                        f"UPDATE {self.tracking_table} SET notification_id = notification_id "
+                        "WHERE application_name = ? AND notification_id = ? "
+                        "RETURNING notification_id",
+                        (tname, before),
+                    ).fetchone()
+                    if claimed is None:
+                        raise Conflict(tname)
+                    projection = self.projections[name]
+                    batch = Batch(cur, self.tables(name, generation), self)
+                    for position, event, kind in events:
+                        if position > before:
+                            projection.apply(batch, event, kind, position)
+                            applied += 1
+                    projection.finish(batch)
+                    batch.flush()
+                    if notifications and notifications[-1].id > before:
+                        self.recorder._insert_tracking(
+                            cur.raw, Tracking(tname, notifications[-1].id)
+                        )
+                    if switch:
+                        self._switch(cur, name, generation)
         except (Conflict, IntegrityError):
             return None
         return applied
 
-    def _apply_all(
-        self, batch: Batch, projection: Projection, notifications: Sequence[Notification]
-    ) -> int:
-        applied = 0
+    def _decode_all(
+        self, notifications: Sequence[Notification]
+    ) -> list[tuple[int, CaseEvent, str]]:
+        """The batch's case events with their positions and kinds, decoded once."""
+        events = []
         for notification in notifications:
             event = self._decode(notification)
             if event is None:
                 continue
             kind = self._kinds.get(type(event))
-            if kind is None:
-                continue
-            projection.apply(batch, event, kind, notification.id)
-            applied += 1
-        return applied
+            if kind is not None:
+                events.append((notification.id, event, kind))
+        return events
 
     def _decode(self, notification: Notification) -> CaseEvent | None:
         """The domain event, or None for what this read model does not know (other
@@ -466,15 +531,45 @@ class Engine:
     # --- rebuild -------------------------------------------------------------------------
 
     def rebuild(self, name: str, *, on_batch: Any = None) -> int:
-        """Builds a new generation from event 1 and switches to it once caught up.
-
-        Queries keep reading the active generation meanwhile. Resumes a building
-        generation left by an interrupted rebuild. Returns the new generation.
-        """
-        self.setup()
+        """Builds a new generation of one read model; see `rebuild_many`."""
         if name not in self.projections:
             raise KeyError(name)
+        return self.rebuild_many([name], on_batch=on_batch)[name]
+
+    def rebuild_many(
+        self, names: Iterable[str] | None = None, *, on_batch: Any = None
+    ) -> dict[str, int]:
+        """Builds a new generation of each read model from event 1, in one pass over the
+        log, and switches each to it once caught up. Returns the new generations.
+
+        Queries keep reading the active generations meanwhile. A building generation left
+        by an interrupted rebuild is resumed. The tables are filled in large batches with
+        no secondary index; the indexes are built once the generation has caught up, then
+        the last events are applied and the pointer switched in one transaction.
+        """
+        self.setup()
+        chosen = list(names) if names is not None else list(self.projections)
+        for name in chosen:
+            if name not in self.projections:
+                raise KeyError(name)
         self.drop_retired()
+        generations = {name: self._new_generation(name) for name in chosen}
+        while not self.run_batches(generations, limit=self.rebuild_batch_size)[0]:
+            if on_batch is not None:
+                on_batch(min(self.position(n, g) for n, g in generations.items()))
+        for name, generation in generations.items():
+            self._retry(lambda n=name, g=generation: self._create_indexes(n, g))
+        pending = dict(generations)
+        while pending:
+            self.run_batches(pending, switch=True, limit=self.rebuild_batch_size)
+            pending = {n: g for n, g in pending.items() if self.active_generation(n) != g}
+        if on_batch is not None:
+            on_batch(min(self.position(n, g) for n, g in generations.items()))
+        for name, generation in generations.items():
+            self.analyze(name, generation)
+        return generations
+
+    def _new_generation(self, name: str) -> int:
         generation = self._building_generation(name)
         if generation is None:
             row = self.db.query_one(
@@ -482,11 +577,6 @@ class Engine:
             )
             generation = int(row["g"] or 0) + 1 if row else 1
             self._retry(lambda: self._create_generation(name, generation, activate=False))
-        while self.active_generation(name) != generation:
-            self.run_batch(name, generation, switch=True)
-            if on_batch is not None:
-                on_batch(self.position(name, generation))
-        self.analyze(name, generation)
         return generation
 
     def analyze(self, name: str, generation: int) -> None:

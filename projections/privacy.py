@@ -20,6 +20,8 @@ from eventsourcing.utils import Environment
 ENCRYPTED_PREFIX = "enc:"
 # Free text (a dispute's summary) is searchable through its first characters only.
 SUMMARY_SEARCH_CHARS = 32
+# Tokens whose terms are remembered (names share their characters and pairs a lot).
+TERM_CACHE_SIZE = 200_000
 
 
 class Privacy:
@@ -32,6 +34,7 @@ class Privacy:
             ).digest()
         else:
             self.term_key = b"casetrail/search-terms"
+        self._terms: dict[str, int] = {}
 
     # --- display fields --------------------------------------------------------------
 
@@ -65,8 +68,14 @@ class Privacy:
 
     def term(self, token: str) -> int:
         """The first 64 bits of the token's HMAC-SHA256, as a signed BIGINT."""
-        digest = hmac.digest(self.term_key, token.encode(), "sha256")
-        return int.from_bytes(digest[:8], "big", signed=True)
+        term = self._terms.get(token)
+        if term is None:
+            digest = hmac.digest(self.term_key, token.encode(), "sha256")
+            term = int.from_bytes(digest[:8], "big", signed=True)
+            if len(self._terms) >= TERM_CACHE_SIZE:
+                self._terms.clear()
+            self._terms[token] = term
+        return term
 
     def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[int]:
         """Terms under which a case is found: each name whole, its characters and

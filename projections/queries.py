@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail
     from casetrail.db import Cursor
 
+LIST_COLUMNS = (
+    "case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
+    "minor, version, position, display"
+)
 EARLIEST = "0001-01-01"
 LATEST = "9999-12-31"
 UPCOMING_LIMIT = 500
@@ -84,54 +88,39 @@ class ReadModels:
     ) -> dict[str, Any]:
         page, per_page = max(int(page), 1), max(int(per_page), 1)
         t = self._tables("cases")
-        cases, terms = t["list"], t["terms"]
+        cases = t["list"]
+        # Filters on the case row, written for a table alias ({p} is "" or "l.").
         where: list[str] = []
         params: list[Any] = []
         searching = q is not None and bool(q.strip())
-        # With a search, the matching cases are few: SQLite should start from them, not
-        # from the unit's index (a unary + keeps it off that index).
-        hint = "+" if searching and self.ct.db.dialect == "sqlite" else ""
+        for column, value in (("kind", kind), ("status", status), ("category", category)):
+            if value is not None:
+                where.append(f"{{p}}{column} = ?")
+                params.append(value)
+        today = self.today().isoformat()
+        if overdue is True:
+            where.append("{p}deadline < ?")
+            params.append(today)
+        elif overdue is False:
+            where.append("({p}deadline IS NULL OR {p}deadline >= ?)")
+            params.append(today)
+        if q is not None and searching:
+            place = self.engine.place(unit) if unit is not None else None
+            with self.ct.db.transaction(commit=False) as cur:
+                total, rows = self._search(cur, t, q, place, where, params, page, per_page)
+            return {"items": [self._item(r, today) for r in rows], "total": total, "page": page}
         if unit is not None:
             place = self.engine.place(unit)
             depth = len(place.chain) - 1
             if depth >= INDEXED_DEPTH:
                 # Below township level: the township's index, then the unit's own column.
-                where.append(f"{hint}{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
+                where.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
                 params.append(place.chain[INDEXED_DEPTH - 1])
             column = UNIT_COLUMNS[depth] if depth < len(UNIT_COLUMNS) else "unit"
-            where.append(f"{hint}{column} = ?")
+            where.append(f"{column} = ?")
             params.append(place.unit)
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if category is not None:
-            where.append("category = ?")
-            params.append(category)
-        today = self.today().isoformat()
-        if overdue is True:
-            where.append("deadline < ?")
-            params.append(today)
-        elif overdue is False:
-            where.append("(deadline IS NULL OR deadline >= ?)")
-            params.append(today)
-        if q is not None and searching:
-            whole, grams = self.engine.privacy.query_terms(q)
-            found = f"SELECT case_id FROM {terms} WHERE term = ?"
-            params.append(whole)
-            if grams:
-                # Every character pair of the query (names are searched by their pairs).
-                marks = ", ".join("?" * len(grams))
-                found += (
-                    f" UNION SELECT case_id FROM {terms} WHERE term IN ({marks}) "
-                    f"GROUP BY case_id HAVING COUNT(*) = {len(grams)}"
-                )
-                params.extend(grams)
-            where.append(f"case_id IN ({found})")
-        condition = ("WHERE " + " AND ".join(where)) if where else ""
-        tallied = overdue is None and category is None and not searching
+        condition = ("WHERE " + " AND ".join(w.format(p="") for w in where)) if where else ""
+        tallied = overdue is None and category is None
         with self.ct.db.transaction(commit=False) as cur:
             if tallied:
                 total = self._tally(cur, t["tally"], unit, kind, status)
@@ -140,12 +129,102 @@ class ReadModels:
                     cur.execute(f"SELECT COUNT(*) AS n FROM {cases} {condition}", params).scalar()
                 )
             rows = cur.execute(
-                f"SELECT case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
-                f"minor, version, position, display FROM {cases} {condition} "
+                f"SELECT {LIST_COLUMNS} FROM {cases} {condition} "
                 "ORDER BY opened_at DESC, case_id DESC LIMIT ? OFFSET ?",
                 [*params, per_page, (page - 1) * per_page],
             ).fetchall()
         return {"items": [self._item(row, today) for row in rows], "total": total, "page": page}
+
+    def _search(
+        self,
+        cur: Cursor,
+        t: Tables,
+        q: str,
+        place: Place | None,
+        where: list[str],
+        params: list[Any],
+        page: int,
+        per_page: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Cases found by `q`: its whole-word term, or every character pair of it.
+
+        Each of the two is walked in list order from the terms index (newest first),
+        within the unit's subtree by the path the index carries; the other filters join
+        the case row. The page is the merge of the two walks' first rows; the total is
+        the two counts less the cases both found.
+        """
+        terms, cases = t["terms"], t["list"]
+        whole, grams = self.engine.privacy.query_terms(q)
+        scope, scope_params = "", []
+        if place is not None:
+            scope, scope_params = (
+                " AND tm.path >= ? AND tm.path < ?",
+                list(subtree_range(place.path)),
+            )
+        join, filters = "", ""
+        if where:
+            # The terms walk leads; each candidate's row is then checked (CROSS JOIN keeps
+            # SQLite from starting at the list's indexes).
+            join = f" CROSS JOIN {cases} l"
+            filters = " AND l.case_id = tm.case_id AND " + " AND ".join(
+                w.format(p="l.") for w in where
+            )
+
+        def having(others: list[int]) -> tuple[str, list[Any]]:
+            sql = "".join(
+                f" AND EXISTS (SELECT 1 FROM {terms} g{i} WHERE g{i}.term = ? "
+                f"AND g{i}.opened_at = tm.opened_at AND g{i}.case_id = tm.case_id)"
+                for i in range(len(others))
+            )
+            return sql, list(others)
+
+        walks: list[tuple[int, list[int]]] = [(whole, [])]
+        if grams:
+            if len(grams) > 1:
+                # Walk the rarest pair; the others are looked up per candidate.
+                counts = {
+                    g: int(
+                        cur.execute(
+                            f"SELECT COUNT(*) AS n FROM {terms} WHERE term = ?", (g,)
+                        ).scalar()
+                    )
+                    for g in grams
+                }
+                grams = sorted(grams, key=lambda g: (counts[g], g))
+            walks.append((grams[0], grams[1:]))
+
+        def walk_sql(term: int, others: list[int], select: str) -> tuple[str, list[Any]]:
+            exists, exists_params = having(others)
+            sql = f"SELECT {select} FROM {terms} tm{join} WHERE tm.term = ?{scope}{exists}{filters}"
+            return sql, [term, *scope_params, *exists_params, *params]
+
+        limit = page * per_page
+        found: set[tuple[str, str]] = set()
+        total = 0
+        for term, others in walks:
+            sql, args = walk_sql(term, others, "COUNT(*) AS n")
+            total += int(cur.execute(sql, args).scalar())
+            sql, args = walk_sql(term, others, "tm.opened_at, tm.case_id")
+            rows = cur.execute(
+                f"{sql} ORDER BY tm.opened_at DESC, tm.case_id DESC LIMIT ?", [*args, limit]
+            ).fetchall()
+            found.update((r["opened_at"], r["case_id"]) for r in rows)
+        if grams:
+            # Cases found by both the whole word and every pair were counted twice.
+            sql, args = walk_sql(whole, grams, "COUNT(*) AS n")
+            total -= int(cur.execute(sql, args).scalar())
+        chosen = sorted(found, reverse=True)[(page - 1) * per_page : limit]
+        if not chosen:
+            return total, []
+        ids = [case_id for _, case_id in chosen]
+        by_id = {
+            r["case_id"]: r
+            for r in cur.execute(
+                f"SELECT {LIST_COLUMNS} FROM {cases} WHERE case_id IN ({', '.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        }
+        return total, [by_id[i] for i in ids if i in by_id]
 
     def _tally(
         self, cur: Cursor, tally: str, unit: str | None, kind: str | None, status: str | None

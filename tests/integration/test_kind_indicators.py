@@ -181,6 +181,20 @@ def test_resettlement_indicators_for_the_city_since_the_beginning(
     }
 
 
+def test_a_delegated_case_is_found_under_its_new_unit_only(
+    resettlement: ResettlementFigures,
+) -> None:
+    # R4 was opened in 320102001001 and delegated to 320104002.
+    for q in ("刑释人员4", "32010219850505004" + "5"):
+        assert resettlement.list_cases(q=q, unit="320104")["total"] == 1
+        assert resettlement.list_cases(q=q, unit="320104002")["total"] == 1
+        assert resettlement.list_cases(q=q, unit="320102")["total"] == 0
+        assert resettlement.list_cases(q=q, unit="320100")["total"] == 1
+    found = resettlement.list_cases(q="刑释人员", unit="320104")
+    assert found["total"] == 3  # R3, R4 (delegated here), R5
+    assert resettlement.list_cases(q="刑释人员", unit="320102")["total"] == 2  # R1, R2
+
+
 def test_the_yearly_reoffending_rate_counts_those_under_assistance_at_the_start(
     resettlement: ResettlementFigures,
 ) -> None:

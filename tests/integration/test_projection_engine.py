@@ -137,6 +137,42 @@ def test_a_rebuild_switches_atomically_and_drops_the_old_tables_only_after_a_gra
     assert ReadModels(casetrail).list_cases()["total"] == 30
 
 
+def indexes(ct: Casetrail, table: str) -> set[str]:
+    if ct.db.dialect == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL"
+    else:
+        sql = "SELECT indexname AS name FROM pg_indexes WHERE tablename = ? AND right(indexname, 4) <> 'pkey'"
+    return {row["name"].split(".")[-1] for row in ct.db.query(sql, (table,))}
+
+
+def test_an_interrupted_rebuild_of_all_read_models_resumes_and_ends_with_every_index(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 40)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    # A first pass stopped after one batch: the new generations have rows and no indexes.
+    building = {name: engine._new_generation(name) for name in engine.projections}
+    assert engine.run_batches(building, limit=25) == (False, 25 * len(building))
+    list_table = engine.tables("cases", building["cases"])["list"]
+    assert indexes(casetrail, list_table) == set()
+    bulk_disputes(casetrail, clock, 5)  # and the log moved on meanwhile
+    engine.catch_up()
+    active = {name: engine.digest(name) for name in engine.projections}
+    engine.rebuild_batch_size = 30
+    assert engine.rebuild_many() == building
+    assert engine.active_generations() == building
+    for name, generation in building.items():
+        assert engine.digest(name) == active[name], name
+        for table in engine.projections[name].tables:
+            assert indexes(casetrail, engine.tables(name, generation)[table]) == {
+                index.replace(f"_{1}", f"_{generation}")
+                for index in indexes(casetrail, engine.tables(name, 1)[table])
+            }, (name, table)
+    assert indexes(casetrail, list_table)  # the case list's indexes are there now
+    assert ReadModels(casetrail).list_cases(q="王")["total"] == 45
+
+
 def test_status_reports_each_projections_position_the_head_and_the_lag(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
