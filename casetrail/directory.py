@@ -1,7 +1,7 @@
 """Units and users: who may act where.
 
-Units are insert-only (a unit's place in the tree never changes), so a unit's chain to
-the root is cached once read. Users' bearer tokens are stored only as SHA-256 hashes.
+Units are insert-only (a unit's place in the tree never changes), so a unit and its chain
+to the root are cached once read. Users' bearer tokens are stored only as SHA-256 hashes.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Directory:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._chains: dict[str, tuple[str, ...]] = {}
+        self._units: dict[str, Unit] = {}
         self._lock = threading.Lock()
 
     def create_tables(self) -> None:
@@ -111,10 +112,19 @@ class Directory:
         return self.load_units(data["units"] if isinstance(data, dict) else data)
 
     def get_unit(self, code: str) -> Unit | None:
+        # Units are never changed nor removed, so a unit once found is kept; an unknown
+        # code is asked again (another process may add it).
+        unit = self._units.get(code)
+        if unit is not None:
+            return unit
         row = self.db.query_one(
             "SELECT code, name, parent, level FROM units WHERE code = ?", (code,)
         )
-        return Unit(**row) if row else None
+        if row is None:
+            return None
+        unit = Unit(**row)
+        self._units[code] = unit
+        return unit
 
     def require_unit(self, code: str) -> Unit:
         unit = self.get_unit(code)

@@ -31,7 +31,7 @@ blp = Blueprint(
 
 
 @blp.route("/cases/<string:case_id>", methods=["GET"])
-@blp.arguments(CaseStateQuery, location="query")
+@blp.arguments(CaseStateQuery(), location="query")
 @blp.response(200, CaseStateResponse)
 @refusals(blp, 401, 403, 404, 422)
 def case_state(args: dict[str, Any], case_id: str) -> Response:
@@ -55,7 +55,7 @@ def history(case_id: str) -> Response:
 
 
 @blp.route("/audit/events", methods=["GET"])
-@blp.arguments(FeedQuery, location="query")
+@blp.arguments(FeedQuery(), location="query")
 @blp.response(200, FeedResponse)
 @refusals(blp, 401, 403, 422)
 def feed(args: dict[str, Any]) -> Response:

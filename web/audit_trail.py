@@ -28,7 +28,7 @@ from web.schemas import (
 
 
 @blp.route("/audit/verify", methods=["GET"])
-@blp.arguments(VerifyQuery, location="query")
+@blp.arguments(VerifyQuery(), location="query")
 @blp.response(200, VerifyResponse)
 @refusals(blp, 401, 403, 404, 422)
 def verify(args: dict[str, Any]) -> Response:
@@ -66,7 +66,7 @@ def public_key() -> Response:
 
 
 @blp.route("/audit/proof", methods=["GET"])
-@blp.arguments(ProofQuery, location="query")
+@blp.arguments(ProofQuery(), location="query")
 @blp.response(200, ProofResponse)
 @refusals(blp, 401, 403, 404, 422)
 def inclusion_proof(args: dict[str, Any]) -> Response:
@@ -77,7 +77,7 @@ def inclusion_proof(args: dict[str, Any]) -> Response:
 
 
 @blp.route("/audit/access", methods=["GET"])
-@blp.arguments(AccessQuery, location="query")
+@blp.arguments(AccessQuery(), location="query")
 @blp.response(200, AccessResponse)
 @refusals(blp, 401, 403, 422)
 def access(args: dict[str, Any]) -> Response:

@@ -48,8 +48,8 @@ def created(appended: Appended) -> Response:
 
 
 @blp.route("/cases", methods=["POST"])
-@blp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
-@blp.arguments(OpenCaseRequest)
+@blp.arguments(IdempotencyHeader(), location="headers", as_kwargs=True)
+@blp.arguments(OpenCaseRequest())
 @blp.response(201, AppendedResponse)
 @refusals(blp, 400, 401, 403, 413, 422)
 def open_case(body: dict[str, Any], idempotency_key: str | None = None) -> Response:
@@ -68,8 +68,8 @@ def open_case(body: dict[str, Any], idempotency_key: str | None = None) -> Respo
 
 
 @blp.route("/cases/<string:case_id>/events", methods=["POST"])
-@blp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
-@blp.arguments(AppendEventRequest)
+@blp.arguments(IdempotencyHeader(), location="headers", as_kwargs=True)
+@blp.arguments(AppendEventRequest())
 @blp.response(201, AppendedResponse)
 @refusals(blp, 400, 401, 403, 404, 409, 413, 422)
 def append_event(

@@ -125,12 +125,16 @@ def refusals(blueprint: Any, *statuses: int) -> Any:
     """Documents the error responses an endpoint may give, all in the one error shape."""
 
     def document(view: Any) -> Any:
+        documented = view
         for status in statuses:
-            view = blueprint.alt_response(
+            documented = blueprint.alt_response(
                 status,
                 schema=ErrorResponse,
                 description=HTTP_CODES.get(status, "error").replace("_", " "),
-            )(view)
+            )(documented)
+        # Each alt_response wraps the view in a call that only passes through (one per
+        # status, on every request); the view keeps their documentation and runs bare.
+        view._apidoc = documented._apidoc
         return view
 
     return document

@@ -1,7 +1,8 @@
 """gunicorn settings for `web` (Procfile): threaded workers sized for a small machine.
 
 Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
-`WEB_CONCURRENCY` (worker processes), `CASETRAIL_WEB_THREADS` (threads per worker).
+`WEB_CONCURRENCY` (worker processes; default one on SQLite, one per core up to four on
+PostgreSQL), `CASETRAIL_WEB_THREADS` (threads per worker).
 """
 
 from __future__ import annotations
@@ -9,10 +10,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from casetrail.config import Settings
+
 bind = os.environ.get("CASETRAIL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
-# Requests mostly wait on the store (fsync on commit), so threads carry the concurrency;
-# two processes keep both cores of a small machine busy.
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(4, os.cpu_count() or 1))
+
+
+def default_workers(backend: str) -> int:
+    """SQLite has one writer per file: processes meet at its file lock, whose busy handler
+    sleeps (1 to 100 ms), while the threads of one process queue for the writer without
+    sleeping (docs/append-path.md). PostgreSQL takes concurrent writers, and one process per
+    core keeps a small machine's cores busy."""
+    if backend == "sqlite":
+        return 1
+    return min(4, os.cpu_count() or 1)
+
+
+# Requests mostly wait on the store (fsync on commit), so threads carry the concurrency.
+workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers(Settings.from_env().backend))
 worker_class = "gthread"
 threads = int(os.environ.get("CASETRAIL_WEB_THREADS") or 4)
 timeout = 30

@@ -134,7 +134,7 @@ def list_units() -> Response:
 
 
 @blp.route("/units", methods=["POST"])
-@blp.arguments(UnitRequest)
+@blp.arguments(UnitRequest())
 @blp.response(201, UnitResponse)
 @refusals(blp, 400, 401, 403, 409, 413, 422)
 def add_unit(body: dict[str, Any]) -> Response:
@@ -161,7 +161,7 @@ def list_users() -> Response:
 
 
 @blp.route("/users", methods=["POST"])
-@blp.arguments(UserRequest)
+@blp.arguments(UserRequest())
 @blp.response(201, NewUserResponse)
 @refusals(blp, 400, 401, 403, 413, 422)
 def create_user(body: dict[str, Any]) -> Response:

@@ -88,7 +88,7 @@ def page_link(page: int) -> str:
 
 
 @blp.route("/cases", methods=["GET"])
-@blp.arguments(CaseListQuery, location="query")
+@blp.arguments(CaseListQuery(), location="query")
 @blp.response(200, CaseListResponse)
 @refusals(blp, 401, 403, 422)
 def list_cases(args: dict[str, Any]) -> Response:
@@ -120,7 +120,7 @@ def list_cases(args: dict[str, Any]) -> Response:
 
 
 @blp.route("/indicators", methods=["GET"])
-@blp.arguments(IndicatorsQuery, location="query")
+@blp.arguments(IndicatorsQuery(), location="query")
 @blp.response(200, description="The indicators of DOMAIN.md for the unit subtree and period.")
 @refusals(blp, 401, 403, 422)
 def indicators(args: dict[str, Any]) -> Response:
@@ -136,7 +136,7 @@ def indicators(args: dict[str, Any]) -> Response:
 
 
 @blp.route("/projections", methods=["GET"])
-@blp.arguments(ReadYourWrites, location="query")
+@blp.arguments(ReadYourWrites(), location="query")
 @blp.response(200, ProjectionsResponse)
 @refusals(blp, 401, 403, 422)
 def projections(args: dict[str, Any]) -> Response:
