@@ -135,6 +135,7 @@ class Batch:
         self._new: dict[str, set[Any]] = defaultdict(set)
         self._changed: dict[tuple[str, Any], set[str]] = defaultdict(set)
         self._keys: dict[str, str] = {}
+        self._later: list[tuple[str, Sequence[Any]]] = []
 
     @property
     def privacy(self) -> Privacy:
@@ -149,8 +150,9 @@ class Batch:
         for unit in place.chain:
             self.counters[(table, unit, key_day, metric)] += n
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self.cur.execute(sql, params)
+    def later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A write, made in order when the batch is written (apply() only reads)."""
+        self._later.append((sql, params))
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         return self.cur.execute(sql, params).fetchone()
@@ -212,6 +214,9 @@ class Batch:
         """Writes the rows kept for the batch and the counters; touched counter keys are
         written even at zero, so the rows do not depend on where batch boundaries fell."""
         self._write_rows()
+        for sql, params in self._later:
+            self.cur.execute(sql, params)
+        self._later.clear()
         by_table: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
         for (table, unit, day, metric), n in sorted(self.counters.items()):
             by_table[table].append((unit, day, metric, n))
@@ -246,6 +251,8 @@ class Projection:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
+    # Relative cost per event, to balance a rebuild over processes.
+    weight: ClassVar[float] = 1.0
 
     def create_statements(self, t: Tables) -> list[str]:
         raise NotImplementedError
@@ -454,6 +461,20 @@ class Engine:
         the generations to active if `switch`. None if any claim fails (nothing written)."""
         events = self._decode_all(notifications)
         applied = 0
+        # The events are applied in memory first, reading rows from a read-only snapshot,
+        # so the write lock (all of SQLite's) is held only to write. Safe because every
+        # write to a generation's tables advances its tracking record: if the claim below
+        # still finds `before`, nothing read here has changed since.
+        batches: dict[str, Batch] = {}
+        with self.db.transaction(commit=False) as reader:
+            for name, (generation, before) in sorted(claims.items()):
+                projection = self.projections[name]
+                batch = Batch(reader, self.tables(name, generation), self)
+                for position, event, kind in events:
+                    if position > before:
+                        projection.apply(batch, event, kind, position)
+                        applied += 1
+                batches[name] = batch
         try:
             with self.db.transaction() as cur:
                 if self.db.dialect == "sqlite":
@@ -469,13 +490,9 @@ class Engine:
                     ).fetchone()
                     if claimed is None:
                         raise Conflict(tname)
-                    projection = self.projections[name]
-                    batch = Batch(cur, self.tables(name, generation), self)
-                    for position, event, kind in events:
-                        if position > before:
-                            projection.apply(batch, event, kind, position)
-                            applied += 1
-                    projection.finish(batch)
+                    batch = batches[name]
+                    batch.cur = cur
+                    self.projections[name].finish(batch)
                     batch.flush()
                     if notifications and notifications[-1].id > before:
                         self.recorder._insert_tracking(
@@ -537,7 +554,7 @@ class Engine:
         return self.rebuild_many([name], on_batch=on_batch)[name]
 
     def rebuild_many(
-        self, names: Iterable[str] | None = None, *, on_batch: Any = None
+        self, names: Iterable[str] | None = None, *, on_batch: Any = None, processes: int = 1
     ) -> dict[str, int]:
         """Builds a new generation of each read model from event 1, in one pass over the
         log, and switches each to it once caught up. Returns the new generations.
@@ -546,6 +563,10 @@ class Engine:
         by an interrupted rebuild is resumed. The tables are filled in large batches with
         no secondary index; the indexes are built once the generation has caught up, then
         the last events are applied and the pointer switched in one transaction.
+
+        With `processes` > 1, the read models are split into that many groups (by their
+        `weight`) and each group's generations are filled by a process of its own (each
+        reads the log itself); this process then applies what came after and switches.
         """
         self.setup()
         chosen = list(names) if names is not None else list(self.projections)
@@ -554,6 +575,8 @@ class Engine:
                 raise KeyError(name)
         self.drop_retired()
         generations = {name: self._new_generation(name) for name in chosen}
+        if processes > 1 and len(generations) > 1:
+            self._fill_in_processes(generations, processes)
         while not self.run_batches(generations, limit=self.rebuild_batch_size)[0]:
             if on_batch is not None:
                 on_batch(min(self.position(n, g) for n, g in generations.items()))
@@ -568,6 +591,34 @@ class Engine:
         for name, generation in generations.items():
             self.analyze(name, generation)
         return generations
+
+    def _fill_in_processes(self, generations: dict[str, int], processes: int) -> None:
+        """Fills the building generations up to the head, one group per child process."""
+        import multiprocessing
+
+        groups: list[dict[str, int]] = [{} for _ in range(min(processes, len(generations)))]
+        loads = [0.0] * len(groups)
+        by_weight = sorted(generations, key=lambda n: (-self.projections[n].weight, n))
+        for name in by_weight:
+            lightest = loads.index(min(loads))
+            groups[lightest][name] = generations[name]
+            loads[lightest] += self.projections[name].weight
+        context = multiprocessing.get_context("spawn")
+        children = [
+            context.Process(
+                target=_fill_generations,
+                args=(self.ct.settings, group, self.rebuild_batch_size),
+                name=f"rebuild-{'+'.join(group)}",
+            )
+            for group in groups
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        failed = [child.name for child in children if child.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"rebuild processes failed: {', '.join(failed)}")
 
     def _new_generation(self, name: str) -> int:
         generation = self._building_generation(name)
@@ -692,6 +743,20 @@ class Engine:
             for line in canonical:
                 digest.update(line.encode() + b"\n")
         return digest.hexdigest()
+
+
+def _fill_generations(settings: Any, generations: dict[str, int], batch_size: int) -> None:
+    """A rebuild's child process: fills these building generations up to the head."""
+    from casetrail.bootstrap import bootstrap
+    from projections import engine_for
+
+    ct = bootstrap(settings, seed_units=False)
+    try:
+        engine = engine_for(ct)
+        while not engine.run_batches(generations, limit=batch_size)[0]:
+            pass
+    finally:
+        ct.close()
 
 
 def _now() -> str:

@@ -35,6 +35,7 @@ class Privacy:
         else:
             self.term_key = b"casetrail/search-terms"
         self._terms: dict[str, int] = {}
+        self._names: dict[str, frozenset[int]] = {}
 
     # --- display fields --------------------------------------------------------------
 
@@ -80,20 +81,28 @@ class Privacy:
     def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[int]:
         """Terms under which a case is found: each name whole, its characters and
         character pairs; identifiers whole; pairs of the text's first characters."""
-        tokens: set[str] = set()
+        found: set[int] = set()
         for name in names:
-            value = normalise(name)
-            if not value:
-                continue
-            tokens.add("w:" + value)
-            tokens.update("g:" + gram for gram in grams(value))
+            found |= self._name_terms(name)
         for identifier in identifiers:
             value = normalise(identifier)
             if value:
-                tokens.add("w:" + value)
+                found.add(self.term("w:" + value))
         summary = normalise(text)[:SUMMARY_SEARCH_CHARS]
-        tokens.update("g:" + pair for pair in pairs(summary))
-        return {self.term(token) for token in tokens}
+        found.update(self.term("g:" + pair) for pair in pairs(summary))
+        return found
+
+    def _name_terms(self, name: str) -> frozenset[int]:
+        """A name's terms: whole, and its characters and pairs (names repeat a lot)."""
+        terms = self._names.get(name)
+        if terms is None:
+            value = normalise(name)
+            tokens = {"w:" + value, *("g:" + gram for gram in grams(value))} if value else set()
+            terms = frozenset(self.term(token) for token in tokens)
+            if len(self._names) >= TERM_CACHE_SIZE:
+                self._names.clear()
+            self._names[name] = terms
+        return terms
 
     def query_terms(self, q: str) -> tuple[int, list[int]]:
         """For a query: the whole-word term, and the gram terms all of which must match."""

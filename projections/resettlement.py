@@ -33,6 +33,7 @@ FLAGS = (
 class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
     tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
+    weight: ClassVar[float] = 0.5
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases = t["people"], t["bases"]
@@ -169,7 +170,7 @@ class ResettlementIndicators(Projection):
     def _enter_base(self, b: Batch, base_id: str, place: Place) -> None:
         bases = b.t["bases"]
         # A base belongs to the unit of the first person placed there.
-        b.execute(
+        b.later(
             f"INSERT INTO {bases} (base_id, unit, path, occupancy, placed_total) "
             "VALUES (?, ?, ?, 1, 1) ON CONFLICT (base_id) DO UPDATE SET "
             f"occupancy = {bases}.occupancy + 1, placed_total = {bases}.placed_total + 1",
@@ -179,7 +180,7 @@ class ResettlementIndicators(Projection):
     def _leave_base(self, b: Batch, row: dict[str, Any]) -> None:
         if row.get("base_id"):
             bases = b.t["bases"]
-            b.execute(
+            b.later(
                 f"UPDATE {bases} SET occupancy = occupancy - 1 WHERE base_id = ?", (row["base_id"],)
             )
 
