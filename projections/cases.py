@@ -82,6 +82,8 @@ class CaseList(Projection):
     name: ClassVar[str] = "cases"
     tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally")
     weight: ClassVar[float] = 3.0
+    # 2: search terms carry opened_at and the unit path.
+    version: ClassVar[int] = 2
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]

@@ -50,6 +50,7 @@ BATCH_SIZE = 500
 REBUILD_BATCH_SIZE = 5000
 ACTIVE_TABLE = "rm_active"
 GENERATIONS_TABLE = "rm_generations"
+VERSIONS_TABLE = "rm_versions"
 # Unit chains are stored root first in columns u0..u5 (province → village and one more).
 UNIT_DEPTH = 6
 # A retired generation is dropped only this long after the switch: a query that read the
@@ -64,6 +65,9 @@ META_TABLES = [
     f"CREATE TABLE IF NOT EXISTS {GENERATIONS_TABLE} (name TEXT NOT NULL, generation BIGINT NOT NULL, "
     "state TEXT NOT NULL, created_at TEXT NOT NULL, retired_at DOUBLE PRECISION, "
     "PRIMARY KEY (name, generation))",
+    # The layout version of each generation's tables (no row: version 1).
+    f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name TEXT NOT NULL, generation BIGINT NOT NULL, "
+    "version BIGINT NOT NULL, PRIMARY KEY (name, generation))",
 ]
 
 
@@ -253,6 +257,8 @@ class Projection:
     tables: ClassVar[tuple[str, ...]]
     # Relative cost per event, to balance a rebuild over processes.
     weight: ClassVar[float] = 1.0
+    # The layout of the tables; a generation of an older layout is rebuilt by catch_up().
+    version: ClassVar[int] = 1
 
     def create_statements(self, t: Tables) -> list[str]:
         raise NotImplementedError
@@ -318,6 +324,11 @@ class Engine:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (name, generation) DO NOTHING",
                 (name, generation, "active" if activate else "building", _now()),
             )
+            cur.execute(
+                f"INSERT INTO {VERSIONS_TABLE} (name, generation, version) VALUES (?, ?, ?) "
+                "ON CONFLICT (name, generation) DO NOTHING",
+                (name, generation, self.projections[name].version),
+            )
             for statement in self.projections[name].create_statements(tables):
                 # A generation being built gets its indexes once it has caught up.
                 if activate or not is_index(statement):
@@ -364,6 +375,20 @@ class Engine:
         rows = self.db.query(f"SELECT name, generation FROM {ACTIVE_TABLE}")
         return {row["name"]: int(row["generation"]) for row in rows}
 
+    def stale(self, names: Iterable[str] | None = None) -> list[str]:
+        """Read models whose active generation has an older layout than this build's."""
+        versions = {
+            (row["name"], int(row["generation"])): int(row["version"])
+            for row in self.db.query(f"SELECT name, generation, version FROM {VERSIONS_TABLE}")
+        }
+        active = self.active_generations()
+        return [
+            name
+            for name in (names if names is not None else self.projections)
+            if name in active
+            and versions.get((name, active[name]), 1) < self.projections[name].version
+        ]
+
     def position(self, name: str, generation: int) -> int:
         return int(self.recorder.max_tracking_id(tracking_name(name, generation)) or 0)
 
@@ -381,6 +406,11 @@ class Engine:
         """
         self.setup()
         chosen = list(names) if names is not None else list(self.projections)
+        stale = self.stale(chosen)
+        if stale:
+            # Tables of an older layout (after an upgrade): built anew, in the new layout.
+            log.warning("read models %s have an older layout; rebuilding", ", ".join(stale))
+            self.rebuild_many(stale)
         random.shuffle(chosen)
         started = time.monotonic()
         applied = 0
@@ -692,10 +722,11 @@ class Engine:
                     f"DELETE FROM {self.tracking_table} WHERE application_name = ?",
                     (tracking_name(name, generation),),
                 )
-                cur.execute(
-                    f"DELETE FROM {GENERATIONS_TABLE} WHERE name = ? AND generation = ?",
-                    (name, generation),
-                )
+                for table in (GENERATIONS_TABLE, VERSIONS_TABLE):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE name = ? AND generation = ?",
+                        (name, generation),
+                    )
             dropped.append((name, generation))
         return dropped
 
@@ -705,6 +736,7 @@ class Engine:
         self.setup()
         head = self.head()
         active = self.active_generations()
+        stale = self.stale()
         result = []
         for name in self.projections:
             generation = active.get(name, 1)
@@ -716,6 +748,8 @@ class Engine:
                 "lag": max(head - position, 0),
                 "generation": generation,
             }
+            if name in stale:
+                entry["stale"] = True
             building = self._building_generation(name)
             if building is not None:
                 entry["rebuilding"] = {

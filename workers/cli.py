@@ -68,9 +68,16 @@ def projections_catch_up() -> None:
 
 @projections.command("rebuild")
 @click.argument("name", required=False)
-def projections_rebuild(name: str | None) -> None:
-    """Rebuilds NAME (default: every projection) from event 1 into fresh tables; queries
-    keep reading the old ones until the switch."""
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Fill the read models in this many processes (each reads the log itself).",
+)
+def projections_rebuild(name: str | None, processes: int) -> None:
+    """Rebuilds NAME (default: every projection) from event 1 into fresh tables, all in one
+    pass over the log; queries keep reading the old ones until the switch."""
     ct = build()
     engine = engine_for(ct)
     names = [name] if name else list(engine.projections)
@@ -80,5 +87,5 @@ def projections_rebuild(name: str | None) -> None:
                 f"no projection {each!r}; one of {', '.join(engine.projections)}"
             )
     # All of them in one pass over the log.
-    for each, generation in engine.rebuild_many(names).items():
+    for each, generation in engine.rebuild_many(names, processes=processes).items():
         click.echo(f"{each}: generation {generation} active at {engine.position(each, generation)}")

@@ -192,3 +192,25 @@ def test_status_reports_each_projections_position_the_head_and_the_lag(
         entry["position"] == entry["head"] == events and entry["lag"] == 0 for entry in status
     )
     assert models.wait_for(events, timeout=0.05) is True
+
+
+def test_a_read_model_of_an_older_layout_is_rebuilt_by_the_next_catch_up(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 12)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    assert engine.stale() == []
+    before = engine.digest("cases")
+    # As a store written by the build before the layout of the search terms changed:
+    # generation 1 of the case list, with no recorded layout version (version 1).
+    casetrail.db.execute_script(["DELETE FROM rm_versions WHERE name = 'cases'"])
+    assert engine.stale() == ["cases"]
+    assert [e.get("stale") for e in engine.status() if e["name"] == "cases"] == [True]
+    bulk_disputes(casetrail, clock, 3)
+    engine.catch_up()
+    assert engine.stale() == []
+    assert engine.active_generation("cases") == 2
+    assert engine.active_generations()["disputes"] == 1
+    assert engine.digest("cases") != before
+    assert ReadModels(casetrail).list_cases(q="王")["total"] == 15
