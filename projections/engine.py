@@ -57,6 +57,8 @@ UNIT_DEPTH = 6
 # old pointer finishes long before.
 RETIRED_GRACE_SECONDS = 600.0
 SQLITE_CACHE_KIB = 65536
+# A backlog this long (and over twice what was applied) is rebuilt, not caught up.
+FAR_BEHIND_EVENTS = 50_000
 # A catch-up that applied this many events refreshes PostgreSQL's planner statistics.
 ANALYZE_AFTER_EVENTS = 10_000
 
@@ -375,6 +377,21 @@ class Engine:
         rows = self.db.query(f"SELECT name, generation FROM {ACTIVE_TABLE}")
         return {row["name"]: int(row["generation"]) for row in rows}
 
+    def far_behind(self, names: Iterable[str]) -> list[str]:
+        """Read models whose backlog is at least FAR_BEHIND_EVENTS and more than twice
+        what their active generation has applied: cheaper to rebuild than to catch up."""
+        head = self.head()
+        behind = []
+        for name in names:
+            generation = self.active_generation(name)
+            if generation is None:
+                continue
+            position = self.position(name, generation)
+            lag = head - position
+            if lag >= FAR_BEHIND_EVENTS and lag > 2 * position:
+                behind.append(name)
+        return behind
+
     def stale(self, names: Iterable[str] | None = None) -> list[str]:
         """Read models whose active generation has an older layout than this build's."""
         versions = {
@@ -410,7 +427,14 @@ class Engine:
         if stale:
             # Tables of an older layout (after an upgrade): built anew, in the new layout.
             log.warning("read models %s have an older layout; rebuilding", ", ".join(stale))
-            self.rebuild_many(stale)
+        far_behind = self.far_behind([name for name in chosen if name not in stale])
+        if far_behind:
+            # A backlog much larger than what was built (a first start on an imported
+            # store): a rebuild builds the indexes once, where batches would update them.
+            log.info("read models %s are far behind; rebuilding", ", ".join(far_behind))
+        rebuilding = [*stale, *far_behind]
+        if rebuilding and not self.rebuild_many(rebuilding, max_seconds=max_seconds):
+            return 0  # unfinished: the next catch-up resumes it
         random.shuffle(chosen)
         started = time.monotonic()
         applied = 0
@@ -584,7 +608,12 @@ class Engine:
         return self.rebuild_many([name], on_batch=on_batch)[name]
 
     def rebuild_many(
-        self, names: Iterable[str] | None = None, *, on_batch: Any = None, processes: int = 1
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        on_batch: Any = None,
+        processes: int = 1,
+        max_seconds: float | None = None,
     ) -> dict[str, int]:
         """Builds a new generation of each read model from event 1, in one pass over the
         log, and switches each to it once caught up. Returns the new generations.
@@ -597,7 +626,10 @@ class Engine:
         With `processes` > 1, the read models are split into that many groups (by their
         `weight`) and each group's generations are filled by a process of its own (each
         reads the log itself); this process then applies what came after and switches.
+        With `max_seconds`, stops filling after that long and returns {} (the next call
+        resumes).
         """
+        started = time.monotonic()
         self.setup()
         chosen = list(names) if names is not None else list(self.projections)
         for name in chosen:
@@ -610,6 +642,8 @@ class Engine:
         while not self.run_batches(generations, limit=self.rebuild_batch_size)[0]:
             if on_batch is not None:
                 on_batch(min(self.position(n, g) for n, g in generations.items()))
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                return {}
         for name, generation in generations.items():
             self._retry(lambda n=name, g=generation: self._create_indexes(n, g))
         pending = dict(generations)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from casetrail.bootstrap import Casetrail, bootstrap
@@ -214,3 +215,27 @@ def test_a_read_model_of_an_older_layout_is_rebuilt_by_the_next_catch_up(
     assert engine.active_generations()["disputes"] == 1
     assert engine.digest("cases") != before
     assert ReadModels(casetrail).list_cases(q="王")["total"] == 15
+
+
+def test_a_backlog_far_larger_than_what_was_applied_is_rebuilt_in_steps(
+    casetrail: Casetrail, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import projections.engine as engine_module
+
+    bulk_disputes(casetrail, clock, 10)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    bulk_disputes(casetrail, clock, 50)
+    monkeypatch.setattr(engine_module, "FAR_BEHIND_EVENTS", 100)
+    assert engine.far_behind(list(engine.projections)) == list(engine.projections)
+    engine.rebuild_batch_size = 40
+    # A job's time is up after the first batch: nothing switched, resumed by the next.
+    assert engine.catch_up(max_seconds=0) == 0
+    assert engine.active_generations() == dict.fromkeys(engine.projections, 1)
+    engine.catch_up()
+    assert engine.active_generations() == dict.fromkeys(engine.projections, 2)
+    assert all(entry["lag"] == 0 for entry in engine.status())
+    assert engine.far_behind(list(engine.projections)) == []
+    assert ReadModels(casetrail).list_cases()["total"] == 60
+    fresh = {name: engine.digest(name, engine.rebuild(name)) for name in engine.projections}
+    assert fresh == {name: engine.digest(name, 2) for name in engine.projections}
