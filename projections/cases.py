@@ -82,8 +82,8 @@ class CaseList(Projection):
     name: ClassVar[str] = "cases"
     tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally")
     weight: ClassVar[float] = 3.0
-    # 2: search terms carry opened_at and the unit path.
-    version: ClassVar[int] = 2
+    # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality.
+    version: ClassVar[int] = 3
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]
@@ -98,10 +98,12 @@ class CaseList(Projection):
             # Search terms (keyed hashes of names' characters and pairs, ID numbers, the
             # summary's pairs): a term's cases come newest first from the index, and its
             # matches in a unit subtree are counted from the index alone.
+            # `confidential`: for a minor's case, the one unit whose staff may see who it is
+            # (auditors may too); a search by anyone else does not find it at all.
             f"CREATE TABLE IF NOT EXISTS {terms} (term BIGINT NOT NULL, opened_at TEXT NOT NULL, "
-            "case_id TEXT NOT NULL, path TEXT NOT NULL)",
+            "case_id TEXT NOT NULL, path TEXT NOT NULL, confidential TEXT)",
             f"CREATE UNIQUE INDEX IF NOT EXISTS {terms}_key ON {terms} "
-            "(term, opened_at, case_id, path)",
+            "(term, opened_at, case_id, path, confidential)",
             # Cases now per unit (and every unit above), kind and status: the list's total
             # when it filters on nothing else, without counting rows.
             f"CREATE TABLE IF NOT EXISTS {t['tally']} (unit TEXT NOT NULL, kind TEXT NOT NULL, "
@@ -158,9 +160,10 @@ class CaseList(Projection):
             place = b.place(data["to_unit"])
             changes["unit"] = place.unit
             changes.update(zip(UNIT_COLUMNS, place.columns(), strict=True))
-            moves: list[tuple[str, Any, str, str]] = b.scratch.setdefault("cases.moves", [])
+            confidential = place.unit if row["minor"] else None
+            moves: list[tuple[Any, ...]] = b.scratch.setdefault("cases.moves", [])
             moves.extend(
-                (place.path, term, row["opened_at"], case_id)
+                (place.path, confidential, term, row["opened_at"], case_id)
                 for term in _state(row).get("terms", [])
             )
         for column, value in changes.items():
@@ -183,14 +186,14 @@ class CaseList(Projection):
         terms = sorted(b.scratch.pop("cases.terms", []), key=itemgetter(0))
         if terms:
             b.cur.executemany(
-                f"INSERT INTO {b.t['terms']} (term, opened_at, case_id, path) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                f"INSERT INTO {b.t['terms']} (term, opened_at, case_id, path, confidential) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 terms,
             )
         moves = b.scratch.pop("cases.moves", [])
         if moves:
             b.cur.executemany(
-                f"UPDATE {b.t['terms']} SET path = ? "
+                f"UPDATE {b.t['terms']} SET path = ?, confidential = ? "
                 "WHERE term = ? AND opened_at = ? AND case_id = ?",
                 moves,
             )
@@ -279,8 +282,9 @@ class CaseList(Projection):
             display = {"names": names}
         timestamp = event.timestamp.isoformat()
         found = sorted(b.privacy.index_terms(names, identifiers, summary))
-        found_by: list[tuple[int, str, str, str]] = b.scratch.setdefault("cases.terms", [])
-        found_by.extend((term, timestamp, case_id, place.path) for term in found)
+        confidential = place.unit if minor else None
+        found_by: list[tuple[Any, ...]] = b.scratch.setdefault("cases.terms", [])
+        found_by.extend((term, timestamp, case_id, place.path, confidential) for term in found)
         if kind != "dispute":
             # Cases that may move keep their terms, to move them along (disputes do not).
             state["terms"] = found

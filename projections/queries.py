@@ -85,7 +85,10 @@ class ReadModels:
         q: str | None = None,
         page: int = 1,
         per_page: int = 20,
+        minors_of: str | None = None,
     ) -> dict[str, Any]:
+        """A page of the case list. With `minors_of` (a unit), a search (`q`) finds a
+        minor's case only if it is that unit's: whose case it is stays confidential."""
         page, per_page = max(int(page), 1), max(int(per_page), 1)
         t = self._tables("cases")
         cases = t["list"]
@@ -107,7 +110,9 @@ class ReadModels:
         if q is not None and searching:
             place = self.engine.place(unit) if unit is not None else None
             with self.ct.db.transaction(commit=False) as cur:
-                total, rows = self._search(cur, t, q, place, where, params, page, per_page)
+                total, rows = self._search(
+                    cur, t, q, place, where, params, page, per_page, minors_of
+                )
             return {"items": [self._item(r, today) for r in rows], "total": total, "page": page}
         if unit is not None:
             place = self.engine.place(unit)
@@ -145,6 +150,7 @@ class ReadModels:
         params: list[Any],
         page: int,
         per_page: int,
+        minors_of: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Cases found by `q`: its whole-word term, or every character pair of it.
 
@@ -161,6 +167,9 @@ class ReadModels:
                 " AND tm.path >= ? AND tm.path < ?",
                 list(subtree_range(place.path)),
             )
+        if minors_of is not None:
+            scope += " AND (tm.confidential IS NULL OR tm.confidential = ?)"
+            scope_params.append(minors_of)
         join, filters = "", ""
         if where:
             # The terms walk leads; each candidate's row is then checked (CROSS JOIN keeps

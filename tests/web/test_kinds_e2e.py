@@ -11,6 +11,7 @@ import requests
 
 from casetrail.bootstrap import Casetrail
 from domain.clock import cst_date
+from projections import engine_for
 from tests.web.conftest import INSIDE, Service, Tokens, check
 
 IN_PROVINCE = "江蘇省南京市玄武區梅園新村街道大悲巷1號"
@@ -159,5 +160,17 @@ def test_a_minors_name_is_shown_to_the_own_units_staff_and_auditors_only(
     district = Caller(service, tokens.by_role["supervisor"])  # above the case's unit
     state = district.state(case_id)
     assert state["minor"] is True and "小明" not in str(state)
+    # A search by the name finds the case for those who may know whose it is, and tells
+    # nobody else that such a case exists (no item, no count).
+    engine_for(served_casetrail).catch_up()  # no worker runs here
+    for caller, found in ((own, 1), (Caller(service, tokens.by_role["auditor"]), 1), (district, 0)):
+        answer = requests.get(f"{caller.url}/cases", params={"q": "小明"}, headers=caller.headers)
+        listed = check(answer, 200)
+        assert listed["total"] == found and len(listed["items"]) == found, caller.headers
+        # Nor by the total of a page the case is not on.
+        answer = requests.get(
+            f"{caller.url}/cases", params={"q": "小明", "page": 2}, headers=caller.headers
+        )
+        assert check(answer, 200)["total"] == found, caller.headers
     assert "小明" not in str(district.history(case_id))
     assert state["person"]["gender"] == "female"  # what is not identity stays
