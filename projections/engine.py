@@ -381,9 +381,10 @@ class Engine:
         """Read models whose backlog is at least FAR_BEHIND_EVENTS and more than twice
         what their active generation has applied: cheaper to rebuild than to catch up."""
         head = self.head()
+        active = self.active_generations()
         behind = []
         for name in names:
-            generation = self.active_generation(name)
+            generation = active.get(name)
             if generation is None:
                 continue
             position = self.position(name, generation)
