@@ -74,7 +74,7 @@ def stop_embedded(data_dir: Path) -> None:
     with _lock:
         server = _servers.pop(data_dir.resolve(), None)
     pid = server.pid if server is not None else 0
-    if not pid:
+    if not pid or not _is_redis_server(pid):
         return
     os.kill(pid, signal.SIGTERM)
     for _ in range(25):  # it exits in the background if it takes longer
@@ -83,3 +83,14 @@ def stop_embedded(data_dir: Path) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.02)
+
+
+def _is_redis_server(pid: int) -> bool:
+    """Whether `pid` is still a redis-server: the pid file of one that died unclean may name
+    a process that has since reused its number."""
+    import psutil
+
+    try:
+        return "redis" in psutil.Process(pid).name()
+    except psutil.Error:
+        return False

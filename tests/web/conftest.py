@@ -66,6 +66,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A port free now (`casetrail up` binds it itself a moment later)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -75,10 +76,18 @@ class Service:
     """The real web process (gunicorn), started, killed and restarted by tests."""
 
     def __init__(self, settings: Settings, log: Path, workers: int = 2) -> None:
+        # The listening socket is made here and handed to gunicorn (`fd://`), so no other
+        # service of a parallel test can take the port between choosing and binding it,
+        # and a restarted service listens on the same port (connections made while it is
+        # down wait in the backlog).
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(128)
+        self.socket.set_inheritable(True)
+        self.port = int(self.socket.getsockname()[1])
         self.env = settings_env(settings)
-        self.port = free_port()
         self.env.update(
-            CASETRAIL_BIND=f"127.0.0.1:{self.port}",
+            CASETRAIL_BIND=f"fd://{self.socket.fileno()}",
             WEB_CONCURRENCY=str(workers),
             CASETRAIL_ACCESS_LOG="",
         )
@@ -103,6 +112,7 @@ class Service:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(self.socket.fileno(),),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -121,14 +131,25 @@ class Service:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self.process = None
 
     def stop(self) -> None:
+        """Stops the service; fails, with the end of its log, if it had exited on its own."""
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            self.process = None
+            self.socket.close()
+            stop_embedded_redis(self.data_dir)
+            raise RuntimeError(
+                f"gunicorn had exited on its own (code {code}):\n{self.log.read_text()[-4000:]}"
+            )
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.socket.close()
         stop_embedded_redis(self.data_dir)
 
 
