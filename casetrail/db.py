@@ -120,6 +120,32 @@ class Database:
         with self.datastore.transaction(commit=commit) as raw:
             yield Cursor(raw, self.dialect)
 
+    @contextmanager
+    def derived_transaction(self) -> Iterator[Cursor]:
+        """A write transaction for data derived from the log (read models with their
+        tracking records), which a crash may roll back but never corrupt.
+
+        On SQLite it commits with synchronous=NORMAL: in WAL mode the commit is not
+        fsynced on its own but by the next durable commit or checkpoint, and the database
+        stays consistent after a power cut; what is lost is the last few batches, tracking
+        record included, which the next catch-up applies again. The connection goes back
+        to the pool at synchronous=FULL: the events' commits stay durable one by one.
+        On PostgreSQL, an ordinary transaction.
+        """
+        if self.dialect != "sqlite":
+            with self.transaction() as cur:
+                yield cur
+            return
+        assert isinstance(self.datastore, SQLiteDatastore)
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.transaction(commit=True) as curs:
+                    yield Cursor(curs, self.dialect)
+            finally:
+                raw.execute("PRAGMA synchronous=FULL")
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.transaction(commit=False) as cur:
             return cur.execute(sql, params).fetchall()
@@ -129,6 +155,13 @@ class Database:
         return rows[0] if rows else None
 
     def execute_script(self, statements: Sequence[str]) -> None:
+        """Runs DDL in one transaction; on PostgreSQL under the schema's advisory lock, so
+        processes starting at once do not create the same table or index concurrently."""
         with self.transaction() as cur:
+            if self.dialect == "postgres":
+                from casetrail.store.postgres import schema_lock_key
+
+                schema = getattr(self.datastore, "schema", None) or "public"
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (schema_lock_key(schema),))
             for statement in statements:
                 cur.execute(statement)

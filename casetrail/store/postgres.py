@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import (
@@ -22,7 +24,41 @@ from psycopg.sql import SQL
 from casetrail.store.extras import create_statements, write_extras
 
 
-class CaseEventRecorder(PostgresApplicationRecorder):
+def schema_lock_key(schema: str) -> int:
+    """The advisory lock that serialises creating one schema's tables (a signed BIGINT)."""
+    digest = hashlib.sha256(f"casetrail schema {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def schema_lock(datastore: Any) -> Iterator[None]:
+    """Holds the schema's advisory lock (a session lock on a connection of its own).
+
+    Processes that start together (gunicorn's workers, a parallel rebuild's children) each
+    create the tables they use. The library's `create_table` ends with `CREATE OR REPLACE
+    FUNCTION`, which fails with "tuple concurrently updated" when another session runs it
+    at the same moment, and a gunicorn worker that fails to boot stops the whole server.
+    """
+    key = schema_lock_key(datastore.schema or "public")
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+class SerialCreate:
+    """`create_table` under the schema's advisory lock."""
+
+    datastore: Any
+
+    def create_table(self) -> None:
+        with schema_lock(self.datastore):
+            super().create_table()  # type: ignore[misc]
+
+
+class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
     """Stored events plus their chain links and idempotency keys, in one transaction."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
@@ -50,9 +86,13 @@ class CaseEventRecorder(PostgresApplicationRecorder):
         return positions
 
 
+class TrackingRecorder(SerialCreate, PostgresTrackingRecorder):
+    pass
+
+
 class Factory(PostgresFactory):
     application_recorder_class = CaseEventRecorder
-    tracking_recorder_class = PostgresTrackingRecorder
+    tracking_recorder_class = TrackingRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
