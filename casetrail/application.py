@@ -8,7 +8,12 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application, Repository
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Transcoder,
+    Transcoding,
+    TranscodingNotRegisteredError,
+)
 
 from domain.kinds import KINDS
 
@@ -24,6 +29,39 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class CaseTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, decoding faster (every catch-up and rebuild decodes
+    each event): the C scanner is called directly, without `JSONDecoder.decode`'s two
+    whitespace regex matches, and the object hook tells a `{"_type_", "_data_"}` pair from
+    a plain two-key dict without raising and catching a KeyError. Same results."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scan = self.decoder.scan_once  # type: ignore[attr-defined]
+
+    def decode(self, data: bytes) -> Any:
+        text = data.decode("utf8")
+        try:
+            obj, end = self._scan(text, 0)
+        except StopIteration:
+            return self.decoder.decode(text)  # raises the library's JSONDecodeError
+        if end != len(text):
+            return self.decoder.decode(text)  # whitespace or trailing data: the full check
+        return obj
+
+    def _decode_obj(self, d: dict[str, Any]) -> Any:
+        if len(d) == 2:
+            name = d.get("_type_")
+            if name is not None and "_data_" in d:
+                try:
+                    transcoding = self.names[name]
+                except KeyError as e:
+                    msg = f"Data serialized with name '{name}' is not deserializable."
+                    raise TranscodingNotRegisteredError(msg) from e
+                return transcoding.decode(d["_data_"])
+        return d
 
 
 def replay_case(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -55,6 +93,11 @@ class CaseApplication(Application[UUID]):
         repository = super().construct_repository()
         repository.__class__ = CaseRepository  # same state, the faster default projector
         return repository
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = CaseTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -10,6 +10,7 @@ import click
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
+from projections.engine import default_rebuild_processes
 
 
 def build() -> Casetrail:
@@ -71,11 +72,11 @@ def projections_catch_up() -> None:
 @click.option(
     "--processes",
     type=click.IntRange(1, 16),
-    default=1,
-    show_default=True,
-    help="Fill the read models in this many processes (each reads the log itself).",
+    default=None,
+    help="Fill the read models in this many processes (each reads the log itself); "
+    "default: two on a machine with two cores or more, else one.",
 )
-def projections_rebuild(name: str | None, processes: int) -> None:
+def projections_rebuild(name: str | None, processes: int | None) -> None:
     """Rebuilds NAME (default: every projection) from event 1 into fresh tables, all in one
     pass over the log; queries keep reading the old ones until the switch."""
     ct = build()
@@ -87,5 +88,6 @@ def projections_rebuild(name: str | None, processes: int) -> None:
                 f"no projection {each!r}; one of {', '.join(engine.projections)}"
             )
     # All of them in one pass over the log.
+    processes = processes or default_rebuild_processes()
     for each, generation in engine.rebuild_many(names, processes=processes).items():
         click.echo(f"{each}: generation {generation} active at {engine.position(each, generation)}")

@@ -239,3 +239,20 @@ def test_a_backlog_far_larger_than_what_was_applied_is_rebuilt_in_steps(
     assert ReadModels(casetrail).list_cases()["total"] == 60
     fresh = {name: engine.digest(name, engine.rebuild(name)) for name in engine.projections}
     assert fresh == {name: engine.digest(name, 2) for name in engine.projections}
+
+
+def test_a_rebuild_in_two_processes_builds_what_one_process_builds(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 60)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    caught_up = {name: engine.digest(name) for name in engine.projections}
+    # Small batches, so that the two processes' writes interleave (on SQLite they take
+    # turns at the writers' file lock).
+    engine.rebuild_batch_size = engine.batch_size = 20
+    generations = engine.rebuild_many(processes=2)
+    assert engine.active_generations() == generations
+    assert all(generation == 2 for generation in generations.values())
+    assert {name: engine.digest(name) for name in engine.projections} == caught_up
+    assert ReadModels(casetrail).list_cases(q="王")["total"] == 60
