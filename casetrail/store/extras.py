@@ -12,6 +12,8 @@ from casetrail.chain import GENESIS, ChainEntry, data_hash, event_hash
 
 CHAIN_TABLE = "case_event_chain"
 IDEMPOTENCY_TABLE = "idempotency_keys"
+# Chain rows per INSERT statement (11 parameters each; SQLite allows 32,766).
+ROWS_PER_INSERT = 500
 
 
 @dataclass(frozen=True)
@@ -75,28 +77,20 @@ def write_extras(
         return
     if chain is None or len(chain) != len(stored_events) or len(positions) != len(stored_events):
         raise ProgrammingError("every stored case event needs its chain entry and position")
-    last_hash: dict[str, str] = {}
+    # One statement for the previous links of the cases that already have events, one
+    # for the new links: a page of the case list appends an access event per case shown,
+    # and a round trip per event was most of such a request's time on PostgreSQL.
+    last_hash = _previous_links(execute, stored_events)
+    rows: list[tuple[Any, ...]] = []
     for stored, entry, position in zip(stored_events, chain, positions, strict=True):
         case_id = str(stored.originator_id)
         version = stored.originator_version
-        prev = last_hash.get(case_id)
+        prev = GENESIS if version == 1 else last_hash.get(case_id)
         if prev is None:
-            if version == 1:
-                prev = GENESIS
-            else:
-                rows = execute(
-                    f"SELECT hash FROM {CHAIN_TABLE} WHERE case_id = ? AND version = ?",
-                    (case_id, version - 1),
-                )
-                if not rows:
-                    raise ProgrammingError(f"no chain link for case {case_id} v{version - 1}")
-                prev = rows[0]["hash"]
+            raise ProgrammingError(f"no chain link for case {case_id} v{version - 1}")
         digest = data_hash(stored.state)
         link = event_hash(case_id, version, entry, digest, prev, topic=stored.topic)
-        execute(
-            f"INSERT INTO {CHAIN_TABLE} (case_id, version, position, event_type, recorded_at, "
-            "actor, actor_role, actor_unit, data_sha256, prev_hash, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.append(
             (
                 case_id,
                 version,
@@ -109,11 +103,19 @@ def write_extras(
                 digest,
                 prev,
                 link,
-            ),
+            )
         )
         last_hash[case_id] = link
         if links is not None:
             links.append(ChainLink(case_id, version, position, link, prev))
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        execute(
+            f"INSERT INTO {CHAIN_TABLE} (case_id, version, position, event_type, recorded_at, "
+            f"actor, actor_role, actor_unit, data_sha256, prev_hash, hash) VALUES {values}",
+            [value for row in chunk for value in row],
+        )
     if idempotency is not None:
         last = stored_events[-1]
         execute(
@@ -128,3 +130,26 @@ def write_extras(
                 idempotency.created_at,
             ),
         )
+
+
+def _previous_links(execute: Executor, stored_events: Sequence[StoredEvent]) -> dict[str, str]:
+    """The stored hash of the link before each case's first new event (cases whose first
+    new event is not their first event), in one query; a link missing from the chain is
+    missing from the result."""
+    wanted: dict[str, int] = {}
+    for stored in stored_events:
+        case_id = str(stored.originator_id)
+        if case_id not in wanted:
+            wanted[case_id] = stored.originator_version - 1
+    pairs = [(case_id, version) for case_id, version in wanted.items() if version >= 1]
+    found: dict[str, str] = {}
+    for start in range(0, len(pairs), ROWS_PER_INSERT):
+        chunk = pairs[start : start + ROWS_PER_INSERT]
+        condition = " OR ".join(["(case_id = ? AND version = ?)"] * len(chunk))
+        for row in execute(
+            f"SELECT case_id, version, hash FROM {CHAIN_TABLE} WHERE {condition}",
+            [value for pair in chunk for value in pair],
+        ):
+            if wanted.get(str(row["case_id"])) == int(row["version"]):
+                found[str(row["case_id"])] = str(row["hash"])
+    return found
