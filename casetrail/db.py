@@ -154,6 +154,15 @@ class Database:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def maintain(self, statements: Sequence[str]) -> None:
+        """PostgreSQL: statements that cannot run in a transaction (VACUUM), one by one."""
+        if self.dialect != "postgres":
+            return
+        assert isinstance(self.datastore, PostgresDatastore)
+        with self.datastore.get_connection() as conn:
+            for statement in statements:
+                conn.execute(statement)  # the library's connections are in autocommit
+
     def execute_script(self, statements: Sequence[str]) -> None:
         """Runs DDL in one transaction; on PostgreSQL under the schema's advisory lock, so
         processes starting at once do not create the same table or index concurrently."""

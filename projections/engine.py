@@ -720,19 +720,22 @@ class Engine:
         return generation
 
     def analyze(self, name: str, generation: int) -> None:
-        """Gives PostgreSQL's planner the statistics of freshly filled tables (autovacuum
-        would, later); SQLite's plans are fixed by its indexes."""
+        """PostgreSQL: VACUUM (ANALYZE) of freshly filled tables, as autovacuum would do
+        later. ANALYZE gives the planner its statistics; VACUUM sets the visibility map,
+        without which an index-only scan (the overdue counts of the indicators, a search
+        term's count) still visits the table for every entry. SQLite's plans are fixed
+        by its indexes."""
         if self.db.dialect != "postgres":
             return
         tables = self.tables(name, generation)
         try:
-            self.db.execute_script(
-                [f"ANALYZE {tables[table]}" for table in self.projections[name].tables]
+            self.db.maintain(
+                [f"VACUUM (ANALYZE) {tables[table]}" for table in self.projections[name].tables]
             )
         except PersistenceError:
             # Two workers analysing one table at once collide ("tuple concurrently
             # updated"); the statistics are only a hint, and the other worker's stand.
-            log.warning("ANALYZE of read model %s skipped", name, exc_info=True)
+            log.warning("VACUUM (ANALYZE) of read model %s skipped", name, exc_info=True)
 
     def _building_generation(self, name: str) -> int | None:
         row = self.db.query_one(
