@@ -142,7 +142,10 @@ def indexes(ct: Casetrail, table: str) -> set[str]:
     if ct.db.dialect == "sqlite":
         sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL"
     else:
-        sql = "SELECT indexname AS name FROM pg_indexes WHERE tablename = ? AND right(indexname, 4) <> 'pkey'"
+        sql = (
+            "SELECT indexname AS name FROM pg_indexes WHERE tablename = ? "
+            "AND schemaname = current_schema() AND right(indexname, 4) <> 'pkey'"
+        )
     return {row["name"].split(".")[-1] for row in ct.db.query(sql, (table,))}
 
 
