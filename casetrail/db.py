@@ -170,7 +170,6 @@ class Database:
             if self.dialect == "postgres":
                 from casetrail.store.postgres import schema_lock_key
 
-                schema = getattr(self.datastore, "schema", None) or "public"
-                cur.execute("SELECT pg_advisory_xact_lock(?)", (schema_lock_key(schema),))
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (schema_lock_key(self.datastore),))
             for statement in statements:
                 cur.execute(statement)

@@ -24,8 +24,10 @@ from psycopg.sql import SQL
 from casetrail.store.extras import create_statements, write_extras
 
 
-def schema_lock_key(schema: str) -> int:
-    """The advisory lock that serialises creating one schema's tables (a signed BIGINT)."""
+def schema_lock_key(datastore: Any) -> int:
+    """The advisory lock that serialises creating the tables of the datastore's schema
+    (a signed BIGINT)."""
+    schema = getattr(datastore, "schema", None) or "public"
     digest = hashlib.sha256(f"casetrail schema {schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -39,7 +41,7 @@ def schema_lock(datastore: Any) -> Iterator[None]:
     FUNCTION`, which fails with "tuple concurrently updated" when another session runs it
     at the same moment, and a gunicorn worker that fails to boot stops the whole server.
     """
-    key = schema_lock_key(datastore.schema or "public")
+    key = schema_lock_key(datastore)
     with datastore.get_connection() as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
