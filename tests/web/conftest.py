@@ -135,22 +135,20 @@ class Service:
 
     def stop(self) -> None:
         """Stops the service; fails, with the end of its log, if it had exited on its own."""
-        if self.process is not None and self.process.poll() is not None:
-            code = self.process.returncode
-            self.process = None
-            self.socket.close()
-            stop_embedded_redis(self.data_dir)
-            raise RuntimeError(
-                f"gunicorn had exited on its own (code {code}):\n{self.log.read_text()[-4000:]}"
-            )
-        if self.process is not None and self.process.poll() is None:
+        exited = self.process.poll() if self.process is not None else None
+        if self.process is not None and exited is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.process = None
         self.socket.close()
         stop_embedded_redis(self.data_dir)
+        if exited is not None:
+            raise RuntimeError(
+                f"gunicorn had exited on its own (code {exited}):\n{self.log.read_text()[-4000:]}"
+            )
 
 
 def stop_embedded_redis(data_dir: Path) -> None:
