@@ -150,6 +150,5 @@ def _previous_links(execute: Executor, stored_events: Sequence[StoredEvent]) -> 
             f"SELECT case_id, version, hash FROM {CHAIN_TABLE} WHERE {condition}",
             [value for pair in chunk for value in pair],
         ):
-            if wanted.get(str(row["case_id"])) == int(row["version"]):
-                found[str(row["case_id"])] = str(row["hash"])
+            found[str(row["case_id"])] = str(row["hash"])
     return found
