@@ -116,6 +116,19 @@ class Database:
         self.dialect = "postgres" if isinstance(datastore, PostgresDatastore) else "sqlite"
 
     @contextmanager
+    def writer(self) -> Iterator[None]:
+        """On SQLite, waits for the database's single write lock (`writer_lock`: across
+        threads and processes, shared with the appends); on PostgreSQL, nothing."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        from casetrail.store.sqlite import writer_lock
+
+        assert isinstance(self.datastore, SQLiteDatastore)
+        with writer_lock(self.datastore):
+            yield
+
+    @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as raw:
             yield Cursor(raw, self.dialect)

@@ -5,12 +5,10 @@ HTTP, the CLI and the demo loader call these methods; nothing else writes case e
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,13 +90,6 @@ class CaseService:
         # is recorded (and a read that cannot be recorded does not happen).
         self.on_read: ReadListener | None = None
         self.access: Any = None
-        # SQLite has one writer. The library's pool queues a thread that waits for the
-        # writer connection while it holds the pool's fairness semaphore, so every read of
-        # every other thread (token lookups, case loads) would queue behind the commit in
-        # progress and the writers waiting for it. Writers wait here instead.
-        self._save_lock: threading.Lock | contextlib.nullcontext[None] = (
-            threading.Lock() if db.dialect == "sqlite" else contextlib.nullcontext()
-        )
 
     # --- commands ---------------------------------------------------------------
 
@@ -408,7 +399,7 @@ class CaseService:
             )
         # The recorder fills `links` with the chain links it wrote in the same transaction.
         links: list[ChainLink] = []
-        with self._save_lock:
+        with self.db.writer():  # SQLite: one writer at a time (store/sqlite.writer_lock)
             recordings = self.app.save(case, chain=chain, idempotency=idempotency, links=links)
         last = recordings[-1]
         position = last.notification.id

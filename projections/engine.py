@@ -19,17 +19,14 @@ switches the `rm_active` pointer in the transaction of the final batch.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import random
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -61,8 +58,6 @@ UNIT_DEPTH = 6
 # old pointer finishes long before.
 RETIRED_GRACE_SECONDS = 600.0
 SQLITE_CACHE_KIB = 65536
-# Beside the SQLite database: read-model writers take turns on it (Engine._writer).
-WRITER_LOCK_FILE = "projections.lock"
 # A backlog this long (and over twice what was applied) is rebuilt, not caught up.
 FAR_BEHIND_EVENTS = 50_000
 # A catch-up that applied this many events refreshes PostgreSQL's planner statistics.
@@ -308,24 +303,6 @@ class Engine:
         self._places: dict[str, Place] = {}
         self._kinds = kind_by_event_class()
         self._ready = False
-        self._write_lock = threading.Lock()
-
-    @contextmanager
-    def _writer(self) -> Iterator[None]:
-        """On SQLite, read-model writers queue for the write lock here, across threads and
-        processes (a file lock beside the database), instead of meeting at SQLite's lock,
-        whose busy handler sleeps 1 to 100 ms between tries: the processes of a parallel
-        rebuild and several projection workers then write back to back."""
-        if self.db.dialect != "sqlite":
-            yield
-            return
-        path = self.ct.settings.data_dir / WRITER_LOCK_FILE
-        with self._write_lock, open(path, "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -555,7 +532,7 @@ class Engine:
                         applied += 1
                 batches[name] = batch
         try:
-            with self._writer(), self.db.derived_transaction() as cur:
+            with self.db.writer(), self.db.derived_transaction() as cur:
                 if self.db.dialect == "sqlite":
                     # Read models outgrow SQLite's default 2 MB page cache quickly.
                     cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
@@ -844,7 +821,7 @@ class Engine:
 def default_rebuild_processes() -> int:
     """Two processes where there are two cores: the case list (the heaviest read model)
     in one, the others in the other; each reads and decodes the log itself, and on SQLite
-    they write in turn (Engine._writer). More would only add log reads."""
+    they write in turn (Database.writer). More would only add log reads."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 

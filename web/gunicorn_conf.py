@@ -1,8 +1,8 @@
 """gunicorn settings for `web` (Procfile): threaded workers sized for a small machine.
 
 Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
-`WEB_CONCURRENCY` (worker processes; default one on SQLite, one per core up to four on
-PostgreSQL), `CASETRAIL_WEB_THREADS` (threads per worker).
+`WEB_CONCURRENCY` (worker processes; default one per core, up to four),
+`CASETRAIL_WEB_THREADS` (threads per worker).
 """
 
 from __future__ import annotations
@@ -10,23 +10,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from casetrail.config import Settings
-
 bind = os.environ.get("CASETRAIL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
 
 
-def default_workers(backend: str) -> int:
-    """SQLite has one writer per file: processes meet at its file lock, whose busy handler
-    sleeps (1 to 100 ms), while the threads of one process queue for the writer without
-    sleeping (docs/append-path.md). PostgreSQL takes concurrent writers, and one process per
-    core keeps a small machine's cores busy."""
-    if backend == "sqlite":
-        return 1
+def default_workers() -> int:
+    """One process per core, up to four: a process runs Python on one core at a time (the
+    GIL), and an append spends more of its time in Python than in the store. On SQLite the
+    processes' writers queue at a file lock beside the database (`writer_lock`), not at
+    SQLite's busy handler, which sleeps 1 to 100 ms between tries (docs/append-path.md).
+    PostgreSQL takes concurrent writers."""
     return min(4, os.cpu_count() or 1)
 
 
 # Requests mostly wait on the store (fsync on commit), so threads carry the concurrency.
-workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers(Settings.from_env().backend))
+workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
 worker_class = "gthread"
 threads = int(os.environ.get("CASETRAIL_WEB_THREADS") or 4)
 timeout = 30

@@ -167,7 +167,8 @@ class ReadAccessLog:
             )
             for event in events
         ]
-        self.app.save(*events, chain=chain)
+        with self.db.writer():
+            self.app.save(*events, chain=chain)
 
     def query(
         self,

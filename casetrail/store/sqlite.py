@@ -1,10 +1,17 @@
 """The embedded store: SQLite in WAL mode with synchronous=FULL, so that an accepted
-command is on disk before its response is sent."""
+command is on disk before its response is sent.
+
+SQLite has one writer at a time. casetrail's writers (appends with their snapshots, the
+read-access log, read-model batches) take `writer_lock` first.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, PersistenceError, StoredEvent
@@ -14,6 +21,7 @@ from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteDatastore,
     SQLiteFactory,
     SQLiteTrackingRecorder,
 )
@@ -22,6 +30,36 @@ from eventsourcing.utils import Environment
 from casetrail.store.extras import create_statements, write_extras
 
 SYNCHRONOUS_FULL = 2
+# Beside the database file: its writers take turns on it (`writer_lock`).
+WRITER_LOCK_SUFFIX = ".writer-lock"
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextmanager
+def writer_lock(datastore: SQLiteDatastore) -> Iterator[None]:
+    """Waits for the database's single write lock, across threads and processes: a thread
+    lock per database file, then a file lock beside it.
+
+    Without it writers meet at SQLite's own lock, whose busy handler sleeps 1 to 100 ms
+    between tries, and a thread waiting for the pool's writer connection holds the pool's
+    fairness semaphore, so every read of its process queues behind the commit in progress
+    (docs/append-path.md). A writer that does not take it (a user created from the CLI)
+    is still correct: it meets the others at SQLite's lock."""
+    pool = datastore.pool
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(pool.db_name, threading.Lock())
+    with thread_lock:
+        if pool.is_sqlite_memory_mode:
+            yield
+            return
+        with open(f"{pool.db_name}{WRITER_LOCK_SUFFIX}", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 # Prepared statements kept per connection. The library passes `cached_statements=True`,

@@ -1,0 +1,103 @@
+"""SQLite's writers take turns at one lock, across threads and processes (`writer_lock`):
+a writer of another process waits for the holder instead of meeting it at SQLite's busy
+handler, and appends from several processes at once all land."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+from uuid import UUID
+
+from bench import workload
+from casetrail.bootstrap import bootstrap
+from casetrail.config import Settings
+from domain.case import Actor
+from tests.units import TEST_UNITS
+
+UNIT = workload.UNIT
+HOLD_SECONDS = 0.6
+
+
+def _hold_writer_lock(data_dir: str, held: object, release: object) -> None:
+    ct = bootstrap(Settings(data_dir=Path(data_dir)))
+    try:
+        with ct.db.writer():
+            held.set()  # type: ignore[attr-defined]
+            release.wait(10)  # type: ignore[attr-defined]
+    finally:
+        ct.close()
+
+
+def _append(data_dir: str, case_ids: list[str], events: int, results: object) -> None:
+    ct = bootstrap(Settings(data_dir=Path(data_dir)))
+    actor = Actor(user_id="u_w", role="caseworker", unit=UNIT)
+    try:
+        day = workload.cst_date(workload.SystemClock().now()).isoformat()
+        for case_id in case_ids:
+            for _ in range(events):
+                ct.service.append(actor, case_id, "MediationSessionHeld", workload.session(day))
+        results.put(len(case_ids) * events)  # type: ignore[attr-defined]
+    except Exception as error:  # reported to the test, which fails
+        results.put(repr(error))  # type: ignore[attr-defined]
+    finally:
+        ct.close()
+
+
+def test_a_writer_waits_for_another_process_holding_the_lock(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    ct = bootstrap(settings)
+    context = multiprocessing.get_context("fork")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_writer_lock, args=(str(settings.data_dir), held, release))
+    holder.start()
+    try:
+        assert held.wait(60), "the other process never took the lock"
+        releaser = context.Process(target=_release_after, args=(release, HOLD_SECONDS))
+        releaser.start()
+        started = time.monotonic()
+        with ct.db.writer():
+            waited = time.monotonic() - started
+        releaser.join(10)
+        assert waited >= HOLD_SECONDS * 0.8, f"took the lock after {waited:.3f} s"
+    finally:
+        release.set()
+        holder.join(30)
+        ct.close()
+    assert holder.exitcode == 0
+
+
+def _release_after(release: object, seconds: float) -> None:
+    time.sleep(seconds)
+    release.set()  # type: ignore[attr-defined]
+
+
+def test_appends_from_three_processes_at_once_all_land(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    ct = bootstrap(settings)
+    ct.directory.load_units(TEST_UNITS)
+    actor = Actor(user_id="u_w", role="caseworker", unit=UNIT)
+    cases = []
+    for _ in range(6):
+        case_id = ct.service.open_case(actor, "dispute", UNIT, *workload.opening()).id
+        for type_, data in list(workload.appends())[:2]:  # triaged, assigned
+            ct.service.append(actor, case_id, type_, data)
+        cases.append(case_id)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    events = 15
+    workers = [
+        context.Process(target=_append, args=(str(settings.data_dir), cases[i::3], events, results))
+        for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    try:
+        assert outcomes == [2 * events] * 3, outcomes
+        for case_id in cases:
+            assert ct.app.repository.get(UUID(case_id)).version == 3 + events
+    finally:
+        ct.close()
