@@ -104,19 +104,35 @@ class ReadAccessLog:
                     raise
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
+    def _versions_query(self, log_ids: list[str]) -> tuple[str, list[Any]]:
+        """The last version of each of these access logs (NULL: none yet).
+
+        One index probe per log (`MAX` of the key's second column for an equal first
+        column reads one index entry), not a scan of each log's rows: a log grows by an
+        event at every read of its case, and a `GROUP BY` over its rows made recording a
+        page's reads slower with every read (2.2 ms for 20 logs of 121 events each).
+        On PostgreSQL over an array: one statement text whatever the number of logs."""
+        latest = f"(SELECT MAX(version) FROM {CHAIN_TABLE} c WHERE c.case_id = w.case_id)"
+        if self.db.dialect == "postgres":
+            return (
+                f"SELECT w.case_id, {latest} AS version FROM unnest(?::text[]) AS w(case_id)",
+                [log_ids],
+            )
+        values = ", ".join("(?)" for _ in log_ids)
+        return (
+            f"WITH w(case_id) AS (VALUES {values}) SELECT w.case_id, {latest} AS version FROM w",
+            log_ids,
+        )
+
     def _append(
         self, actor: Actor, cases: list[str], endpoint: str, granted: bool, refusal: str | None
     ) -> None:
         now = self.clock.now()
         log_ids = {case_id: access_log_id(case_id) for case_id in cases}
-        marks = ", ".join("?" for _ in cases)
         versions = {
             row["case_id"]: int(row["version"])
-            for row in self.db.query(
-                f"SELECT case_id, MAX(version) AS version FROM {CHAIN_TABLE} "
-                f"WHERE case_id IN ({marks}) GROUP BY case_id",
-                [str(log_id) for log_id in log_ids.values()],
-            )
+            for row in self.db.query(*self._versions_query([str(i) for i in log_ids.values()]))
+            if row["version"] is not None
         }
         # The event classes are dataclasses whose fields mypy does not see.
         opened: Any = AccessLog.AccessLogOpened

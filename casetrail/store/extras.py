@@ -14,6 +14,19 @@ CHAIN_TABLE = "case_event_chain"
 IDEMPOTENCY_TABLE = "idempotency_keys"
 # Chain rows per INSERT statement (11 parameters each; SQLite allows 32,766).
 ROWS_PER_INSERT = 500
+CHAIN_COLUMNS = (
+    "case_id",
+    "version",
+    "position",
+    "event_type",
+    "recorded_at",
+    "actor",
+    "actor_role",
+    "actor_unit",
+    "data_sha256",
+    "prev_hash",
+    "hash",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,7 @@ def write_extras(
     chain: Sequence[ChainEntry] | None = None,
     idempotency: IdempotencyRecord | None = None,
     links: list[ChainLink] | None = None,
+    dialect: str = "sqlite",
     **_: Any,
 ) -> None:
     """Links each new event into its case's chain and records the idempotency key.
@@ -80,7 +94,7 @@ def write_extras(
     # One statement for the previous links of the cases that already have events, one
     # for the new links: a page of the case list appends an access event per case shown,
     # and a round trip per event was most of such a request's time on PostgreSQL.
-    last_hash = _previous_links(execute, stored_events)
+    last_hash = _previous_links(execute, stored_events, dialect)
     rows: list[tuple[Any, ...]] = []
     for stored, entry, position in zip(stored_events, chain, positions, strict=True):
         case_id = str(stored.originator_id)
@@ -108,14 +122,7 @@ def write_extras(
         last_hash[case_id] = link
         if links is not None:
             links.append(ChainLink(case_id, version, position, link, prev))
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-        execute(
-            f"INSERT INTO {CHAIN_TABLE} (case_id, version, position, event_type, recorded_at, "
-            f"actor, actor_role, actor_unit, data_sha256, prev_hash, hash) VALUES {values}",
-            [value for row in chunk for value in row],
-        )
+    _insert_links(execute, rows, dialect)
     if idempotency is not None:
         last = stored_events[-1]
         execute(
@@ -132,7 +139,38 @@ def write_extras(
         )
 
 
-def _previous_links(execute: Executor, stored_events: Sequence[StoredEvent]) -> dict[str, str]:
+# PostgreSQL: the same statements over column arrays, whose text does not depend on the
+# number of rows, so that psycopg and the server parse and plan them once (prepared), where
+# a VALUES list of a new length each time was parsed anew: 7 of the 24 ms of recording a
+# case-list page's 20 reads went to the chain's two statements.
+PG_INSERT_LINKS = (
+    f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) SELECT * FROM unnest("
+    "?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], "
+    "?::text[], ?::text[], ?::text[], ?::text[])"
+)
+PG_PREVIOUS_LINKS = (
+    f"SELECT c.case_id, c.version, c.hash FROM {CHAIN_TABLE} c "
+    "JOIN unnest(?::text[], ?::bigint[]) AS w(case_id, version) "
+    "ON c.case_id = w.case_id AND c.version = w.version"
+)
+
+
+def _insert_links(execute: Executor, rows: list[tuple[Any, ...]], dialect: str) -> None:
+    if dialect == "postgres":
+        execute(PG_INSERT_LINKS, [list(column) for column in zip(*rows, strict=True)])
+        return
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        execute(
+            f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) VALUES {values}",
+            [value for row in chunk for value in row],
+        )
+
+
+def _previous_links(
+    execute: Executor, stored_events: Sequence[StoredEvent], dialect: str
+) -> dict[str, str]:
     """The stored hash of the link before each case's first new event (cases whose first
     new event is not their first event), in one query; a link missing from the chain is
     missing from the result."""
@@ -143,6 +181,11 @@ def _previous_links(execute: Executor, stored_events: Sequence[StoredEvent]) -> 
             wanted[case_id] = stored.originator_version - 1
     pairs = [(case_id, version) for case_id, version in wanted.items() if version >= 1]
     found: dict[str, str] = {}
+    if dialect == "postgres" and pairs:
+        case_ids, versions = zip(*pairs, strict=True)
+        for row in execute(PG_PREVIOUS_LINKS, [list(case_ids), list(versions)]):
+            found[str(row["case_id"])] = str(row["hash"])
+        return found
     for start in range(0, len(pairs), ROWS_PER_INSERT):
         chunk = pairs[start : start + ROWS_PER_INSERT]
         condition = " OR ".join(["(case_id = ? AND version = ?)"] * len(chunk))

@@ -84,7 +84,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
                 curs.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
                 return list(curs.fetchall()) if curs.description else []
 
-            write_extras(execute, stored_events, positions, **kwargs)
+            write_extras(execute, stored_events, positions, dialect="postgres", **kwargs)
         return positions
 
 
