@@ -104,24 +104,27 @@ class ReadAccessLog:
                     raise
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
-    def _versions_query(self, log_ids: list[str]) -> tuple[str, list[Any]]:
-        """The last version of each of these access logs (NULL: none yet).
+    def _last_links_query(self, log_ids: list[str]) -> tuple[str, list[Any]]:
+        """The last link (version, hash) of each of these access logs; NULLs: none yet.
 
         One index probe per log (`MAX` of the key's second column for an equal first
-        column reads one index entry), not a scan of each log's rows: a log grows by an
-        event at every read of its case, and a `GROUP BY` over its rows made recording a
-        page's reads slower with every read (2.2 ms for 20 logs of 121 events each).
-        On PostgreSQL over an array: one statement text whatever the number of logs."""
-        latest = f"(SELECT MAX(version) FROM {CHAIN_TABLE} c WHERE c.case_id = w.case_id)"
+        column reads one index entry), then one row by its key; not a scan of each log's
+        rows: a log grows by an event at every read of its case, and a `GROUP BY` over
+        its rows made recording a page's reads slower with every read (2.2 ms for 20 logs
+        of 121 events each). The hashes save the append reading them again (`previous`
+        of `write_extras`). On PostgreSQL over an array: one statement text whatever the
+        number of logs."""
+        params: list[Any]
         if self.db.dialect == "postgres":
-            return (
-                f"SELECT w.case_id, {latest} AS version FROM unnest(?::text[]) AS w(case_id)",
-                [log_ids],
-            )
-        values = ", ".join("(?)" for _ in log_ids)
+            logs, params = "unnest(?::text[]) AS w(case_id)", [log_ids]
+        else:
+            values = ", ".join("(?)" for _ in log_ids)
+            logs, params = f"(SELECT column1 AS case_id FROM (VALUES {values})) AS w", log_ids
         return (
-            f"WITH w(case_id) AS (VALUES {values}) SELECT w.case_id, {latest} AS version FROM w",
-            log_ids,
+            f"SELECT w.case_id, c.version, c.hash FROM {logs} "
+            f"LEFT JOIN {CHAIN_TABLE} c ON c.case_id = w.case_id AND c.version = "
+            f"(SELECT MAX(version) FROM {CHAIN_TABLE} m WHERE m.case_id = w.case_id)",
+            params,
         )
 
     def _append(
@@ -129,9 +132,9 @@ class ReadAccessLog:
     ) -> None:
         now = self.clock.now()
         log_ids = {case_id: access_log_id(case_id) for case_id in cases}
-        versions = {
-            row["case_id"]: int(row["version"])
-            for row in self.db.query(*self._versions_query([str(i) for i in log_ids.values()]))
+        last_links = {
+            str(row["case_id"]): (int(row["version"]), str(row["hash"]))
+            for row in self.db.query(*self._last_links_query([str(i) for i in log_ids.values()]))
             if row["version"] is not None
         }
         # The event classes are dataclasses whose fields mypy does not see.
@@ -148,7 +151,7 @@ class ReadAccessLog:
             "timestamp": now,
         }
         for case_id, log_id in log_ids.items():
-            version = versions.get(str(log_id), 0)
+            version = last_links.get(str(log_id), (0, ""))[0]
             if version == 0:
                 version = 1
                 events.append(
@@ -184,7 +187,7 @@ class ReadAccessLog:
             for event in events
         ]
         with self.db.writer():
-            self.app.save(*events, chain=chain)
+            self.app.save(*events, chain=chain, previous=last_links)
 
     def query(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,6 +76,7 @@ def write_extras(
     chain: Sequence[ChainEntry] | None = None,
     idempotency: IdempotencyRecord | None = None,
     links: list[ChainLink] | None = None,
+    previous: Mapping[str, tuple[int, str]] | None = None,
     dialect: str = "sqlite",
     **_: Any,
 ) -> None:
@@ -84,6 +85,12 @@ def write_extras(
     Runs inside the insert transaction, after the event rows took the write lock, so
     the previous link read here cannot change before commit. If `links` is given, it is
     emptied and then holds the links written (valid only once the transaction commits).
+
+    `previous` (case id -> (version, hash)) are links the caller read before: a case's
+    entry is used, instead of reading it here, when its version is the one just before
+    the case's first new event. That is safe outside the transaction: a link never
+    changes once written, and if another append took the next version meanwhile, the
+    event insert has already failed on its unique key.
     """
     if links is not None:
         links.clear()
@@ -94,7 +101,7 @@ def write_extras(
     # One statement for the previous links of the cases that already have events, one
     # for the new links: a page of the case list appends an access event per case shown,
     # and a round trip per event was most of such a request's time on PostgreSQL.
-    last_hash = _previous_links(execute, stored_events, dialect)
+    last_hash = _previous_links(execute, stored_events, dialect, previous or {})
     rows: list[tuple[Any, ...]] = []
     for stored, entry, position in zip(stored_events, chain, positions, strict=True):
         case_id = str(stored.originator_id)
@@ -169,18 +176,29 @@ def _insert_links(execute: Executor, rows: list[tuple[Any, ...]], dialect: str) 
 
 
 def _previous_links(
-    execute: Executor, stored_events: Sequence[StoredEvent], dialect: str
+    execute: Executor,
+    stored_events: Sequence[StoredEvent],
+    dialect: str,
+    previous: Mapping[str, tuple[int, str]],
 ) -> dict[str, str]:
     """The stored hash of the link before each case's first new event (cases whose first
-    new event is not their first event), in one query; a link missing from the chain is
-    missing from the result."""
+    new event is not their first event), from `previous` or in one query; a link missing
+    from the chain is missing from the result."""
     wanted: dict[str, int] = {}
     for stored in stored_events:
         case_id = str(stored.originator_id)
         if case_id not in wanted:
             wanted[case_id] = stored.originator_version - 1
-    pairs = [(case_id, version) for case_id, version in wanted.items() if version >= 1]
     found: dict[str, str] = {}
+    pairs = []
+    for case_id, version in wanted.items():
+        if version < 1:
+            continue
+        known = previous.get(case_id)
+        if known is not None and known[0] == version:
+            found[case_id] = known[1]
+        else:
+            pairs.append((case_id, version))
     if dialect == "postgres" and pairs:
         case_ids, versions = zip(*pairs, strict=True)
         for row in execute(PG_PREVIOUS_LINKS, [list(case_ids), list(versions)]):
