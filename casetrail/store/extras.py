@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,6 +78,7 @@ def write_extras(
     links: list[ChainLink] | None = None,
     previous: Mapping[str, tuple[int, str]] | None = None,
     dialect: str = "sqlite",
+    insert_rows: Callable[[str, Sequence[Sequence[Any]]], None] | None = None,
     **_: Any,
 ) -> None:
     """Links each new event into its case's chain and records the idempotency key.
@@ -91,6 +92,9 @@ def write_extras(
     the case's first new event. That is safe outside the transaction: a link never
     changes once written, and if another append took the next version meanwhile, the
     event insert has already failed on its unique key.
+
+    `insert_rows` (PostgreSQL: `casetrail.db.Cursor.executemany`, one statement over
+    column arrays) writes the new links; without it, multi-row VALUES statements.
     """
     if links is not None:
         links.clear()
@@ -129,7 +133,7 @@ def write_extras(
         last_hash[case_id] = link
         if links is not None:
             links.append(ChainLink(case_id, version, position, link, prev))
-    _insert_links(execute, rows, dialect)
+    _insert_links(execute, rows, insert_rows)
     if idempotency is not None:
         last = stored_events[-1]
         execute(
@@ -146,29 +150,33 @@ def write_extras(
         )
 
 
-# PostgreSQL: the same statements over column arrays, whose text does not depend on the
-# number of rows, so that psycopg and the server parse and plan them once (prepared), where
-# a VALUES list of a new length each time was parsed anew: 7 of the 24 ms of recording a
-# case-list page's 20 reads went to the chain's two statements.
-PG_INSERT_LINKS = (
-    f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) SELECT * FROM unnest("
-    "?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], "
-    "?::text[], ?::text[], ?::text[], ?::text[])"
-)
+# PostgreSQL: the previous links over column arrays, a statement text that does not
+# depend on the number of rows, so that psycopg and the server parse and plan it once
+# (prepared), where an OR list of a new length each time was parsed anew (the links'
+# INSERT likewise, through `insert_rows`): 7 of the 24 ms of recording a case-list page's
+# 20 reads went to the chain's two statements.
 PG_PREVIOUS_LINKS = (
     f"SELECT c.case_id, c.version, c.hash FROM {CHAIN_TABLE} c "
     "JOIN unnest(?::text[], ?::bigint[]) AS w(case_id, version) "
     "ON c.case_id = w.case_id AND c.version = w.version"
 )
+INSERT_LINK = (
+    f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in CHAIN_COLUMNS)})"
+)
 
 
-def _insert_links(execute: Executor, rows: list[tuple[Any, ...]], dialect: str) -> None:
-    if dialect == "postgres":
-        execute(PG_INSERT_LINKS, [list(column) for column in zip(*rows, strict=True)])
+def _insert_links(
+    execute: Executor,
+    rows: list[tuple[Any, ...]],
+    insert_rows: Callable[[str, Sequence[Sequence[Any]]], None] | None,
+) -> None:
+    if insert_rows is not None:
+        insert_rows(INSERT_LINK, rows)
         return
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        values = ", ".join([f"({', '.join('?' for _ in CHAIN_COLUMNS)})"] * len(chunk))
         execute(
             f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) VALUES {values}",
             [value for row in chunk for value in row],

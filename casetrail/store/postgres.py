@@ -21,6 +21,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, retry
 from psycopg.sql import SQL
 
+from casetrail.db import Cursor
 from casetrail.store.extras import create_statements, write_extras
 
 
@@ -84,7 +85,14 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
                 curs.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
                 return list(curs.fetchall()) if curs.description else []
 
-            write_extras(execute, stored_events, positions, dialect="postgres", **kwargs)
+            write_extras(
+                execute,
+                stored_events,
+                positions,
+                dialect="postgres",
+                insert_rows=Cursor(curs, "postgres").executemany,
+                **kwargs,
+            )
         return positions
 
 
