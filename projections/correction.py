@@ -30,7 +30,7 @@ SANCTIONS = {
 class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
     tables: ClassVar[tuple[str, ...]] = ("subjects", "counts")
-    weight: ClassVar[float] = 0.5
+    weight: ClassVar[float] = 0.2
 
     def create_statements(self, t: Tables) -> list[str]:
         subjects = t["subjects"]

@@ -24,6 +24,7 @@ OUTCOME_OF = {
 class DisputeIndicators(Projection):
     name: ClassVar[str] = "disputes"
     tables: ClassVar[tuple[str, ...]] = ("cases", "counts")
+    weight: ClassVar[float] = 1.35
 
     def create_statements(self, t: Tables) -> list[str]:
         cases = t["cases"]

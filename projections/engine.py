@@ -78,8 +78,73 @@ class Conflict(Exception):
     """Another worker advanced the projection since this batch was read."""
 
 
+# A partitionable read model's rebuild may be split by case into shares of these buckets.
+SHARE_BUCKETS = 1000
+
+
 def tracking_name(name: str, generation: int) -> str:
     return f"rm:{name}:{generation}"
+
+
+def share_tracking_name(name: str, generation: int, share: tuple[int, int]) -> str:
+    """The tracking record of the cases of buckets [lo, hi) of a building generation."""
+    return f"{tracking_name(name, generation)}:{share[0]}-{share[1]}"
+
+
+def share_label(share: tuple[str, tuple[int, int]]) -> str:
+    name, (lo, hi) = share
+    return f"{name}[{lo}:{hi}]"
+
+
+def bucket(case_id: Any) -> int:
+    """A case's bucket (0 to SHARE_BUCKETS - 1), from its UUID."""
+    return int(case_id.int % SHARE_BUCKETS)
+
+
+def plan_groups(
+    weights: dict[str, float], partitionable: set[str], processes: int
+) -> list[tuple[dict[str, float], dict[str, tuple[int, int]]]]:
+    """Splits read models over `processes` groups of about equal weight: whole read models
+    first (heaviest first, each to the lightest group), then the partitionable ones in
+    shares of buckets that level the groups (water-filling). Returns, per non-empty
+    group, its whole read models and its shares ({name: (lo, hi)})."""
+    count = max(1, processes)
+    loads = [0.0] * count
+    whole: list[dict[str, float]] = [{} for _ in range(count)]
+    for name in sorted(weights, key=lambda n: (-weights[n], n)):
+        if name in partitionable:
+            continue
+        lightest = loads.index(min(loads))
+        whole[lightest][name] = weights[name]
+        loads[lightest] += weights[name]
+    shares: list[dict[str, tuple[int, int]]] = [{} for _ in range(count)]
+    for name in sorted(partitionable & set(weights)):
+        weight = weights[name]
+        ordered = sorted(range(count), key=lambda i: loads[i])
+        level = loads[ordered[0]] + weight
+        for k in range(1, count + 1):
+            level = (sum(loads[i] for i in ordered[:k]) + weight) / k
+            if k == count or level <= loads[ordered[k]]:
+                break
+        lo = 0
+        takers = [i for i in ordered if level - loads[i] > 0]
+        for n, i in enumerate(takers):
+            part = (level - loads[i]) / weight
+            hi = (
+                SHARE_BUCKETS
+                if n == len(takers) - 1
+                else min(SHARE_BUCKETS, lo + round(part * SHARE_BUCKETS))
+            )
+            if hi > lo:
+                shares[i][name] = (lo, hi)
+                loads[i] += weight * (hi - lo) / SHARE_BUCKETS
+            lo = hi
+        if len([i for i in range(count) if name in shares[i]]) == 1:
+            # One share of everything: the read model is filled whole.
+            for i in range(count):
+                if shares[i].pop(name, None) is not None:
+                    whole[i][name] = weight
+    return [(whole[i], shares[i]) for i in range(count) if whole[i] or shares[i]]
 
 
 def is_index(statement: str) -> bool:
@@ -260,6 +325,9 @@ class Projection:
     tables: ClassVar[tuple[str, ...]]
     # Relative cost per event, to balance a rebuild over processes.
     weight: ClassVar[float] = 1.0
+    # Whether a rebuild may fill it in shares of cases, one process each: every row and
+    # every write of apply()/finish() concerns one case, or adds to a counter.
+    partitionable: ClassVar[bool] = False
     # The layout of the tables; a generation of an older layout is rebuilt by catch_up().
     version: ClassVar[int] = 1
 
@@ -467,22 +535,45 @@ class Engine:
         return self.run_batches({name: generation}, switch=switch, limit=self.batch_size)
 
     def run_batches(
-        self, generations: dict[str, int], *, switch: bool = False, limit: int | None = None
+        self,
+        generations: dict[str, int],
+        *,
+        switch: bool = False,
+        limit: int | None = None,
+        shares: dict[str, tuple[int, int]] | None = None,
+        stop: int | None = None,
     ) -> tuple[bool, int]:
         """One batch for several read models at once: the log is read and decoded once,
         and every read model's rows and tracking record are written in one transaction.
-        Returns (caught_up, events_applied summed over the read models)."""
+        Returns (caught_up, events_applied summed over the read models).
+
+        With `shares` ({name: (lo, hi)}), those read models apply only the events of
+        cases in buckets [lo, hi), under the share's own tracking record (a process of a
+        rebuild); a share whose record is gone (merged meanwhile) is done. With `stop`,
+        no event after that position is read."""
         limit = limit or self.batch_size
-        positions = {name: self.position(name, g) for name, g in generations.items()}
+        shares = shares or {}
+        positions: dict[str, int] = {}
+        for name, g in generations.items():
+            if name in shares:
+                found = self._share_position(name, g, shares[name])
+                if found is None:
+                    continue
+                positions[name] = found
+            else:
+                positions[name] = self.position(name, g)
+        if not positions:
+            return True, 0
         notifications = self.ct.app.recorder.select_notifications(
-            start=min(positions.values()), limit=limit, inclusive_of_start=False
+            start=min(positions.values()), limit=limit, stop=stop, inclusive_of_start=False
         )
         if not notifications and not switch:
             return True, 0
         applied = self._apply(
-            {name: (g, positions[name]) for name, g in generations.items()},
+            {name: (generations[name], position) for name, position in positions.items()},
             notifications,
             switch=switch and len(notifications) < limit,
+            shares=shares,
         )
         if applied is None:
             return False, 0
@@ -511,11 +602,20 @@ class Engine:
         notifications: Sequence[Notification],
         *,
         switch: bool,
+        shares: dict[str, tuple[int, int]] | None = None,
     ) -> int | None:
         """One transaction: per read model, claim its tracking record at the position the
         batch was read after, apply the events past it, advance the record; and switch
-        the generations to active if `switch`. None if any claim fails (nothing written)."""
-        events = self._decode_all(notifications)
+        the generations to active if `switch`. None if any claim fails (nothing written).
+        A read model in `shares` applies only its share's cases, under the share's record;
+        one that is not may not be applied while shares of its generation exist."""
+        shares = {name: share for name, share in (shares or {}).items() if name in claims}
+        wanted = None
+        if shares and len(shares) == len(claims):
+            # Only shares here: events of other cases are not even decoded.
+            ranges = list(shares.values())
+            wanted = [i for i in range(SHARE_BUCKETS) if any(lo <= i < hi for lo, hi in ranges)]
+        events = self._decode_all(notifications, set(wanted) if wanted is not None else None)
         applied = 0
         # The events are applied in memory first, reading rows from a read-only snapshot,
         # so the write lock (all of SQLite's) is held only to write. Safe because every
@@ -526,10 +626,18 @@ class Engine:
             for name, (generation, before) in sorted(claims.items()):
                 projection = self.projections[name]
                 batch = Batch(reader, self.tables(name, generation), self)
-                for position, event, kind in events:
-                    if position > before:
-                        projection.apply(batch, event, kind, position)
-                        applied += 1
+                share = shares.get(name)
+                if share is None:
+                    for position, event, kind in events:
+                        if position > before:
+                            projection.apply(batch, event, kind, position)
+                            applied += 1
+                else:
+                    lo, hi = share
+                    for position, event, kind in events:
+                        if position > before and lo <= bucket(event.originator_id) < hi:
+                            projection.apply(batch, event, kind, position)
+                            applied += 1
                 batches[name] = batch
         try:
             with self.db.writer(), self.db.derived_transaction() as cur:
@@ -537,7 +645,12 @@ class Engine:
                     # Read models outgrow SQLite's default 2 MB page cache quickly.
                     cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
                 for name, (generation, before) in sorted(claims.items()):
-                    tname = tracking_name(name, generation)
+                    share = shares.get(name)
+                    tname = (
+                        tracking_name(name, generation)
+                        if share is None
+                        else share_tracking_name(name, generation, share)
+                    )
                     claimed = cur.execute(
                         f"UPDATE {self.tracking_table} SET notification_id = notification_id "
                         "WHERE application_name = ? AND notification_id = ? "
@@ -545,6 +658,14 @@ class Engine:
                         (tname, before),
                     ).fetchone()
                     if claimed is None:
+                        raise Conflict(tname)
+                    if (
+                        share is None
+                        and self.projections[name].partitionable
+                        and self._shares(name, generation, cur)
+                    ):
+                        # Shares are filling this generation: whole batches would apply
+                        # their cases twice. They are merged first (_merge_shares).
                         raise Conflict(tname)
                     batch = batches[name]
                     batch.cur = cur
@@ -561,11 +682,14 @@ class Engine:
         return applied
 
     def _decode_all(
-        self, notifications: Sequence[Notification]
+        self, notifications: Sequence[Notification], buckets: set[int] | None = None
     ) -> list[tuple[int, CaseEvent, str]]:
-        """The batch's case events with their positions and kinds, decoded once."""
+        """The batch's case events with their positions and kinds, decoded once (with
+        `buckets`, only those of cases in them)."""
         events = []
         for notification in notifications:
+            if buckets is not None and bucket(notification.originator_id) not in buckets:
+                continue
             event = self._decode(notification)
             if event is None:
                 continue
@@ -573,6 +697,110 @@ class Engine:
             if kind is not None:
                 events.append((notification.id, event, kind))
         return events
+
+    # --- shares of a rebuild ------------------------------------------------------------
+
+    def _shares(
+        self, name: str, generation: int, cur: Cursor | None = None
+    ) -> dict[tuple[int, int], int]:
+        """The shares filling a building generation, with their positions."""
+        prefix = tracking_name(name, generation) + ":"
+        sql = (
+            f"SELECT application_name, notification_id FROM {self.tracking_table} "
+            "WHERE application_name > ? AND application_name < ?"
+        )
+        params = (prefix, prefix[:-1] + ";")  # ';' sorts right after ':'
+        rows = (
+            cur.execute(sql, params).fetchall() if cur is not None else self.db.query(sql, params)
+        )
+        found = {}
+        for row in rows:
+            lo, _, hi = row["application_name"][len(prefix) :].partition("-")
+            found[(int(lo), int(hi))] = int(row["notification_id"])
+        return found
+
+    def _share_position(self, name: str, generation: int, share: tuple[int, int]) -> int | None:
+        row = self.db.query_one(
+            f"SELECT notification_id FROM {self.tracking_table} WHERE application_name = ?",
+            (share_tracking_name(name, generation, share),),
+        )
+        return int(row["notification_id"]) if row else None
+
+    def _open_shares(self, name: str, generation: int, shares: list[tuple[int, int]]) -> None:
+        """Tracking records for shares of a building generation, each starting where the
+        generation's own record is (shares of an interrupted rebuild are kept if they
+        are these; others are merged first)."""
+        existing = self._shares(name, generation)
+        if existing and set(existing) != set(shares):
+            self._merge_shares(name, generation)
+            existing = {}
+        if existing:
+            return
+        main = tracking_name(name, generation)
+        with self.db.writer(), self.db.transaction() as cur:
+            # Claims the generation's record (a whole batch of another process waits or
+            # fails its claim), so that the shares start exactly where it stands.
+            row = cur.execute(
+                f"UPDATE {self.tracking_table} SET notification_id = notification_id "
+                "WHERE application_name = ? RETURNING notification_id",
+                (main,),
+            ).fetchone()
+            start = int(row["notification_id"]) if row else 0
+            for share in shares:
+                cur.execute(
+                    f"INSERT INTO {self.tracking_table} (application_name, notification_id) "
+                    "VALUES (?, ?) ON CONFLICT (application_name) DO NOTHING",
+                    (share_tracking_name(name, generation, share), start),
+                )
+
+    def _merge_shares(self, name: str, generation: int) -> None:
+        """Brings every share of a building generation to the same position and folds
+        them into the generation's own tracking record, in one transaction. After it the
+        generation is filled by whole batches again."""
+        main = tracking_name(name, generation)
+        while True:
+            shares = self._shares(name, generation)
+            if not shares:
+                return
+            target = max(shares.values())
+            for share, position in shares.items():
+                while position < target:
+                    self.run_batches(
+                        {name: generation},
+                        shares={name: share},
+                        stop=target,
+                        limit=self.rebuild_batch_size,
+                    )
+                    found = self._share_position(name, generation, share)
+                    if found is None:
+                        break  # merged by another process
+                    position = found
+            try:
+                with self.db.writer(), self.db.transaction() as cur:
+                    for share in shares:
+                        claimed = cur.execute(
+                            f"UPDATE {self.tracking_table} SET notification_id = notification_id "
+                            "WHERE application_name = ? AND notification_id = ? "
+                            "RETURNING notification_id",
+                            (share_tracking_name(name, generation, share), target),
+                        ).fetchone()
+                        if claimed is None:
+                            raise Conflict(name)
+                    if self._shares(name, generation, cur) != dict.fromkeys(shares, target):
+                        raise Conflict(name)
+                    cur.execute(
+                        f"UPDATE {self.tracking_table} SET notification_id = ? "
+                        "WHERE application_name = ? AND notification_id <= ?",
+                        (target, main, target),
+                    )
+                    prefix = main + ":"
+                    cur.execute(
+                        f"DELETE FROM {self.tracking_table} "
+                        "WHERE application_name > ? AND application_name < ?",
+                        (prefix, prefix[:-1] + ";"),
+                    )
+            except Conflict:
+                continue  # another process moved a share or merged them; look again
 
     def _decode(self, notification: Notification) -> CaseEvent | None:
         """The domain event, or None for what this read model does not know (other
@@ -625,9 +853,11 @@ class Engine:
         no secondary index; the indexes are built once the generation has caught up, then
         the last events are applied and the pointer switched in one transaction.
 
-        With `processes` > 1, the read models are split into that many groups (by their
-        `weight`) and each group's generations are filled by a process of its own (each
-        reads the log itself); this process then applies what came after and switches.
+        With `processes` > 1, the read models are split into that many groups of about
+        equal `weight` and each group is filled by a process of its own (each reads the
+        log itself); a `partitionable` read model (the case list) is split by case into
+        shares where that levels the groups. This process then merges the shares,
+        applies what came after and switches.
         With `max_seconds`, stops filling after that long and returns {} (the next call
         resumes).
         """
@@ -639,8 +869,11 @@ class Engine:
                 raise KeyError(name)
         self.drop_retired()
         generations = {name: self._new_generation(name) for name in chosen}
-        if processes > 1 and len(generations) > 1:
+        if processes > 1:
             self._fill_in_processes(generations, processes)
+        for name, generation in generations.items():
+            # Shares (of the processes above, or of an interrupted rebuild) become one.
+            self._merge_shares(name, generation)
         while not self.run_batches(generations, limit=self.rebuild_batch_size)[0]:
             if on_batch is not None:
                 on_batch(min(self.position(n, g) for n, g in generations.items()))
@@ -662,21 +895,30 @@ class Engine:
         """Fills the building generations up to the head, one group per child process."""
         import multiprocessing
 
-        groups: list[dict[str, int]] = [{} for _ in range(min(processes, len(generations)))]
-        loads = [0.0] * len(groups)
-        by_weight = sorted(generations, key=lambda n: (-self.projections[n].weight, n))
-        for name in by_weight:
-            lightest = loads.index(min(loads))
-            groups[lightest][name] = generations[name]
-            loads[lightest] += self.projections[name].weight
+        groups = plan_groups(
+            {name: self.projections[name].weight for name in generations},
+            {name for name in generations if self.projections[name].partitionable},
+            processes,
+        )
+        if len(groups) < 2:
+            return
+        for name in generations:
+            ranges = [shares[name] for _, shares in groups if name in shares]
+            if ranges:
+                self._open_shares(name, generations[name], ranges)
         context = multiprocessing.get_context("spawn")
         children = [
             context.Process(
                 target=_fill_generations,
-                args=(self.ct.settings, group, self.rebuild_batch_size),
-                name=f"rebuild-{'+'.join(group)}",
+                args=(
+                    self.ct.settings,
+                    {name: generations[name] for name in [*whole, *shares]},
+                    self.rebuild_batch_size,
+                    shares,
+                ),
+                name="rebuild-" + "+".join([*whole, *map(share_label, shares.items())]),
             )
-            for group in groups
+            for whole, shares in groups
         ]
         for child in children:
             child.start()
@@ -819,21 +1061,27 @@ class Engine:
 
 
 def default_rebuild_processes() -> int:
-    """Two processes where there are two cores: the case list (the heaviest read model)
-    in one, the others in the other; each reads and decodes the log itself, and on SQLite
-    they write in turn (Database.writer). More would only add log reads."""
+    """Two processes where there are two cores: the read models and shares of the case
+    list split between them by weight (plan_groups); each reads the log itself, and on
+    SQLite they write in turn (Database.writer). More would only add log reads."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def _fill_generations(settings: Any, generations: dict[str, int], batch_size: int) -> None:
-    """A rebuild's child process: fills these building generations up to the head."""
+def _fill_generations(
+    settings: Any,
+    generations: dict[str, int],
+    batch_size: int,
+    shares: dict[str, tuple[int, int]] | None = None,
+) -> None:
+    """A rebuild's child process: fills these building generations (of these shares)
+    up to the head."""
     from casetrail.bootstrap import bootstrap
     from projections import engine_for
 
     ct = bootstrap(settings, seed_units=False)
     try:
         engine = engine_for(ct)
-        while not engine.run_batches(generations, limit=batch_size)[0]:
+        while not engine.run_batches(generations, limit=batch_size, shares=shares)[0]:
             pass
     finally:
         ct.close()

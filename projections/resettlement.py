@@ -33,7 +33,7 @@ FLAGS = (
 class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
     tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
-    weight: ClassVar[float] = 0.5
+    weight: ClassVar[float] = 0.3
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases = t["people"], t["bases"]

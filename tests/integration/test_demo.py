@@ -155,3 +155,13 @@ def test_read_models_agree_with_the_event_streams(loaded) -> None:
         model = province(ct, "resettlement", from_=f"{year}-01-01", to=f"{year}-12-31")
         assert model["reoffending_rate"]["numerator"] == by_year[year]["numerator"]
         assert model["reoffending_rate"]["denominator"] == by_year[year]["denominator"]
+
+
+def test_a_rebuild_in_two_processes_with_the_case_list_in_shares_builds_the_same(loaded) -> None:
+    # All three kinds, with transfers between units: each share moves its own cases.
+    ct, _ = loaded
+    engine = engine_for(ct)
+    before = {name: engine.digest(name) for name in engine.projections}
+    generations = engine.rebuild_many(processes=2)
+    assert engine.active_generations() == generations
+    assert {name: engine.digest(name) for name in engine.projections} == before

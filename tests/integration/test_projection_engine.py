@@ -3,18 +3,22 @@ data at rest, rebuild and status."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for
-from projections.engine import Tables, tracking_name
+from projections.engine import SHARE_BUCKETS, Tables, plan_groups, tracking_name
 from projections.queries import ReadModels
 from tests.dispute_builders import APPLICANT, PERSONAL_DATA, RESPONDENT
 from tests.integration.projection_support import bulk_disputes
@@ -259,3 +263,86 @@ def test_a_rebuild_in_two_processes_builds_what_one_process_builds(
     assert all(generation == 2 for generation in generations.values())
     assert {name: engine.digest(name) for name in engine.projections} == caught_up
     assert ReadModels(casetrail).list_cases(q="王")["total"] == 60
+
+
+def test_the_case_list_filled_in_shares_by_two_processes_is_what_one_pass_builds(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 60)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    caught_up = engine.digest("cases")
+    engine.rebuild_batch_size = engine.batch_size = 20
+    # The case list alone over two processes: each fills half of its cases.
+    assert [shares for _, shares in plan_groups({"cases": 3.0}, {"cases"}, 2)] == [
+        {"cases": (0, 500)},
+        {"cases": (500, 1000)},
+    ]
+    assert engine.rebuild_many(["cases"], processes=2) == {"cases": 2}
+    assert engine.active_generation("cases") == 2
+    assert engine._shares("cases", 2) == {}
+    assert engine.digest("cases") == caught_up
+    assert ReadModels(casetrail).list_cases(q="王")["total"] == 60
+
+
+def test_shares_left_by_an_interrupted_rebuild_are_merged_and_whole_batches_wait(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 50)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    generation = engine._new_generation("cases")
+    halves = [(0, 500), (500, 1000)]
+    engine._open_shares("cases", generation, halves)
+    # The processes stopped at different places: one share a batch ahead of the other.
+    assert engine.run_batches({"cases": generation}, shares={"cases": halves[0]}, limit=40)[1]
+    engine.run_batches({"cases": generation}, shares={"cases": halves[1]}, limit=90)
+    first, second = (engine._shares("cases", generation)[half] for half in halves)
+    assert 0 < first < second
+    # While shares fill the generation, a whole batch would apply their cases again.
+    assert engine.run_batches({"cases": generation}, limit=40) == (False, 0)
+    assert engine.position("cases", generation) == 0
+    bulk_disputes(casetrail, clock, 5)  # and the log moved on meanwhile
+    engine.catch_up()
+    active = engine.digest("cases")
+    engine.rebuild_batch_size = 30
+    assert engine.rebuild_many(["cases"]) == {"cases": generation}
+    assert engine._shares("cases", generation) == {}
+    assert engine.active_generation("cases") == generation
+    assert engine.digest("cases") == active
+    assert ReadModels(casetrail).list_cases(q="王")["total"] == 55
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["cases", "disputes", "resettlement", "correction", "other"]),
+        st.floats(min_value=0.05, max_value=10),
+        min_size=1,
+    ),
+    st.integers(min_value=1, max_value=4),
+)
+def test_a_rebuild_plan_takes_every_read_model_once_and_shares_tile_the_buckets(
+    weights: dict[str, float], processes: int
+) -> None:
+    partitionable = {"cases"} & set(weights)
+    groups = plan_groups(weights, partitionable, processes)
+    assert 1 <= len(groups) <= processes
+    whole = [name for names, _ in groups for name in names]
+    assert sorted(whole) == sorted(set(whole))
+    ranges = sorted(r for _, shares in groups for r in shares.values())
+    if ranges:
+        assert "cases" not in whole
+        assert ranges[0][0] == 0 and ranges[-1][1] == SHARE_BUCKETS
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(ranges))
+        assert len(ranges) > 1
+    assert set(whole) | ({"cases"} if ranges else set()) == set(weights)
+    if partitionable and processes > 1 and ranges:
+        # The shares level the groups they go to (to a bucket's weight).
+        loads = [
+            sum(names.values())
+            + sum(weights["cases"] * (hi - lo) / SHARE_BUCKETS for lo, hi in shares.values())
+            for names, shares in groups
+            if shares
+        ]
+        assert max(loads) - min(loads) <= 2 * weights["cases"] / SHARE_BUCKETS + 1e-9
