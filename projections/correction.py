@@ -30,7 +30,8 @@ SANCTIONS = {
 class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
     tables: ClassVar[tuple[str, ...]] = ("subjects", "counts")
-    weight: ClassVar[float] = 0.2
+    weight: ClassVar[float] = 0.1
+    kinds: ClassVar[frozenset[str] | None] = frozenset({"correction"})
 
     def create_statements(self, t: Tables) -> list[str]:
         subjects = t["subjects"]

@@ -25,6 +25,7 @@ class DisputeIndicators(Projection):
     name: ClassVar[str] = "disputes"
     tables: ClassVar[tuple[str, ...]] = ("cases", "counts")
     weight: ClassVar[float] = 1.35
+    kinds: ClassVar[frozenset[str] | None] = frozenset({"dispute"})
 
     def create_statements(self, t: Tables) -> list[str]:
         cases = t["cases"]

@@ -328,6 +328,8 @@ class Projection:
     # Whether a rebuild may fill it in shares of cases, one process each: every row and
     # every write of apply()/finish() concerns one case, or adds to a counter.
     partitionable: ClassVar[bool] = False
+    # The case kinds whose events it applies (None: all); a batch decodes only these.
+    kinds: ClassVar[frozenset[str] | None] = None
     # The layout of the tables; a generation of an older layout is rebuilt by catch_up().
     version: ClassVar[int] = 1
 
@@ -610,12 +612,7 @@ class Engine:
         A read model in `shares` applies only its share's cases, under the share's record;
         one that is not may not be applied while shares of its generation exist."""
         shares = {name: share for name, share in (shares or {}).items() if name in claims}
-        wanted = None
-        if shares and len(shares) == len(claims):
-            # Only shares here: events of other cases are not even decoded.
-            ranges = list(shares.values())
-            wanted = [i for i in range(SHARE_BUCKETS) if any(lo <= i < hi for lo, hi in ranges)]
-        events = self._decode_all(notifications, set(wanted) if wanted is not None else None)
+        events = self._decode_all(notifications, self._wanted(claims, shares))
         applied = 0
         # The events are applied in memory first, reading rows from a read-only snapshot,
         # so the write lock (all of SQLite's) is held only to write. Safe because every
@@ -627,9 +624,10 @@ class Engine:
                 projection = self.projections[name]
                 batch = Batch(reader, self.tables(name, generation), self)
                 share = shares.get(name)
+                kinds = projection.kinds
                 if share is None:
                     for position, event, kind in events:
-                        if position > before:
+                        if position > before and (kinds is None or kind in kinds):
                             projection.apply(batch, event, kind, position)
                             applied += 1
                 else:
@@ -681,14 +679,38 @@ class Engine:
             return None
         return applied
 
+    def _wanted(
+        self, claims: dict[str, Any], shares: dict[str, tuple[int, int]]
+    ) -> tuple[set[str], set[int]] | None:
+        """What a batch for these claims must decode: None for every event, else events
+        of these case kinds (by topic) and any event of a case in these buckets."""
+        kinds: set[str] = set()
+        buckets: set[int] = set()
+        for name in claims:
+            share = shares.get(name)
+            if share is not None:
+                buckets.update(range(*share))
+                continue
+            needed = self.projections[name].kinds
+            if needed is None:
+                return None
+            kinds |= needed
+        return kinds, buckets
+
     def _decode_all(
-        self, notifications: Sequence[Notification], buckets: set[int] | None = None
+        self,
+        notifications: Sequence[Notification],
+        wanted: tuple[set[str], set[int]] | None = None,
     ) -> list[tuple[int, CaseEvent, str]]:
         """The batch's case events with their positions and kinds, decoded once (with
-        `buckets`, only those of cases in them)."""
+        `wanted`, only events of those kinds or of cases in those buckets)."""
         events = []
+        topic_kinds = self._topic_kinds
         for notification in notifications:
-            if buckets is not None and bucket(notification.originator_id) not in buckets:
+            if wanted is not None and (
+                topic_kinds.get(notification.topic) not in wanted[0]
+                and bucket(notification.originator_id) not in wanted[1]
+            ):
                 continue
             event = self._decode(notification)
             if event is None:
@@ -801,6 +823,13 @@ class Engine:
                     )
             except Conflict:
                 continue  # another process moved a share or merged them; look again
+
+    @cached_property
+    def _topic_kinds(self) -> dict[str, str]:
+        """The case kind of each case event's topic (skipping needs no decoding)."""
+        from eventsourcing.utils import get_topic
+
+        return {get_topic(event_class): kind for event_class, kind in self._kinds.items()}
 
     def _decode(self, notification: Notification) -> CaseEvent | None:
         """The domain event, or None for what this read model does not know (other

@@ -33,7 +33,8 @@ FLAGS = (
 class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
     tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
-    weight: ClassVar[float] = 0.3
+    weight: ClassVar[float] = 0.1
+    kinds: ClassVar[frozenset[str] | None] = frozenset({"resettlement"})
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases = t["people"], t["bases"]

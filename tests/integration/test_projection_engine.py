@@ -161,7 +161,8 @@ def test_an_interrupted_rebuild_of_all_read_models_resumes_and_ends_with_every_i
     engine.catch_up()
     # A first pass stopped after one batch: the new generations have rows and no indexes.
     building = {name: engine._new_generation(name) for name in engine.projections}
-    assert engine.run_batches(building, limit=25) == (False, 25 * len(building))
+    # A log of disputes only: the case list and the dispute indicators apply each event.
+    assert engine.run_batches(building, limit=25) == (False, 25 * 2)
     list_table = engine.tables("cases", building["cases"])["list"]
     assert indexes(casetrail, list_table) == set()
     bulk_disputes(casetrail, clock, 5)  # and the log moved on meanwhile
