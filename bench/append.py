@@ -198,10 +198,12 @@ class _Connection:
         return response.status, response.read()
 
 
-def _client(base: str, token: str, cases: int, start: Any, results: Any) -> None:
+def _client(base: str, token: str, cases: int, ready: Any, start: Any, results: Any) -> None:
     connection = _Connection(base, token)
+    connection.conn.connect()  # connected before the start line, as a keep-alive client is
     latencies: list[float] = []
     errors: list[str] = []
+    ready.put(os.getpid())
     start.wait()
     cpu = time.process_time()
     for _ in range(cases):
@@ -231,14 +233,19 @@ def http_appends(server: Server, token: str, cases: int, clients: int) -> Rate:
     base = server.base
     context = multiprocessing.get_context("spawn")
     start = context.Event()
+    ready = context.Queue()
     results = context.Queue()
     share = [cases // clients + (1 if i < cases % clients else 0) for i in range(clients)]
     processes = [
-        context.Process(target=_client, args=(base, token, n, start, results)) for n in share
+        context.Process(target=_client, args=(base, token, n, ready, start, results)) for n in share
     ]
     for process in processes:
         process.start()
-    time.sleep(1.0)  # let the clients import and wait at the start line
+    # Every client has imported its modules and connected before the clock starts (four
+    # processes importing at once on two cores take more than a second).
+    for _ in processes:
+        ready.get(timeout=120)
+    time.sleep(0.2)
     cpu = server.cpu_seconds()
     started = time.perf_counter()
     start.set()

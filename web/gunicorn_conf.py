@@ -1,5 +1,9 @@
 """gunicorn settings for `web` (Procfile): threaded workers sized for a small machine.
 
+The worker is gunicorn's `gthread` with two changes (web/worker.py): a keep-alive
+connection's next request is served on the thread that answered the last one, and
+connections arriving together are spread over the worker processes.
+
 Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
 `WEB_CONCURRENCY` (worker processes; default one per core, up to four),
 `CASETRAIL_WEB_THREADS` (threads per worker).
@@ -24,7 +28,7 @@ def default_workers() -> int:
 
 # Requests mostly wait on the store (fsync on commit), so threads carry the concurrency.
 workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
-worker_class = "gthread"
+worker_class = "web.worker.KeepAliveThreadWorker"
 threads = int(os.environ.get("CASETRAIL_WEB_THREADS") or 4)
 timeout = 30
 graceful_timeout = 10
