@@ -18,7 +18,7 @@ from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for
-from projections.engine import SHARE_BUCKETS, Tables, plan_groups, tracking_name
+from projections.engine import SHARE_BUCKETS, Engine, Tables, plan_groups, tracking_name
 from projections.queries import ReadModels
 from tests.dispute_builders import APPLICANT, PERSONAL_DATA, RESPONDENT
 from tests.integration.projection_support import bulk_disputes
@@ -266,12 +266,18 @@ def test_a_rebuild_in_two_processes_builds_what_one_process_builds(
     assert ReadModels(casetrail).list_cases(q="王")["total"] == 60
 
 
+def caught_up_engine(casetrail: Casetrail, clock: FixedClock, cases: int) -> Engine:
+    """`cases` bulk disputes, and the engine with every read model caught up on them."""
+    bulk_disputes(casetrail, clock, cases)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    return engine
+
+
 def test_the_case_list_filled_in_shares_by_two_processes_is_what_one_pass_builds(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
-    bulk_disputes(casetrail, clock, 60)
-    engine = engine_for(casetrail)
-    engine.catch_up()
+    engine = caught_up_engine(casetrail, clock, 60)
     caught_up = engine.digest("cases")
     engine.rebuild_batch_size = engine.batch_size = 20
     # The case list alone over two processes: each fills half of its cases.
@@ -289,9 +295,7 @@ def test_the_case_list_filled_in_shares_by_two_processes_is_what_one_pass_builds
 def test_shares_left_by_an_interrupted_rebuild_are_merged_and_whole_batches_wait(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
-    bulk_disputes(casetrail, clock, 50)
-    engine = engine_for(casetrail)
-    engine.catch_up()
+    engine = caught_up_engine(casetrail, clock, 50)
     generation = engine._new_generation("cases")
     halves = [(0, 500), (500, 1000)]
     engine._open_shares("cases", generation, halves)
