@@ -1062,10 +1062,16 @@ class Engine:
                 entry["stale"] = True
             building = self._building_generation(name)
             if building is not None:
+                shares = self._shares(name, building)
                 entry["rebuilding"] = {
                     "generation": building,
-                    "position": self.position(name, building),
+                    # Filled in shares of cases (by several processes): the least advanced.
+                    "position": min(shares.values()) if shares else self.position(name, building),
                 }
+                if shares:
+                    entry["rebuilding"]["shares"] = {
+                        f"{lo}-{hi}": position for (lo, hi), position in sorted(shares.items())
+                    }
             result.append(entry)
         return result
 

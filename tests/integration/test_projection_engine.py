@@ -304,6 +304,12 @@ def test_shares_left_by_an_interrupted_rebuild_are_merged_and_whole_batches_wait
     engine.run_batches({"cases": generation}, shares={"cases": halves[1]}, limit=90)
     first, second = (engine._shares("cases", generation)[half] for half in halves)
     assert 0 < first < second
+    (status,) = [entry for entry in engine.status() if entry["name"] == "cases"]
+    assert status["rebuilding"] == {
+        "generation": generation,
+        "position": first,
+        "shares": {"0-500": first, "500-1000": second},
+    }
     # While shares fill the generation, a whole batch would apply their cases again.
     assert engine.run_batches({"cases": generation}, limit=40) == (False, 0)
     assert engine.position("cases", generation) == 0
