@@ -213,6 +213,17 @@ class ProjectionStatus(OpenSchema):
     position = fields.Integer(required=True)
     head = fields.Integer(required=True)
     lag = fields.Integer(required=True)
+    generation = fields.Integer(metadata={"description": "The active generation of its tables"})
+    stale = fields.Boolean(
+        metadata={"description": "Present when its tables are of an older layout (rebuilt next)"}
+    )
+    rebuilding = fields.Dict(
+        metadata={
+            "description": "A new generation being filled: `generation`, `position` (the "
+            "least advanced share's while the case list is filled in shares) and `shares` "
+            "(each share of cases, `lo-hi` of 1,000 buckets, with its position)"
+        }
+    )
 
 
 class ProjectionsResponse(Schema):
