@@ -91,6 +91,12 @@ def share_tracking_name(name: str, generation: int, share: tuple[int, int]) -> s
     return f"{tracking_name(name, generation)}:{share[0]}-{share[1]}"
 
 
+def share_names(name: str, generation: int) -> tuple[str, str]:
+    """Bounds (exclusive) of the tracking names of a generation's shares."""
+    prefix = tracking_name(name, generation) + ":"
+    return prefix, prefix[:-1] + ";"  # ';' sorts right after ':'
+
+
 def share_label(share: tuple[str, tuple[int, int]]) -> str:
     name, (lo, hi) = share
     return f"{name}[{lo}:{hi}]"
@@ -121,7 +127,7 @@ def plan_groups(
     for name in sorted(partitionable & set(weights)):
         weight = weights[name]
         ordered = sorted(range(count), key=lambda i: loads[i])
-        level = loads[ordered[0]] + weight
+        level = 0.0
         for k in range(1, count + 1):
             level = (sum(loads[i] for i in ordered[:k]) + weight) / k
             if k == count or level <= loads[ordered[k]]:
@@ -726,18 +732,17 @@ class Engine:
         self, name: str, generation: int, cur: Cursor | None = None
     ) -> dict[tuple[int, int], int]:
         """The shares filling a building generation, with their positions."""
-        prefix = tracking_name(name, generation) + ":"
+        params = share_names(name, generation)
         sql = (
             f"SELECT application_name, notification_id FROM {self.tracking_table} "
             "WHERE application_name > ? AND application_name < ?"
         )
-        params = (prefix, prefix[:-1] + ";")  # ';' sorts right after ':'
         rows = (
             cur.execute(sql, params).fetchall() if cur is not None else self.db.query(sql, params)
         )
         found = {}
         for row in rows:
-            lo, _, hi = row["application_name"][len(prefix) :].partition("-")
+            lo, _, hi = row["application_name"][len(params[0]) :].partition("-")
             found[(int(lo), int(hi))] = int(row["notification_id"])
         return found
 
@@ -815,11 +820,10 @@ class Engine:
                         "WHERE application_name = ? AND notification_id <= ?",
                         (target, main, target),
                     )
-                    prefix = main + ":"
                     cur.execute(
                         f"DELETE FROM {self.tracking_table} "
                         "WHERE application_name > ? AND application_name < ?",
-                        (prefix, prefix[:-1] + ";"),
+                        share_names(name, generation),
                     )
             except Conflict:
                 continue  # another process moved a share or merged them; look again
