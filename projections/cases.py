@@ -81,8 +81,9 @@ COLUMNS = [
 class CaseList(Projection):
     name: ClassVar[str] = "cases"
     tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally")
-    # Weights: seconds to apply a rebuild's events, measured on a dispute-heavy log
-    # (docs/profiling.md); the case list is split into shares of cases to level them.
+    # Weights (relative, all read models): in proportion to the seconds each took to
+    # apply a rebuild's events of a dispute-heavy log (docs/profiling.md, session 5);
+    # the case list is split into shares of cases to level the processes.
     weight: ClassVar[float] = 3.0
     partitionable: ClassVar[bool] = True
     # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality.
