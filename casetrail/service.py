@@ -399,8 +399,8 @@ class CaseService:
             )
         # The recorder fills `links` with the chain links it wrote in the same transaction.
         links: list[ChainLink] = []
-        with self.db.writer():  # SQLite: one writer at a time (store/sqlite.writer_lock)
-            recordings = self.app.save(case, chain=chain, idempotency=idempotency, links=links)
+        # On SQLite the recorders take the writer lock for their transactions (store/sqlite).
+        recordings = self.app.save(case, chain=chain, idempotency=idempotency, links=links)
         last = recordings[-1]
         position = last.notification.id
         if self.on_append is not None:

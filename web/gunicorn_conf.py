@@ -33,9 +33,10 @@ threads = int(os.environ.get("CASETRAIL_WEB_THREADS") or 4)
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-# No query strings in the access log: a search term (`q`) may be a person's name.
+# No query strings in the access log: a search term (`q`) may be a person's name. The
+# logger writes `address "METHOD /path" status bytes Nms` (web/access_log.py).
 accesslog = os.environ.get("CASETRAIL_ACCESS_LOG", "-") or None  # "" turns it off
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+logger_class = "web.access_log.AccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("CASETRAIL_LOG_LEVEL", "info")
 # Request line and headers are bounded too (the body by MAX_CONTENT_LENGTH in the app).

@@ -186,8 +186,9 @@ class ReadAccessLog:
             )
             for event in events
         ]
-        with self.db.writer():
-            self.app.save(*events, chain=chain, previous=last_links)
+        self.app.save(
+            *events, chain=chain, previous=last_links
+        )  # the recorder takes the writer lock
 
     def query(
         self,

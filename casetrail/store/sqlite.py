@@ -1,22 +1,25 @@
 """The embedded store: SQLite in WAL mode with synchronous=FULL, so that an accepted
 command is on disk before its response is sent.
 
-SQLite has one writer at a time. casetrail's writers (appends with their snapshots, the
-read-access log, read-model batches) take `writer_lock` first.
+SQLite has one writer at a time. casetrail's writers (the event and snapshot recorders'
+write transactions, read-model batches) take `writer_lock` first.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, PersistenceError, StoredEvent
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteAggregateRecorder,
     SQLiteApplicationRecorder,
     SQLiteConnection,
     SQLiteConnectionPool,
@@ -35,6 +38,9 @@ WRITER_LOCK_SUFFIX = ".writer-lock"
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
+# The lock file of each database, open once per process (pid, path) -> descriptor: a lock
+# taken by a process's descriptor is that process's, and a forked child opens its own.
+_lock_files: dict[tuple[int, str], int] = {}
 
 
 @contextmanager
@@ -54,12 +60,39 @@ def writer_lock(datastore: SQLiteDatastore) -> Iterator[None]:
         if pool.is_sqlite_memory_mode:
             yield
             return
-        with open(f"{pool.db_name}{WRITER_LOCK_SUFFIX}", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        fd = _lock_file(f"{pool.db_name}{WRITER_LOCK_SUFFIX}")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _lock_file(path: str) -> int:
+    """This process's descriptor of the lock file (called under the file's thread lock)."""
+    key = (os.getpid(), path)
+    fd = _lock_files.get(key)
+    if fd is None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        _lock_files[key] = fd
+    return fd
+
+
+def release_lock_file(db_name: str) -> None:
+    """Closes this process's descriptor of the database's lock file (a pool closed).
+
+    Not while a thread of ours may hold the file lock through it: when the thread lock is
+    taken (or this runs from a garbage collection inside a writer), the descriptor stays
+    open for the next writer."""
+    thread_lock = _thread_locks.get(db_name)
+    if thread_lock is None or not thread_lock.acquire(blocking=False):
+        return
+    try:
+        fd = _lock_files.pop((os.getpid(), f"{db_name}{WRITER_LOCK_SUFFIX}"), None)
+        if fd is not None:
+            os.close(fd)
+    finally:
+        thread_lock.release()
 
 
 # Prepared statements kept per connection. The library passes `cached_statements=True`,
@@ -94,9 +127,69 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         raw.execute("PRAGMA synchronous=FULL")
         return SQLiteConnection(sqlite_conn=raw, max_age=self.max_age)
 
+    def close(self) -> None:
+        super().close()
+        release_lock_file(self.db_name)
 
-class CaseEventRecorder(SQLiteApplicationRecorder):
-    """Stored events plus their chain links and idempotency keys, in one transaction."""
+
+class LockedRecorder(SQLiteAggregateRecorder):
+    """Writes under `writer_lock`; reads an aggregate's events with one statement."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with writer_lock(self.datastore):
+            return super().insert_events(stored_events, **kwargs)
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's query, without the BEGIN and ROLLBACK around it: one statement
+        is its own read transaction (every append loads its case: a snapshot and the
+        events after it)."""
+        statement = self.select_events_statement
+        params: list[Any] = [
+            originator_id.hex if isinstance(originator_id, UUID) else originator_id
+        ]
+        if gt is not None:
+            statement += "AND originator_version>? "
+            params.append(gt)
+        if lte is not None:
+            statement += "AND originator_version<=? "
+            params.append(lte)
+        statement += "ORDER BY originator_version " + ("DESC " if desc else "ASC ")
+        if limit is not None:
+            statement += "LIMIT ? "
+            params.append(limit)
+        with self.datastore.get_connection(commit=False) as conn, conn.cursor() as c:
+            c.execute(statement, params)
+            return [
+                StoredEvent(
+                    originator_id=self.convert_originator_id(row["originator_id"]),
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                )
+                for row in c.fetchall()
+            ]
+
+
+class SnapshotRecorder(LockedRecorder):
+    """Snapshots."""
+
+
+class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
+    """Stored events plus their chain links and idempotency keys, in one transaction.
+
+    Only the transaction runs under `writer_lock`: the events are encoded before it and
+    the snapshot is taken after it, so a writer keeps the others waiting for its SQL and
+    its commit, not for all of `Application.save` (docs/append-path.md)."""
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *create_statements(blob="BLOB")]
@@ -115,6 +208,7 @@ class CaseEventRecorder(SQLiteApplicationRecorder):
 
 
 class Factory(SQLiteFactory):
+    aggregate_recorder_class = SnapshotRecorder
     application_recorder_class = CaseEventRecorder
     tracking_recorder_class = SQLiteTrackingRecorder
 

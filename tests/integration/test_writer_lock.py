@@ -5,13 +5,18 @@ handler, and appends from several processes at once all land."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+
 from bench import workload
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
+from casetrail.store.sqlite import WRITER_LOCK_SUFFIX, _lock_files
 from domain.case import Actor
 from tests.units import TEST_UNITS
 
@@ -47,6 +52,8 @@ def _append(data_dir: str, case_ids: list[str], events: int, results: object) ->
 def test_a_writer_waits_for_another_process_holding_the_lock(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var")
     ct = bootstrap(settings)
+    with ct.db.writer():  # this process's lock file is open before the fork: the child
+        pass  # must open its own (a shared descriptor would share the lock)
     context = multiprocessing.get_context("fork")
     held, release = context.Event(), context.Event()
     holder = context.Process(target=_hold_writer_lock, args=(str(settings.data_dir), held, release))
@@ -101,3 +108,53 @@ def test_appends_from_three_processes_at_once_all_land(tmp_path: Path) -> None:
             assert ct.app.repository.get(UUID(case_id)).version == 3 + events
     finally:
         ct.close()
+
+
+def test_an_append_waits_while_another_process_holds_the_lock(tmp_path: Path) -> None:
+    # The event recorder takes the lock for its transaction (casetrail/store/sqlite.py).
+    settings = Settings(data_dir=tmp_path / "var")
+    ct = bootstrap(settings)
+    ct.directory.load_units(TEST_UNITS)
+    actor = Actor(user_id="u_w", role="caseworker", unit=UNIT)
+    case_id = ct.service.open_case(actor, "dispute", UNIT, *workload.opening()).id
+    context = multiprocessing.get_context("fork")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_writer_lock, args=(str(settings.data_dir), held, release))
+    holder.start()
+    appended = threading.Event()
+
+    def append() -> None:
+        type_, data = next(iter(workload.appends()))
+        ct.service.append(actor, case_id, type_, data)
+        appended.set()
+
+    thread = threading.Thread(target=append)
+    try:
+        assert held.wait(60), "the other process never took the lock"
+        thread.start()
+        assert not appended.wait(HOLD_SECONDS), "appended while another process held the lock"
+        release.set()
+        assert appended.wait(30)
+        assert ct.app.repository.get(UUID(case_id)).version == 2
+    finally:
+        release.set()
+        thread.join(30)
+        holder.join(30)
+        ct.close()
+    assert holder.exitcode == 0
+
+
+def test_a_process_keeps_its_lock_file_open_until_the_store_closes(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    ct = bootstrap(settings)
+    lock_file = (os.getpid(), f"{ct.db.datastore.pool.db_name}{WRITER_LOCK_SUFFIX}")
+    with ct.db.writer():
+        pass
+    fd = _lock_files[lock_file]
+    with ct.db.writer():
+        pass
+    assert _lock_files[lock_file] == fd  # opened once
+    ct.close()
+    assert lock_file not in _lock_files
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed

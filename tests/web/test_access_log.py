@@ -1,0 +1,78 @@
+"""The web process's access log (web/access_log.py): one line a request, the fields
+casetrail logs and no query string."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+import requests
+from gunicorn.config import Config
+
+from casetrail.config import Settings
+from tests.web.conftest import Service, Tokens
+from web.access_log import AccessLogger
+
+NAME = "王建国"
+
+
+def logger_writing_to(path: Path) -> AccessLogger:
+    cfg = Config()
+    cfg.set("accesslog", str(path))
+    return AccessLogger(cfg)
+
+
+def test_a_request_is_one_line_with_address_method_path_status_bytes_and_milliseconds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "access.log"
+    logger = logger_writing_to(path)
+    environ = {
+        "REMOTE_ADDR": "10.0.0.7",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/cases",
+        "QUERY_STRING": f"q={quote(NAME)}",
+        "RAW_URI": f"/api/v1/cases?q={quote(NAME)}",
+        "HTTP_AUTHORIZATION": "Bearer ct_secret",
+    }
+    response = SimpleNamespace(status="200 OK", sent=1234, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=12.7))
+    # A response that sent nothing, after a request that never got an environ.
+    empty = SimpleNamespace(status="400 BAD REQUEST", sent=None, headers=[])
+    logger.access(empty, SimpleNamespace(headers=[]), {}, timedelta(seconds=1, microseconds=5))
+    assert path.read_text() == (
+        '10.0.0.7 "GET /api/v1/cases" 200 1234 12ms\n- "- -" 400 - 1000ms\n'
+    )
+
+
+def test_no_access_log_when_it_is_off(tmp_path: Path) -> None:
+    cfg = Config()
+    cfg.set("accesslog", None)
+    logger = AccessLogger(cfg)
+    response = SimpleNamespace(status="200 OK", sent=1, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), {}, timedelta(0))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_web_process_logs_every_request_without_query_strings(
+    settings: Settings, tokens: Tokens, tmp_path: Path
+) -> None:
+    log = tmp_path / "gunicorn.log"
+    service = Service(settings, log)
+    service.env["CASETRAIL_ACCESS_LOG"] = "-"  # on, to standard output (the Procfile's)
+    service.start()
+    try:
+        headers = tokens.headers("supervisor")
+        assert requests.get(f"{service.url}/cases", params={"q": NAME}, headers=headers).ok
+        assert requests.get(f"{service.url}/no-such-address", headers=headers).status_code == 404
+    finally:
+        service.stop()
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith('127.0.0.1 "GET /api/v1/cases" 200 ') for line in lines), lines
+    assert any('"GET /api/v1/no-such-address" 404 ' in line for line in lines), lines
+    text = log.read_text(encoding="utf-8")
+    assert NAME not in text and quote(NAME) not in text and "q=" not in text

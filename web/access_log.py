@@ -1,0 +1,60 @@
+"""gunicorn's access log, one `os.write` a request.
+
+gunicorn's own `Logger.access` builds a dictionary of every request header, response
+header and environ variable for each request, then formats it through `logging` (a
+handler lock and a flush): about 0.06 server CPU ms an append at four clients
+(docs/append-path.md). This logger writes the same line, with the fields casetrail logs
+and no others, straight to the access log's file descriptor:
+
+    127.0.0.1 "POST /api/v1/cases/<id>/events" 201 625 3ms
+
+address, method, path (never the query string: a search term may be a person's name),
+status, bytes sent and milliseconds. A line is written whole by one `write` (appended,
+under `PIPE_BUF`). Anything else (the error log, syslog, a logging configuration)
+is gunicorn's as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from gunicorn import glogging
+
+
+class AccessLogger(glogging.Logger):  # type: ignore[misc]
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        if not self.access_log_enabled:
+            return
+        fd = self._access_fd()
+        if fd is None:  # not a plain stream (syslog, a logging configuration)
+            super().access(resp, req, environ, request_time)
+            return
+        try:
+            os.write(fd, access_line(resp, environ, request_time).encode("utf-8", "replace"))
+        except Exception:  # a full disk or a closed stream must not fail the request
+            self.error("could not write the access log", exc_info=True)
+
+    def _access_fd(self) -> int | None:
+        handlers = self.access_log.handlers
+        if len(handlers) != 1 or not isinstance(handlers[0], logging.StreamHandler):
+            return None
+        stream = handlers[0].stream
+        try:
+            return int(stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            return None
+
+
+def access_line(resp: Any, environ: dict[str, Any], request_time: timedelta) -> str:
+    status = resp.status if resp is not None else "-"
+    if isinstance(status, str):
+        status = status.split(None, 1)[0]
+    sent = getattr(resp, "sent", None)
+    ms = request_time.seconds * 1000 + request_time.microseconds // 1000
+    return (
+        f'{environ.get("REMOTE_ADDR", "-")} "{environ.get("REQUEST_METHOD", "-")} '
+        f'{environ.get("PATH_INFO", "-")}" {status} {"-" if sent is None else sent} {ms}ms\n'
+    )
