@@ -13,10 +13,22 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, PersistenceError, StoredEvent
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteAggregateRecorder,
@@ -54,18 +66,27 @@ def writer_lock(datastore: SQLiteDatastore) -> Iterator[None]:
     (docs/append-path.md). A writer that does not take it (a user created from the CLI)
     is still correct: it meets the others at SQLite's lock."""
     pool = datastore.pool
+    with _thread_lock(pool.db_name), _file_lock(pool):
+        yield
+
+
+def _thread_lock(db_name: str) -> threading.Lock:
     with _thread_locks_guard:
-        thread_lock = _thread_locks.setdefault(pool.db_name, threading.Lock())
-    with thread_lock:
-        if pool.is_sqlite_memory_mode:
-            yield
-            return
-        fd = _lock_file(f"{pool.db_name}{WRITER_LOCK_SUFFIX}")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        return _thread_locks.setdefault(db_name, threading.Lock())
+
+
+@contextmanager
+def _file_lock(pool: SQLiteConnectionPool) -> Iterator[None]:
+    """The lock file beside the database, for this process (under the thread lock)."""
+    if pool.is_sqlite_memory_mode:
+        yield
+        return
+    fd = _lock_file(f"{pool.db_name}{WRITER_LOCK_SUFFIX}")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _lock_file(path: str) -> int:
@@ -184,12 +205,108 @@ class SnapshotRecorder(LockedRecorder):
     """Snapshots."""
 
 
+# sqlite3's errors as the library's transaction raises them (most specific first).
+LIBRARY_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
+    (sqlite3.InterfaceError, InterfaceError),
+    (sqlite3.DataError, DataError),
+    (sqlite3.OperationalError, OperationalError),
+    (sqlite3.IntegrityError, IntegrityError),
+    (sqlite3.InternalError, InternalError),
+    (sqlite3.ProgrammingError, ProgrammingError),
+    (sqlite3.NotSupportedError, NotSupportedError),
+    (sqlite3.DatabaseError, DatabaseError),
+    (sqlite3.Error, PersistenceError),
+)
+
+
+def library_error(error: Exception) -> Exception:
+    """The library's exception for an sqlite3 one (what callers of a recorder catch)."""
+    for raw, mapped in LIBRARY_ERRORS:
+        if isinstance(error, raw):
+            chained = mapped(error)
+            chained.__cause__ = error
+            return chained
+    return error
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One `insert_events` call waiting to be written, and what came of it."""
+
+    stored_events: Sequence[StoredEvent]
+    kwargs: dict[str, Any]
+    done: bool = False
+    positions: Sequence[int] | None = None
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Queue:
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    pending: list[_Pending] = field(default_factory=list)
+
+
+_queues: dict[str, _Queue] = {}
+
+
 class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     """Stored events plus their chain links and idempotency keys, in one transaction.
 
     Only the transaction runs under `writer_lock`: the events are encoded before it and
     the snapshot is taken after it, so a writer keeps the others waiting for its SQL and
-    its commit, not for all of `Application.save` (docs/append-path.md)."""
+    its commit, not for all of `Application.save` (docs/append-path.md).
+
+    And commits are shared (a group commit): the calls of one process that wait for the
+    lock while another writer holds it are written by the first of them to get it, each
+    in a savepoint of one transaction (a refused one, e.g. a version conflict, rolls back
+    alone), with one COMMIT and one fsync. Each call returns, or raises, only after that
+    COMMIT: what it returns is on disk, as when it commits alone."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        pool = self.datastore.pool
+        with _thread_locks_guard:
+            queue = _queues.setdefault(pool.db_name, _Queue())
+        mine = _Pending(stored_events, kwargs)
+        with queue.mutex:
+            queue.pending.append(mine)
+        with _thread_lock(pool.db_name):
+            if not mine.done:  # else written by the thread that had the lock before
+                with _file_lock(pool):
+                    with queue.mutex:  # everything that queued meanwhile, mine included
+                        group, queue.pending = queue.pending, []
+                    self._write_group(group)
+        if mine.error is not None:
+            raise mine.error
+        return mine.positions
+
+    def _write_group(self, group: list[_Pending]) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                if len(group) == 1:
+                    group[0].positions = self._insert_events(
+                        c, group[0].stored_events, **group[0].kwargs
+                    )
+                    return
+                for pending in group:
+                    c.execute("SAVEPOINT pending")
+                    try:
+                        pending.positions = self._insert_events(
+                            c, pending.stored_events, **pending.kwargs
+                        )
+                    except Exception as error:
+                        c.execute("ROLLBACK TO pending")
+                        pending.error = library_error(error)
+                    c.execute("RELEASE pending")
+        except BaseException as error:
+            for pending in group:  # nothing of the group was committed
+                if pending.error is None:
+                    pending.positions, pending.error = None, error
+            raise
+        finally:
+            for pending in group:
+                pending.done = True
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *create_statements(blob="BLOB")]
