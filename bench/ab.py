@@ -66,39 +66,24 @@ class Target:
 
 @contextmanager
 def serving(target: Target, settings: Settings) -> Iterator[tuple[append.Server, str]]:
-    env = {**os.environ, **settings_env(settings), **target.env}
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = subprocess.run(
         [target.python("python"), "-c", PREPARE],
         cwd=target.path,
-        env=env,
+        env={**os.environ, **settings_env(settings), **target.env},
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()[-1]
-    port = append.free_port()
-    log = settings.data_dir / "gunicorn.log"
-    env.update(CASETRAIL_BIND=f"127.0.0.1:{port}", CASETRAIL_LOG_LEVEL="warning")
-    with log.open("wb") as out:
-        gunicorn = [target.python("gunicorn"), "--config", "python:web.gunicorn_conf"]
-        process = subprocess.Popen(
-            [*gunicorn, "web.app:create_app()"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=target.path,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        append._wait_healthy(base, process, log)
-        yield append.Server(base, process.pid), token
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with append.gunicorn(
+        settings,
+        append.free_port(),
+        settings.data_dir / "gunicorn.log",
+        checkout=target.path,
+        gunicorn_bin=target.python("gunicorn"),
+        extra_env=target.env,
+    ) as server:
+        yield server, token
 
 
 def main(argv: list[str] | None = None) -> None:

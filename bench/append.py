@@ -137,22 +137,32 @@ class Server:
 
 
 @contextmanager
-def gunicorn(settings: Settings, port: int, log: Path) -> Iterator[Server]:
-    """The `web` process of the Procfile, on the loopback interface only."""
+def gunicorn(
+    settings: Settings,
+    port: int,
+    log: Path,
+    *,
+    checkout: Path | None = None,
+    gunicorn_bin: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """The `web` process of the Procfile, on the loopback interface only; by default this
+    checkout's, with this interpreter's gunicorn."""
     env = {
         **os.environ,
         **settings_env(settings),
+        **(extra_env or {}),
         "CASETRAIL_BIND": f"127.0.0.1:{port}",
         "CASETRAIL_LOG_LEVEL": "warning",
     }
-    gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
+    gunicorn_bin = gunicorn_bin or str(Path(sys.executable).with_name("gunicorn"))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [gunicorn_bin, "--config", "python:web.gunicorn_conf", "web.app:create_app()"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=checkout or Path(__file__).resolve().parent.parent,
         )
         base = f"http://127.0.0.1:{port}"
         try:

@@ -106,6 +106,19 @@ def while_another_process_writes(ct: Casetrail, calls: list[Callable[[], Any]]) 
     return outcomes
 
 
+def in_one_group_with_key(
+    ct: Casetrail, groups: list[int], cases: list[str], key: str
+) -> list[Any]:
+    """Appends to these cases, all with one idempotency key, written as one group."""
+    triaged = next(iter(workload.appends()))
+    before = len(groups)
+    outcomes = while_another_process_writes(
+        ct, [lambda c=c: ct.service.append(ACTOR, c, *triaged, idempotency_key=key) for c in cases]
+    )
+    assert groups[before] == len(cases)
+    return outcomes
+
+
 def test_appends_waiting_together_are_written_in_one_commit(
     ct: Casetrail, groups: list[int]
 ) -> None:
@@ -155,18 +168,8 @@ def test_a_retried_command_in_the_same_group_is_answered_as_the_first(
     ct: Casetrail, groups: list[int]
 ) -> None:
     [case_id] = open_cases(ct, 1)
-    triaged = next(iter(workload.appends()))
-    before = len(groups)
-    outcomes = while_another_process_writes(
-        ct,
-        [
-            lambda: ct.service.append(ACTOR, case_id, *triaged, idempotency_key="k1"),
-            lambda: ct.service.append(ACTOR, case_id, *triaged, idempotency_key="k1"),
-        ],
-    )
-    assert groups[before] == 2
-    first, second = outcomes
-    assert not isinstance(first, Exception) and not isinstance(second, Exception), outcomes
+    first, second = in_one_group_with_key(ct, groups, [case_id, case_id], "k1")
+    assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
     assert first.position == second.position and {first.replayed, second.replayed} == {
         False,
         True,
@@ -180,16 +183,7 @@ def test_an_append_refused_after_writing_its_event_leaves_nothing_of_it(
     # One key for two different commands: the second writes its event, then fails on the
     # key; its savepoint takes the event back while the first's stays.
     first_case, second_case = open_cases(ct, 2)
-    triaged = next(iter(workload.appends()))
-    before = len(groups)
-    outcomes = while_another_process_writes(
-        ct,
-        [
-            lambda: ct.service.append(ACTOR, first_case, *triaged, idempotency_key="k2"),
-            lambda: ct.service.append(ACTOR, second_case, *triaged, idempotency_key="k2"),
-        ],
-    )
-    assert groups[before] == 2
+    outcomes = in_one_group_with_key(ct, groups, [first_case, second_case], "k2")
     accepted = [o for o in outcomes if not isinstance(o, Exception)]
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(accepted) == 1 and len(refused) == 1, outcomes
