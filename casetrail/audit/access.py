@@ -186,9 +186,8 @@ class ReadAccessLog:
             )
             for event in events
         ]
-        self.app.save(
-            *events, chain=chain, previous=last_links
-        )  # the recorder takes the writer lock
+        # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
+        self.app.save(*events, chain=chain, previous=last_links)
 
     def query(
         self,

@@ -154,7 +154,8 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
 
 
 class LockedRecorder(SQLiteAggregateRecorder):
-    """Writes under `writer_lock`; reads an aggregate's events with one statement."""
+    """Writes under `writer_lock`; reads an aggregate's events with one statement. The
+    snapshots' recorder, and the base of the events' one."""
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -199,10 +200,6 @@ class LockedRecorder(SQLiteAggregateRecorder):
                 )
                 for row in c.fetchall()
             ]
-
-
-class SnapshotRecorder(LockedRecorder):
-    """Snapshots."""
 
 
 # sqlite3's errors as the library's transaction raises them (most specific first).
@@ -325,7 +322,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
 
 
 class Factory(SQLiteFactory):
-    aggregate_recorder_class = SnapshotRecorder
+    aggregate_recorder_class = LockedRecorder
     application_recorder_class = CaseEventRecorder
     tracking_recorder_class = SQLiteTrackingRecorder
 
