@@ -48,7 +48,9 @@ SYNCHRONOUS_FULL = 2
 # Beside the database file: its writers take turns on it (`writer_lock`).
 WRITER_LOCK_SUFFIX = ".writer-lock"
 
-_thread_locks: dict[str, threading.Lock] = {}
+# Per process and database: (pid, path) -> lock. A forked child starts with its own
+# (one inherited from a thread of the parent may be held, by a thread the child has not).
+_thread_locks: dict[tuple[int, str], threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 # The lock file of each database, open once per process (pid, path) -> descriptor: a lock
 # taken by a process's descriptor is that process's, and a forked child opens its own.
@@ -72,7 +74,7 @@ def writer_lock(datastore: SQLiteDatastore) -> Iterator[None]:
 
 def _thread_lock(db_name: str) -> threading.Lock:
     with _thread_locks_guard:
-        return _thread_locks.setdefault(db_name, threading.Lock())
+        return _thread_locks.setdefault((os.getpid(), db_name), threading.Lock())
 
 
 @contextmanager
@@ -105,7 +107,7 @@ def release_lock_file(db_name: str) -> None:
     Not while a thread of ours may hold the file lock through it: when the thread lock is
     taken (or this runs from a garbage collection inside a writer), the descriptor stays
     open for the next writer."""
-    thread_lock = _thread_locks.get(db_name)
+    thread_lock = _thread_locks.get((os.getpid(), db_name))
     if thread_lock is None or not thread_lock.acquire(blocking=False):
         return
     try:
@@ -243,7 +245,9 @@ class _Queue:
     pending: list[_Pending] = field(default_factory=list)
 
 
-_queues: dict[str, _Queue] = {}
+# Per process and database, as the thread locks: a child must not write calls its parent
+# had queued when it forked.
+_queues: dict[tuple[int, str], _Queue] = {}
 
 
 class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
@@ -264,7 +268,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         pool = self.datastore.pool
         with _thread_locks_guard:
-            queue = _queues.setdefault(pool.db_name, _Queue())
+            queue = _queues.setdefault((os.getpid(), pool.db_name), _Queue())
         mine = _Pending(stored_events, kwargs)
         with queue.mutex:
             queue.pending.append(mine)

@@ -5,6 +5,7 @@ with one COMMIT. Each is answered only after that COMMIT; a refused one rolls ba
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +67,7 @@ def open_cases(ct: Casetrail, n: int) -> list[str]:
 
 
 def queued(ct: Casetrail) -> int:
-    queue = store._queues.get(ct.db.datastore.pool.db_name)
+    queue = store._queues.get((os.getpid(), ct.db.datastore.pool.db_name))
     return len(queue.pending) if queue is not None else 0
 
 

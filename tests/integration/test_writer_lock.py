@@ -158,3 +158,45 @@ def test_a_process_keeps_its_lock_file_open_until_the_store_closes(tmp_path: Pat
     assert lock_file not in _lock_files
     with pytest.raises(OSError):
         os.fstat(fd)  # closed
+
+
+def _write_once(data_dir: str, done: object) -> None:
+    ct = bootstrap(Settings(data_dir=Path(data_dir)))
+    try:
+        with ct.db.writer():
+            done.set()  # type: ignore[attr-defined]
+    finally:
+        ct.close()
+
+
+def test_a_process_forked_while_a_thread_holds_the_lock_can_write_once_it_is_released(
+    tmp_path: Path,
+) -> None:
+    # The child inherits the parent's lock objects as they were: one held by a thread the
+    # child does not have would never be released there. Locks are per process.
+    settings = Settings(data_dir=tmp_path / "var")
+    ct = bootstrap(settings)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ct.db.writer():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    context = multiprocessing.get_context("fork")
+    done = context.Event()
+    try:
+        assert holding.wait(30)
+        child = context.Process(target=_write_once, args=(str(settings.data_dir), done))
+        child.start()
+        assert not done.wait(HOLD_SECONDS), "the child wrote while the parent held the lock"
+        release.set()
+        assert done.wait(30), "the child never got the lock"
+        child.join(30)
+        assert child.exitcode == 0
+    finally:
+        release.set()
+        holder.join(30)
+        ct.close()
