@@ -10,8 +10,8 @@ and no others, straight to the access log's file descriptor:
 
 address, method, path (never the query string: a search term may be a person's name),
 status, bytes sent and milliseconds. A line is written whole by one `write` (appended,
-under `PIPE_BUF`). Anything else (the error log, syslog, a logging configuration)
-is gunicorn's as before.
+under `PIPE_BUF`). When the access log is not a plain stream (syslog, a logging
+configuration), the same line goes through `logging`; the error log is gunicorn's.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ class AccessLogger(glogging.Logger):  # type: ignore[misc]
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
+        line = access_line(resp, environ, request_time)
         fd = self._access_fd()
-        if fd is None:  # not a plain stream (syslog, a logging configuration)
-            super().access(resp, req, environ, request_time)
+        if fd is None:  # not a plain stream (syslog, a logging configuration): the same
+            self.access_log.info("%s", line.rstrip("\n"))  # line, through `logging`
             return
         try:
-            os.write(fd, access_line(resp, environ, request_time).encode("utf-8", "replace"))
+            os.write(fd, line.encode("utf-8", "replace"))
         except Exception:  # a full disk or a closed stream must not fail the request
             self.error("could not write the access log", exc_info=True)
 

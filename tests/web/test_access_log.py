@@ -3,6 +3,7 @@ casetrail logs and no query string."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,6 +47,35 @@ def test_a_request_is_one_line_with_address_method_path_status_bytes_and_millise
     assert path.read_text() == (
         '10.0.0.7 "GET /api/v1/cases" 200 1234 12ms\n- "- -" 400 - 1000ms\n'
     )
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_an_access_log_that_is_not_a_stream_gets_the_same_line_through_logging(
+    tmp_path: Path,
+) -> None:
+    # E.g. syslog or a logging configuration: no file descriptor to write to, and not
+    # gunicorn's own format either (its default has the query string).
+    logger = logger_writing_to(tmp_path / "access.log")
+    captured = Captured()
+    logger.access_log.handlers = [captured]
+    environ = {
+        "REMOTE_ADDR": "10.0.0.7",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/cases",
+        "QUERY_STRING": f"q={quote(NAME)}",
+        "RAW_URI": f"/api/v1/cases?q={quote(NAME)}",
+    }
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    assert captured.lines == ['10.0.0.7 "GET /api/v1/cases" 200 10 3ms']
 
 
 def test_no_access_log_when_it_is_off(tmp_path: Path) -> None:
