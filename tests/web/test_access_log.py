@@ -18,6 +18,15 @@ from tests.web.conftest import Service, Tokens
 from web.access_log import AccessLogger
 
 NAME = "王建国"
+# A search by a person's name, as gunicorn's environ has it.
+SEARCH = {
+    "REMOTE_ADDR": "10.0.0.7",
+    "REQUEST_METHOD": "GET",
+    "PATH_INFO": "/api/v1/cases",
+    "QUERY_STRING": f"q={quote(NAME)}",
+    "RAW_URI": f"/api/v1/cases?q={quote(NAME)}",
+    "HTTP_AUTHORIZATION": "Bearer ct_secret",
+}
 
 
 def logger_writing_to(path: Path) -> AccessLogger:
@@ -31,16 +40,8 @@ def test_a_request_is_one_line_with_address_method_path_status_bytes_and_millise
 ) -> None:
     path = tmp_path / "access.log"
     logger = logger_writing_to(path)
-    environ = {
-        "REMOTE_ADDR": "10.0.0.7",
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/api/v1/cases",
-        "QUERY_STRING": f"q={quote(NAME)}",
-        "RAW_URI": f"/api/v1/cases?q={quote(NAME)}",
-        "HTTP_AUTHORIZATION": "Bearer ct_secret",
-    }
     response = SimpleNamespace(status="200 OK", sent=1234, headers=[])
-    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=12.7))
+    logger.access(response, SimpleNamespace(headers=[]), SEARCH, timedelta(milliseconds=12.7))
     # A response that sent nothing, after a request that never got an environ.
     empty = SimpleNamespace(status="400 BAD REQUEST", sent=None, headers=[])
     logger.access(empty, SimpleNamespace(headers=[]), {}, timedelta(seconds=1, microseconds=5))
@@ -66,15 +67,8 @@ def test_an_access_log_that_is_not_a_stream_gets_the_same_line_through_logging(
     logger = logger_writing_to(tmp_path / "access.log")
     captured = Captured()
     logger.access_log.handlers = [captured]
-    environ = {
-        "REMOTE_ADDR": "10.0.0.7",
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/api/v1/cases",
-        "QUERY_STRING": f"q={quote(NAME)}",
-        "RAW_URI": f"/api/v1/cases?q={quote(NAME)}",
-    }
     response = SimpleNamespace(status="200 OK", sent=10, headers=[])
-    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    logger.access(response, SimpleNamespace(headers=[]), SEARCH, timedelta(milliseconds=3))
     assert captured.lines == ['10.0.0.7 "GET /api/v1/cases" 200 10 3ms']
 
 
