@@ -48,13 +48,30 @@ SYNCHRONOUS_FULL = 2
 # Beside the database file: its writers take turns on it (`writer_lock`).
 WRITER_LOCK_SUFFIX = ".writer-lock"
 
-# Per process and database: (pid, path) -> lock. A forked child starts with its own
-# (one inherited from a thread of the parent may be held, by a thread the child has not).
-_thread_locks: dict[tuple[int, str], threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-# The lock file of each database, open once per process (pid, path) -> descriptor: a lock
-# taken by a process's descriptor is that process's, and a forked child opens its own.
-_lock_files: dict[tuple[int, str], int] = {}
+
+@dataclass(eq=False)
+class _Writer:
+    """The writers of one database in this process: the thread lock they take first, this
+    process's descriptor of the lock file beside the database (opened on first use: a
+    file lock taken through it is this process's), and the appends waiting to be written
+    together (`CaseEventRecorder`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fd: int | None = None
+    mutex: threading.Lock = field(default_factory=threading.Lock)  # guards `pending`
+    pending: list[_Pending] = field(default_factory=list)
+
+
+# (pid, database path) -> its writers. Per process: a forked child starts with its own (a
+# lock inherited from a thread of the parent may be held, by a thread the child has not;
+# appends its parent had queued are not the child's to write).
+_writers: dict[tuple[int, str], _Writer] = {}
+_writers_guard = threading.Lock()
+
+
+def _writer(db_name: str) -> _Writer:
+    with _writers_guard:
+        return _writers.setdefault((os.getpid(), db_name), _Writer())
 
 
 @contextmanager
@@ -68,37 +85,26 @@ def writer_lock(datastore: SQLiteDatastore) -> Iterator[None]:
     (docs/append-path.md). A writer that does not take it (a user created from the CLI)
     is still correct: it meets the others at SQLite's lock."""
     pool = datastore.pool
-    with _thread_lock(pool.db_name), _file_lock(pool):
+    writer = _writer(pool.db_name)
+    with writer.lock, _file_lock(pool, writer):
         yield
-
-
-def _thread_lock(db_name: str) -> threading.Lock:
-    with _thread_locks_guard:
-        return _thread_locks.setdefault((os.getpid(), db_name), threading.Lock())
 
 
 @contextmanager
-def _file_lock(pool: SQLiteConnectionPool) -> Iterator[None]:
-    """The lock file beside the database, for this process (under the thread lock)."""
+def _file_lock(pool: SQLiteConnectionPool, writer: _Writer) -> Iterator[None]:
+    """The lock file beside the database, for this process (under `writer.lock`)."""
     if pool.is_sqlite_memory_mode:
         yield
         return
-    fd = _lock_file(f"{pool.db_name}{WRITER_LOCK_SUFFIX}")
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    if writer.fd is None:
+        writer.fd = os.open(
+            f"{pool.db_name}{WRITER_LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+    fcntl.flock(writer.fd, fcntl.LOCK_EX)
     try:
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _lock_file(path: str) -> int:
-    """This process's descriptor of the lock file (called under the file's thread lock)."""
-    key = (os.getpid(), path)
-    fd = _lock_files.get(key)
-    if fd is None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        _lock_files[key] = fd
-    return fd
+        fcntl.flock(writer.fd, fcntl.LOCK_UN)
 
 
 def release_lock_file(db_name: str) -> None:
@@ -107,15 +113,15 @@ def release_lock_file(db_name: str) -> None:
     Not while a thread of ours may hold the file lock through it: when the thread lock is
     taken (or this runs from a garbage collection inside a writer), the descriptor stays
     open for the next writer."""
-    thread_lock = _thread_locks.get((os.getpid(), db_name))
-    if thread_lock is None or not thread_lock.acquire(blocking=False):
+    writer = _writers.get((os.getpid(), db_name))
+    if writer is None or not writer.lock.acquire(blocking=False):
         return
     try:
-        fd = _lock_files.pop((os.getpid(), f"{db_name}{WRITER_LOCK_SUFFIX}"), None)
-        if fd is not None:
-            os.close(fd)
+        if writer.fd is not None:
+            os.close(writer.fd)
+            writer.fd = None
     finally:
-        thread_lock.release()
+        writer.lock.release()
 
 
 # Prepared statements kept per connection. The library passes `cached_statements=True`,
@@ -239,17 +245,6 @@ class _Pending:
     error: BaseException | None = None
 
 
-@dataclass(eq=False)
-class _Queue:
-    mutex: threading.Lock = field(default_factory=threading.Lock)
-    pending: list[_Pending] = field(default_factory=list)
-
-
-# Per process and database, as the thread locks: a child must not write calls its parent
-# had queued when it forked.
-_queues: dict[tuple[int, str], _Queue] = {}
-
-
 class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     """Stored events plus their chain links and idempotency keys, in one transaction.
 
@@ -267,16 +262,15 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         pool = self.datastore.pool
-        with _thread_locks_guard:
-            queue = _queues.setdefault((os.getpid(), pool.db_name), _Queue())
+        writer = _writer(pool.db_name)
         mine = _Pending(stored_events, kwargs)
-        with queue.mutex:
-            queue.pending.append(mine)
-        with _thread_lock(pool.db_name):
+        with writer.mutex:
+            writer.pending.append(mine)
+        with writer.lock:
             if not mine.done:  # else written by the thread that had the lock before
-                with _file_lock(pool):
-                    with queue.mutex:  # everything that queued meanwhile, mine included
-                        group, queue.pending = queue.pending, []
+                with _file_lock(pool, writer):
+                    with writer.mutex:  # everything that queued meanwhile, mine included
+                        group, writer.pending = writer.pending, []
                     self._write_group(group)
         if mine.error is not None:
             raise mine.error

@@ -67,8 +67,8 @@ def open_cases(ct: Casetrail, n: int) -> list[str]:
 
 
 def queued(ct: Casetrail) -> int:
-    queue = store._queues.get((os.getpid(), ct.db.datastore.pool.db_name))
-    return len(queue.pending) if queue is not None else 0
+    writer = store._writers.get((os.getpid(), ct.db.datastore.pool.db_name))
+    return len(writer.pending) if writer is not None else 0
 
 
 def while_another_process_writes(ct: Casetrail, calls: list[Callable[[], Any]]) -> list[Any]:

@@ -16,7 +16,7 @@ import pytest
 from bench import workload
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.store.sqlite import WRITER_LOCK_SUFFIX, _lock_files
+from casetrail.store.sqlite import _writers
 from domain.case import Actor
 from tests.units import TEST_UNITS
 
@@ -147,15 +147,16 @@ def test_an_append_waits_while_another_process_holds_the_lock(tmp_path: Path) ->
 def test_a_process_keeps_its_lock_file_open_until_the_store_closes(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var")
     ct = bootstrap(settings)
-    lock_file = (os.getpid(), f"{ct.db.datastore.pool.db_name}{WRITER_LOCK_SUFFIX}")
+    writer = (os.getpid(), ct.db.datastore.pool.db_name)
     with ct.db.writer():
         pass
-    fd = _lock_files[lock_file]
+    fd = _writers[writer].fd
+    assert fd is not None
     with ct.db.writer():
         pass
-    assert _lock_files[lock_file] == fd  # opened once
+    assert _writers[writer].fd == fd  # opened once
     ct.close()
-    assert lock_file not in _lock_files
+    assert _writers[writer].fd is None
     with pytest.raises(OSError):
         os.fstat(fd)  # closed
 
