@@ -14,7 +14,7 @@ from projections import engine_for
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import correction_indicators
 from projections.disputes import dispute_indicators
-from projections.engine import Place, Tables, subtree_range
+from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
 
 if TYPE_CHECKING:
@@ -33,16 +33,6 @@ INDICATOR_PROJECTION = {
     "resettlement": "resettlement",
     "correction": "correction",
 }
-
-
-def rate(numerator: int, denominator: int) -> dict[str, Any]:
-    value = round(numerator / denominator, 6) if denominator else None
-    return {"value": value, "numerator": numerator, "denominator": denominator}
-
-
-def per_mille(numerator: int, denominator: int) -> dict[str, Any]:
-    value = round(1000 * numerator / denominator, 4) if denominator else None
-    return {"value": value, "numerator": numerator, "denominator": denominator}
 
 
 def _day(value: date | str | None, default: str) -> str:

@@ -18,8 +18,11 @@ from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for
-from projections.engine import SHARE_BUCKETS, Engine, Tables, plan_groups, tracking_name
+from projections.engine import Engine
 from projections.queries import ReadModels
+from projections.readmodel import Tables
+from projections.rebuild import plan_groups
+from projections.tracking import SHARE_BUCKETS, tracking_name
 from tests.dispute_builders import APPLICANT, PERSONAL_DATA, RESPONDENT
 from tests.integration.projection_support import bulk_disputes
 
