@@ -17,7 +17,7 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
-from projections import engine_for
+from projections import all_projections, engine_for
 from projections.engine import Engine
 from projections.queries import ReadModels
 from projections.readmodel import Tables
@@ -360,3 +360,13 @@ def test_a_rebuild_plan_takes_every_read_model_once_and_shares_tile_the_buckets(
             if shares
         ]
         assert max(loads) - min(loads) <= 2 * weights["cases"] / SHARE_BUCKETS + 1e-9
+
+
+def test_a_batch_decodes_the_kinds_of_the_event_classes_a_read_model_handles() -> None:
+    kinds = {projection.name: projection.kinds for projection in all_projections()}
+    assert kinds == {
+        "cases": None,  # every case event moves its row (status, time, version)
+        "disputes": frozenset({"dispute"}),
+        "resettlement": frozenset({"resettlement"}),
+        "correction": frozenset({"correction"}),
+    }
