@@ -10,8 +10,8 @@ from typing import Any
 from bench.stats import Rate
 from casetrail.bootstrap import Casetrail
 from projections import engine_for
-from projections.engine import default_rebuild_processes
 from projections.queries import ReadModels
+from projections.rebuild import default_rebuild_processes
 
 BATCH = 500
 

@@ -18,10 +18,9 @@ from marshmallow import Schema
 
 from domain.clock import cst_date
 from domain.errors import NotPermitted, RuleViolation, UnknownEventType
+from domain.roles import ROLES as ROLES  # still importable from here (casetrail.directory)
+from domain.roles import SUPERVISOR, WRITING_ROLES
 from domain.schemas import NoData, load
-
-WRITING_ROLES = ("caseworker", "supervisor")
-ROLES = ("caseworker", "supervisor", "auditor", "admin")
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,8 @@ class CaseEvent(RecordedEvent):
     supervisors_only: ClassVar[bool] = False
     # Fields of `data` that name units; the service checks they exist.
     unit_fields: ClassVar[tuple[str, ...]] = ()
+    # The status the event leaves its case in (None: unchanged); read models ask it too.
+    leads_to: ClassVar[str | None] = None
     _schema_instance: ClassVar[Schema | None] = None
 
     @property
@@ -107,6 +108,8 @@ class CaseEvent(RecordedEvent):
     def mutate(self, aggregate: Any) -> Any:
         case: Any = super().mutate(aggregate)
         case.last_event_at = self.timestamp
+        if self.leads_to is not None:
+            case.status = self.leads_to
         return case
 
     def apply(self, aggregate: Any) -> None:
@@ -122,6 +125,8 @@ class CaseOpened(Aggregate.Created, CaseEvent):
         case: Any = super().mutate(aggregate)
         case.unit = self.unit
         case.last_event_at = self.timestamp
+        if self.leads_to is not None:
+            case.status = self.leads_to
         return case
 
 
@@ -258,7 +263,7 @@ def require_writer(actor: Actor) -> None:
 def check_role(event_class: type[CaseEvent], ctx: Context) -> None:
     role = ctx.actor.role
     require_writer(ctx.actor)
-    if event_class.supervisors_only and role != "supervisor":
+    if event_class.supervisors_only and role != SUPERVISOR:
         raise NotPermitted(
             f"Only a supervisor may record {event_class.__name__}.", code="supervisor_only"
         )

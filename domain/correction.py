@@ -166,10 +166,10 @@ class CorrectionSubjectReceived(CaseOpened):
     """社區矯正對象接收: the subject is received for correction where they live."""
 
     schema = CorrectionSubjectReceivedData
+    leads_to = "received"
 
     def apply(self, case: Any) -> None:
         data = self.data
-        case.status = "received"
         case.person = data["person"]
         case.correction_type = data["correction_type"]
         case.deciding_authority = data["deciding_authority"]
@@ -178,12 +178,9 @@ class CorrectionSubjectReceived(CaseOpened):
         case.term_start = date.fromisoformat(data["term_start"])
         case.term_end = date.fromisoformat(data["term_end"])
         case.eligibility = data["eligibility"]
-        birth_date = date.fromisoformat(data["person"]["birth_date"])
-        # Minors are corrected apart and their identity is confidential.
-        case.minor = age_on(birth_date, case.offence_date) < rules.ADULT_AGE
+        case.minor = is_minor(date.fromisoformat(data["person"]["birth_date"]), case.offence_date)
         case.received_on = cst_date(self.timestamp)
-        # 社區矯正法 §21: report in within 10 days of the decision taking effect.
-        case.report_in_due = add_days(case.decision_effective_on, rules.REPORT_IN_DAYS)
+        case.report_in_due = report_in_due(case.decision_effective_on)
         case.reported_in_on = None
         case.late_report_in = None
         case.team = None
@@ -212,10 +209,10 @@ class SubjectReportedIn(CaseEvent):
     """報到: the subject reports in; later than the window is late (社區矯正法 §21)."""
 
     schema = SubjectReportedInData
+    leads_to = "under_correction"
     allowed_in = statuses("received")
 
     def apply(self, case: Any) -> None:
-        case.status = "under_correction"
         case.reported_in_on = date.fromisoformat(self.data["reported_on"])
         case.late_report_in = case.reported_in_on > case.report_in_due
 
@@ -415,10 +412,11 @@ class SubjectCommitted(CaseEvent):
     """收監執行: the subject is committed to prison; correction ends."""
 
     schema = SubjectCommittedData
+    leads_to = "committed"
     allowed_in = OPEN
 
     def apply(self, case: Any) -> None:
-        end_correction(case, "committed", self.data["on"])
+        end_correction(case, self.data["on"])
 
 
 class SubjectAbsconded(CaseEvent):
@@ -459,10 +457,11 @@ class CorrectionCompleted(CaseEvent):
     """按期解除矯正: the term is served; correction ends with a certificate."""
 
     schema = CorrectionCompletedData
+    leads_to = "completed"
     allowed_in = UNDER_CORRECTION
 
     def apply(self, case: Any) -> None:
-        end_correction(case, "completed", self.data["on"])
+        end_correction(case, self.data["on"])
         case.certificate_no = self.data["certificate_no"]
 
 
@@ -470,10 +469,11 @@ class SubjectDied(CaseEvent):
     """死亡: the subject died; correction ends."""
 
     schema = DayData
+    leads_to = "died"
     allowed_in = OPEN
 
     def apply(self, case: Any) -> None:
-        end_correction(case, "died", self.data["on"])
+        end_correction(case, self.data["on"])
 
 
 def leave_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -507,8 +507,18 @@ def leave_days(leave: dict[str, Any]) -> int:
     return (leave["to"] - leave["from"]).days + 1
 
 
-def end_correction(case: Any, status: str, on: str) -> None:
-    case.status = status
+def is_minor(birth_date: date, offence_date: date) -> bool:
+    """Minors (under 18 at the offence) are corrected apart and their identity is
+    confidential."""
+    return age_on(birth_date, offence_date) < rules.ADULT_AGE
+
+
+def report_in_due(decision_effective_on: date) -> date:
+    """社區矯正法 §21: report in within 10 days of the decision taking effect."""
+    return add_days(decision_effective_on, rules.REPORT_IN_DAYS)
+
+
+def end_correction(case: Any, on: str) -> None:
     case.ended_on = date.fromisoformat(on)
 
 

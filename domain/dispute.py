@@ -140,11 +140,11 @@ class DisputeRegistered(CaseOpened):
     """矛盾糾紛登記 (統一受理): a dispute is registered; it cannot be refused."""
 
     schema = DisputeRegisteredData
+    leads_to = "registered"
     unit_fields = ("center_unit",)
 
     def apply(self, case: Any) -> None:
         data = self.data
-        case.status = "registered"
         case.center_unit = data["center_unit"]
         case.category = data["category"]
         case.summary = data["summary"]
@@ -158,7 +158,9 @@ class DisputeRegistered(CaseOpened):
         case.complexity = None
         # Until triage sets the complexity, the scope decides (有受必處): a cross-region
         # dispute has the longer limit from the day it is registered.
-        case.deadline = add_days(case.registered_on, time_limit_days(case))
+        case.deadline = time_limit(
+            case.registered_on, case.time_limit_class, case.complexity, case.scope
+        )
         case.responsible_unit = None
         case.handling_body = None
         case.assigned_unit = None
@@ -188,28 +190,27 @@ class DisputeTriaged(CaseEvent):
     """集中梳理: the center triages the dispute and sets its time limit."""
 
     schema = DisputeTriagedData
+    leads_to = "triaged"
     allowed_in = statuses("registered")
     unit_fields = ("responsible_unit",)
 
     def apply(self, case: Any) -> None:
-        case.status = "triaged"
         case.complexity = self.data["complexity"]
         case.responsible_unit = self.data["responsible_unit"]
-        deadline = add_days(case.registered_on, time_limit_days(case))
-        # A supervisor's extension recorded before triage is not undone by it.
-        case.deadline = max(deadline, case.deadline) if case.deadline_extended else deadline
+        limit = time_limit(case.registered_on, case.time_limit_class, case.complexity, case.scope)
+        case.deadline = deadline_after_triage(limit, case.deadline, case.deadline_extended)
 
 
 class DisputeAssigned(CaseEvent):
     """歸口辦理: assigned to a mediation committee or a department."""
 
     schema = DisputeAssignedData
+    leads_to = "assigned"
     # `assigned` only for a reassignment after a return's joint handling (checked by a rule).
     allowed_in = statuses("triaged", "returned", "assigned")
     unit_fields = ("assigned_unit",)
 
     def apply(self, case: Any) -> None:
-        case.status = "assigned"
         case.handling_body = self.data["handling_body"]
         case.assigned_unit = self.data["assigned_unit"]
         case.mediators = self.data["mediators"]
@@ -219,10 +220,10 @@ class MediationSessionHeld(CaseEvent):
     """依法調處: a mediation session (調解) was held."""
 
     schema = MediationSessionHeldData
+    leads_to = "in_mediation"
     allowed_in = MEDIATING
 
     def apply(self, case: Any) -> None:
-        case.status = "in_mediation"
         case.sessions += 1
 
 
@@ -250,10 +251,10 @@ class DisputeReturned(CaseEvent):
     """回流: the dispute returns to the center, which then convenes joint handling."""
 
     schema = DisputeReturnedData
+    leads_to = "returned"
     allowed_in = MEDIATING
 
     def apply(self, case: Any) -> None:
-        case.status = "returned"
         case.returns += 1
         case.joint_handling_convened = False
 
@@ -262,10 +263,10 @@ class JointHandlingConvened(CaseEvent):
     """會辦: the center convenes the departments; the dispute goes back to assigned."""
 
     schema = JointHandlingConvenedData
+    leads_to = "assigned"
     allowed_in = statuses("returned")
 
     def apply(self, case: Any) -> None:
-        case.status = "assigned"
         case.joint_handling_convened = True
 
 
@@ -306,11 +307,12 @@ class AgreementReached(CaseEvent):
     """調解成功: the parties reached an agreement."""
 
     schema = AgreementReachedData
+    leads_to = "agreement_reached"
     # `assigned` is refused by a rule that says why: no session since the assignment.
     allowed_in = MEDIATING
 
     def apply(self, case: Any) -> None:
-        conclude(case, "agreement_reached", self.timestamp)
+        conclude(case, self.leads_to, self.timestamp)
         effective = self.data.get("effective_on")
         case.agreement_effective_on = (
             date.fromisoformat(effective) if effective else cst_date(self.timestamp)
@@ -331,10 +333,11 @@ class MediationFailed(CaseEvent):
     """調解不成: mediation failed; the parties are referred on (訴調對接)."""
 
     schema = MediationFailedData
+    leads_to = "mediation_failed"
     allowed_in = MEDIATING
 
     def apply(self, case: Any) -> None:
-        conclude(case, "mediation_failed", self.timestamp)
+        conclude(case, self.leads_to, self.timestamp)
         case.referral = self.data["referral"]
 
 
@@ -342,30 +345,32 @@ class MediationRefused(CaseEvent):
     """拒絕調解: a party refuses mediation; none may take place (人民調解法 §17)."""
 
     schema = MediationRefusedData
+    leads_to = "refused"
     allowed_in = BEFORE_OUTCOME
 
     def apply(self, case: Any) -> None:
-        conclude(case, "refused", self.timestamp)
+        conclude(case, self.leads_to, self.timestamp)
 
 
 class DisputeWithdrawn(CaseEvent):
     """撤回: the applicant withdraws the dispute."""
 
     schema = DisputeWithdrawnData
+    leads_to = "withdrawn"
     allowed_in = BEFORE_OUTCOME
 
     def apply(self, case: Any) -> None:
-        conclude(case, "withdrawn", self.timestamp)
+        conclude(case, self.leads_to, self.timestamp)
 
 
 class DisputeClosed(CaseEvent):
     """辦結報告: the dispute is closed with its result (限期辦結)."""
 
     schema = DisputeClosedData
+    leads_to = "closed"
     allowed_in = OUTCOMES
 
     def apply(self, case: Any) -> None:
-        case.status = "closed"
         case.closed_on = cst_date(self.timestamp)
         case.concluded_on = case.closed_on
         case.on_time = case.concluded_on <= case.deadline
@@ -383,15 +388,27 @@ class FollowUpVisited(CaseEvent):
         case.agreement_performed = self.data["agreement_performed"]
 
 
-def time_limit_days(case: Any) -> int:
-    limits = rules.MEDIATION_TIME_LIMITS[case.time_limit_class]
-    if case.complexity == "major" or case.scope == "cross_region":
+def time_limit_days(time_limit_class: str, complexity: str | None, scope: str | None) -> int:
+    limits = rules.MEDIATION_TIME_LIMITS[time_limit_class]
+    if complexity == "major" or scope == "cross_region":
         return limits.major_days
     return limits.ordinary_days
 
 
-def conclude(case: Any, outcome: str, at: datetime) -> None:
-    case.status = outcome
+def time_limit(
+    registered_on: date, time_limit_class: str, complexity: str | None, scope: str | None
+) -> date:
+    """The last day of a dispute's time limit (限期辦結), by the rule table."""
+    return add_days(registered_on, time_limit_days(time_limit_class, complexity, scope))
+
+
+def deadline_after_triage(limit: date, deadline: date, extended: bool) -> date:
+    """The deadline once triage has set the time limit: a supervisor's extension recorded
+    before triage is not undone by it."""
+    return max(limit, deadline) if extended else limit
+
+
+def conclude(case: Any, outcome: str | None, at: datetime) -> None:
     case.outcome = outcome
     case.outcome_on = cst_date(at)
 

@@ -125,10 +125,10 @@ class ReleaseNotified(CaseOpened):
     """
 
     schema = ReleaseNotifiedData
+    leads_to = "notified"
 
     def apply(self, case: Any) -> None:
         data = self.data
-        case.status = "notified"
         case.person = data["person"]
         case.release_type = data["release_type"]
         case.institution = data["institution"]
@@ -180,12 +180,12 @@ class PersonReleased(CaseEvent):
     """刑滿釋放 / 解除勞教: the person is released; the handover window starts."""
 
     schema = PersonReleasedData
+    leads_to = "released"
     allowed_in = BEFORE_RELEASE
 
     def apply(self, case: Any) -> None:
-        case.status = "released"
         case.released_on = date.fromisoformat(self.data["released_on"])
-        case.handover_due = add_days(case.released_on, rules.HANDOVER_WINDOW_DAYS)
+        case.handover_due = handover_due(case.released_on)
         case.assistance_period_ends_on = add_years(case.released_on, rules.ASSISTANCE_PERIOD_YEARS)
 
 
@@ -193,10 +193,10 @@ class PersonReceived(CaseEvent):
     """銜接到位: the community received the person; late past the handover window."""
 
     schema = PersonReceivedData
+    leads_to = "received"
     allowed_in = statuses("released")
 
     def apply(self, case: Any) -> None:
-        case.status = "received"
         case.received_on = date.fromisoformat(self.data["received_on"])
         case.reception_method = self.data["method"]
         case.late_handover = case.received_on > case.handover_due
@@ -281,10 +281,10 @@ class ContactLost(CaseEvent):
     """脫管: contact with a received person is lost."""
 
     schema = ContactLostData
+    leads_to = "contact_lost"
     allowed_in = UNDER_ASSISTANCE
 
     def apply(self, case: Any) -> None:
-        case.status = "contact_lost"
         case.contact_lost_on = date.fromisoformat(self.data["on"])
         case.contact_losses += 1
 
@@ -293,10 +293,10 @@ class ContactRestored(CaseEvent):
     """恢復聯繫: contact with the person is restored after it was lost."""
 
     schema = ContactRestoredData
+    leads_to = "received"
     allowed_in = statuses("contact_lost")
 
     def apply(self, case: Any) -> None:
-        case.status = "received"
         case.contact_lost_on = None
 
 
@@ -321,14 +321,19 @@ class AssistanceEnded(CaseEvent):
     """幫教期滿 / 終止: assistance ends and the case closes; nothing is recorded after it."""
 
     schema = AssistanceEndedData
+    leads_to = "closed"
     allowed_in = OPEN
 
     def apply(self, case: Any) -> None:
-        case.status = "closed"
         case.end_reason = self.data["reason"]
         case.ended_on = date.fromisoformat(self.data["ended_on"])
         # A closed case no longer holds a place (at a transitional base or elsewhere).
         end_placement(case)
+
+
+def handover_due(released_on: date) -> date:
+    """The last day of the handover window (銜接) that opens with the release."""
+    return add_days(released_on, rules.HANDOVER_WINDOW_DAYS)
 
 
 def end_placement(case: Any) -> None:

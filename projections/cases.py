@@ -8,16 +8,38 @@ subject's report-in window until reported in); it is NULL when nothing is due, a
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from operator import itemgetter
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from domain import rules
 from domain.case import CaseEvent, CaseOpened
-from domain.clock import add_days, cst_date
-from domain.dispute import time_limit_days
-from projections.engine import UNIT_DEPTH, Batch, Projection, Tables
+from domain.clock import cst_date
+from domain.correction import (
+    CorrectionCompleted,
+    ResidenceChanged,
+    SubjectCommitted,
+    SubjectDied,
+    SubjectReportedIn,
+)
+from domain.dispute import (
+    DeadlineExtended,
+    DisputeClosed,
+    DisputeTriaged,
+    deadline_after_triage,
+    time_limit,
+)
+from domain.resettlement import (
+    AssistanceCategorised,
+    AssistanceDelegated,
+    AssistanceEnded,
+    PersonReceived,
+    PersonReleased,
+    handover_due,
+)
+from projections.correction import minor_at_offence, report_due
+from projections.readmodel import UNIT_DEPTH, Batch, Projection, Tables, on
 
 UNIT_COLUMNS = [f"u{d}" for d in range(UNIT_DEPTH)]
 # The list order (newest first, ties by id), then every column a list filter reads.
@@ -25,41 +47,6 @@ FILTERED = "opened_at, case_id, kind, status, category, deadline"
 # Unit columns with an index of their own (province, city, county, township).
 INDEXED_DEPTH = 4
 
-# The status each event leaves its case in, by kind (the domain's own transitions).
-STATUS_AFTER: dict[str, dict[str, str]] = {
-    "dispute": {
-        "DisputeRegistered": "registered",
-        "DisputeTriaged": "triaged",
-        "DisputeAssigned": "assigned",
-        "MediationSessionHeld": "in_mediation",
-        "DisputeReturned": "returned",
-        "JointHandlingConvened": "assigned",
-        "AgreementReached": "agreement_reached",
-        "MediationFailed": "mediation_failed",
-        "MediationRefused": "refused",
-        "DisputeWithdrawn": "withdrawn",
-        "DisputeClosed": "closed",
-    },
-    "resettlement": {
-        "ReleaseNotified": "notified",
-        "PersonReleased": "released",
-        "PersonReceived": "received",
-        "ContactLost": "contact_lost",
-        "ContactRestored": "received",
-        "AssistanceEnded": "closed",
-    },
-    "correction": {
-        "CorrectionSubjectReceived": "received",
-        "SubjectReportedIn": "under_correction",
-        "CorrectionCompleted": "completed",
-        "SubjectCommitted": "committed",
-        "SubjectDied": "died",
-    },
-}
-# Events that move a case to another handling unit.
-MOVES = {"AssistanceDelegated", "ResidenceChanged"}
-# Correction events after which no report-in is due any more.
-REPORT_IN_ENDS = {"SubjectReportedIn", "CorrectionCompleted", "SubjectCommitted", "SubjectDied"}
 COLUMNS = [
     "case_id",
     "kind",
@@ -86,8 +73,11 @@ class CaseList(Projection):
     # the case list is split into shares of cases to level the processes.
     weight: ClassVar[float] = 3.0
     partitionable: ClassVar[bool] = True
-    # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality.
-    version: ClassVar[int] = 3
+    # Every case event changes the row (status, time, version), not only those handled.
+    kinds: ClassVar[frozenset[str] | None] = None
+    # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality;
+    # 4: a dispute's deadline extension survives triage (the state says `extended`).
+    version: ClassVar[int] = 4
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]
@@ -136,44 +126,79 @@ class CaseList(Projection):
             row = {**found, "_new": False, "_changed": set()}
             row["_was"] = _tally_key(row)
             rows[case_id] = row
-        name = type(event).__name__
-        data = event.data
         changes: dict[str, Any] = {
             "last_event_at": event.timestamp.isoformat(),
             "version": event.originator_version,
             "position": position,
         }
-        status = STATUS_AFTER.get(kind, {}).get(name)
-        if status is not None:
-            changes["status"] = status
-        if kind == "dispute":
-            state = _state(row)
-            changes["deadline"] = _dispute_deadline(state, name, data, row["deadline"])
-        elif kind == "resettlement":
-            if name == "PersonReleased":
-                changes["deadline"] = add_days(
-                    date.fromisoformat(data["released_on"]), rules.HANDOVER_WINDOW_DAYS
-                ).isoformat()
-            elif name in ("PersonReceived", "AssistanceEnded"):
-                changes["deadline"] = None
-            elif name == "AssistanceCategorised":
-                changes["category"] = data.get("category", row["category"])
-        elif kind == "correction" and name in REPORT_IN_ENDS:
-            changes["deadline"] = None
-        if name in MOVES and data.get("to_unit"):
-            place = b.place(data["to_unit"])
-            changes["unit"] = place.unit
-            changes.update(zip(UNIT_COLUMNS, place.columns(), strict=True))
-            confidential = place.unit if row["minor"] else None
-            moves: list[tuple[Any, ...]] = b.scratch.setdefault("cases.moves", [])
-            moves.extend(
-                (place.path, confidential, term, row["opened_at"], case_id)
-                for term in _state(row).get("terms", [])
-            )
+        if event.leads_to is not None:
+            changes["status"] = event.leads_to
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(self, b, event, row, changes)
         for column, value in changes.items():
             if row[column] != value:
                 row[column] = value
                 row["_changed"].add(column)
+
+    # --- what events change beyond status, time and version -----------------------------
+
+    @on(DisputeTriaged)
+    def triaged(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        state = _state(row)
+        state["complexity"] = event.data.get("complexity")
+        limit = _limit(state)
+        deadline = date.fromisoformat(row["deadline"]) if row["deadline"] else limit
+        changes["deadline"] = deadline_after_triage(
+            limit, deadline, bool(state.get("extended"))
+        ).isoformat()
+
+    @on(DeadlineExtended)
+    def extended(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        _state(row)["extended"] = True
+        changes["deadline"] = str(event.data["new_deadline"])[:10]
+
+    @on(PersonReleased)
+    def released(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        released_on = date.fromisoformat(event.data["released_on"])
+        changes["deadline"] = handover_due(released_on).isoformat()
+
+    # Nothing is due any more: the dispute is closed, the person received or the case
+    # ended, the subject reported in or the correction ended.
+    @on(
+        DisputeClosed,
+        PersonReceived,
+        AssistanceEnded,
+        SubjectReportedIn,
+        CorrectionCompleted,
+        SubjectCommitted,
+        SubjectDied,
+    )
+    def nothing_due(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["deadline"] = None
+
+    @on(AssistanceCategorised)
+    def categorised(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["category"] = event.data.get("category", row["category"])
+
+    @on(AssistanceDelegated, ResidenceChanged)
+    def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        """The case moves to another handling unit, and its search terms with it."""
+        if not event.data.get("to_unit"):
+            return
+        place = b.place(event.data["to_unit"])
+        changes["unit"] = place.unit
+        changes.update(zip(UNIT_COLUMNS, place.columns(), strict=True))
+        confidential = place.unit if row["minor"] else None
+        moves: list[tuple[Any, ...]] = b.scratch.setdefault("cases.moves", [])
+        moves.extend(
+            (place.path, confidential, term, row["opened_at"], str(event.originator_id))
+            for term in _state(row).get("terms", [])
+        )
 
     def finish(self, b: Batch) -> None:
         """Writes the rows this batch touched: each new case once, each changed one once."""
@@ -269,7 +294,7 @@ class CaseList(Projection):
                 "scope": data.get("scope"),
                 "complexity": None,
             }
-            deadline = _limit(state)
+            deadline = _limit(state).isoformat()
             display = {"names": names, "summary": summary}
         else:
             person = data.get("person") or {}
@@ -277,12 +302,8 @@ class CaseList(Projection):
             identifiers = [str(person["id_number"])] if person.get("id_number") else []
             if kind == "correction":
                 category = data.get("correction_type")
-                effective = data.get("decision_effective_on")
-                if effective:
-                    deadline = add_days(
-                        date.fromisoformat(effective), rules.REPORT_IN_DAYS
-                    ).isoformat()
-                minor = int(_is_minor(person, data))
+                deadline = report_due(data)
+                minor = int(minor_at_offence(data))
             display = {"names": names}
         timestamp = event.timestamp.isoformat()
         found = sorted(b.privacy.index_terms(names, identifiers, summary))
@@ -295,7 +316,7 @@ class CaseList(Projection):
         return {
             "case_id": case_id,
             "kind": kind,
-            "status": STATUS_AFTER.get(kind, {}).get(type(event).__name__, "open"),
+            "status": event.leads_to or "open",
             "unit": place.unit,
             **dict(zip(UNIT_COLUMNS, place.columns(), strict=True)),
             "category": category,
@@ -318,32 +339,14 @@ def _tally_key(row: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
     return chain, row["kind"], row["status"]
 
 
-def _dispute_deadline(
-    state: dict[str, Any], name: str, data: dict[str, Any], deadline: str | None
-) -> str | None:
-    if name == "DisputeTriaged":
-        state["complexity"] = data.get("complexity")
-        return _limit(state)
-    if name == "DeadlineExtended":
-        return str(data["new_deadline"])[:10]
-    if name == "DisputeClosed":
-        return None
-    return deadline
-
-
-def _limit(state: dict[str, Any]) -> str:
-    """The dispute's time limit, by the domain's own rule table."""
-    case = SimpleNamespace(**state)
-    return add_days(date.fromisoformat(state["registered_on"]), time_limit_days(case)).isoformat()
-
-
-def _is_minor(person: dict[str, Any], data: dict[str, Any]) -> bool:
-    from domain.clock import age_on
-
-    birth, offence = person.get("birth_date"), data.get("offence_date")
-    if not birth or not offence:
-        return False
-    return age_on(date.fromisoformat(birth), date.fromisoformat(offence)) < rules.ADULT_AGE
+def _limit(state: dict[str, Any]) -> date:
+    """The dispute's time limit, by the domain's own rule."""
+    return time_limit(
+        date.fromisoformat(state["registered_on"]),
+        state["time_limit_class"],
+        state.get("complexity"),
+        state.get("scope"),
+    )
 
 
 def _state(row: dict[str, Any]) -> dict[str, Any]:
@@ -355,12 +358,8 @@ def _state(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dumps(value: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _loads(text: str | None) -> dict[str, Any]:
-    import json
-
     return dict(json.loads(text)) if text else {}

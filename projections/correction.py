@@ -11,27 +11,49 @@ from typing import Any, ClassVar
 
 from domain import rules
 from domain.case import CaseEvent
-from domain.clock import add_days
-from projections.engine import Batch, Projection, Tables, counter_table, event_day
+from domain.correction import (
+    CorrectionCompleted,
+    CorrectionSubjectReceived,
+    ElectronicMonitoringEnded,
+    ElectronicMonitoringStarted,
+    PublicSecurityPenaltyProposed,
+    Reoffended,
+    ReprimandIssued,
+    ResidenceChanged,
+    RevocationProposed,
+    SanctionEvent,
+    SubjectAbsconded,
+    SubjectCommitted,
+    SubjectDied,
+    SubjectLocated,
+    SubjectReportedIn,
+    WarningIssued,
+    is_minor,
+    report_in_due,
+)
+from projections.figures import per_mille, rate
+from projections.readmodel import Batch, Projection, Tables, counter_table, event_day, on
 
-ENDINGS = {
-    "CorrectionCompleted": "completed",
-    "SubjectCommitted": "committed",
-    "SubjectDied": "died",
-}
-SANCTIONS = {
-    "ReprimandIssued": "reprimand",
-    "WarningIssued": "warning",
-    "PublicSecurityPenaltyProposed": "public_security_penalty",
-    "RevocationProposed": "revocation",
-}
+
+def minor_at_offence(data: dict[str, Any]) -> bool:
+    """The domain's minority rule over a received subject's recorded data (False where a
+    date is missing)."""
+    birth, offence = (data.get("person") or {}).get("birth_date"), data.get("offence_date")
+    if not birth or not offence:
+        return False
+    return is_minor(date.fromisoformat(birth), date.fromisoformat(offence))
+
+
+def report_due(data: dict[str, Any]) -> str | None:
+    """The last day to report in, from the decision's effective day (if recorded)."""
+    effective = data.get("decision_effective_on")
+    return report_in_due(date.fromisoformat(effective)).isoformat() if effective else None
 
 
 class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
     tables: ClassVar[tuple[str, ...]] = ("subjects", "counts")
     weight: ClassVar[float] = 0.1
-    kinds: ClassVar[frozenset[str] | None] = frozenset({"correction"})
 
     def create_statements(self, t: Tables) -> list[str]:
         subjects = t["subjects"]
@@ -50,94 +72,118 @@ class CorrectionIndicators(Projection):
             *counter_table(t),
         ]
 
+    @on(CorrectionSubjectReceived)
+    def received(self, b: Batch, event: CorrectionSubjectReceived) -> None:
+        data = event.data
+        place = b.place(str(getattr(event, "unit", "")))
+        received_on = event_day(event)
+        term_end = data.get("term_end")
+        b.insert(
+            "subjects",
+            "case_id",
+            {
+                "case_id": str(event.originator_id),
+                "unit": place.unit,
+                "path": place.path,
+                "received_on": received_on,
+                "received_unit": place.unit,
+                "active": 1,
+                "term_end": term_end,
+                "active_term_end": term_end,
+                "report_due": report_due(data),
+                "reported": 0,
+                "absconded": 0,
+                "monitoring_until": None,
+                "reoffended": 0,
+                "minor": int(minor_at_offence(data)),
+            },
+        )
+        b.count("counts", place, received_on, "received")
+
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
-        if kind != "correction":
+        """A subject's row is read once for every later event it has a handler for."""
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            return
+        if isinstance(event, CorrectionSubjectReceived):
+            handler(self, b, event)
             return
         case_id = str(event.originator_id)
-        name = type(event).__name__
-        data = event.data
-        if name == "CorrectionSubjectReceived":
-            from projections.cases import _is_minor
-
-            place = b.place(str(getattr(event, "unit", "")))
-            received_on = event_day(event)
-            effective = data.get("decision_effective_on")
-            report_due = (
-                add_days(date.fromisoformat(effective), rules.REPORT_IN_DAYS).isoformat()
-                if effective
-                else None
-            )
-            term_end = data.get("term_end")
-            b.insert(
-                "subjects",
-                "case_id",
-                {
-                    "case_id": case_id,
-                    "unit": place.unit,
-                    "path": place.path,
-                    "received_on": received_on,
-                    "received_unit": place.unit,
-                    "active": 1,
-                    "term_end": term_end,
-                    "active_term_end": term_end,
-                    "report_due": report_due,
-                    "reported": 0,
-                    "absconded": 0,
-                    "monitoring_until": None,
-                    "reoffended": 0,
-                    "minor": int(_is_minor(data.get("person") or {}, data)),
-                },
-            )
-            b.count("counts", place, received_on, "received")
-            return
         row = b.row("subjects", "case_id", case_id)
         if row is None:
             return
-        place = b.place(row["unit"])
         changes: dict[str, Any] = {}
-        if name == "SubjectReportedIn":
-            reported_on = event_day(event, "reported_on")
-            changes.update(reported=1, report_due=None)
-            b.count("counts", place, reported_on, "reported_in")
-            due = row["report_due"]
-            if due is None or reported_on <= due:
-                # On-time report-in rate: over the cohort received, on its day and unit.
-                b.count(
-                    "counts",
-                    b.place(row["received_unit"]),
-                    row["received_on"],
-                    "received_reported_on_time",
-                )
-        elif name in ENDINGS:
-            changes.update(
-                active=0, active_term_end=None, report_due=None, monitoring_until=None, absconded=0
+        handler(self, b, event, row, changes)
+        b.update("subjects", case_id, **changes)
+
+    @on(SubjectReportedIn)
+    def reported_in(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        reported_on = event_day(event, "reported_on")
+        changes.update(reported=1, report_due=None)
+        b.count("counts", b.place(row["unit"]), reported_on, "reported_in")
+        due = row["report_due"]
+        if due is None or reported_on <= due:
+            # On-time report-in rate: over the cohort received, on its day and unit.
+            b.count(
+                "counts",
+                b.place(row["received_unit"]),
+                row["received_on"],
+                "received_reported_on_time",
             )
-            b.count("counts", place, event_day(event, "on"), ENDINGS[name])
-        elif name in SANCTIONS:
-            b.count("counts", place, event_day(event, "on"), f"sanction:{SANCTIONS[name]}")
-        elif name == "SubjectAbsconded":
-            changes["absconded"] = 1
-        elif name == "SubjectLocated":
-            changes["absconded"] = 0
-        elif name == "ElectronicMonitoringStarted":
-            changes["monitoring_until"] = str(data.get("until", ""))[:10] or None
-        elif name == "ElectronicMonitoringEnded":
-            changes["monitoring_until"] = None
-        elif name == "ResidenceChanged" and data.get("to_unit"):
-            new = b.place(data["to_unit"])
+
+    @on(CorrectionCompleted, SubjectCommitted, SubjectDied)
+    def ended(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes.update(
+            active=0, active_term_end=None, report_due=None, monitoring_until=None, absconded=0
+        )
+        # Counted by the status the correction ends in (completed, committed, died).
+        b.count("counts", b.place(row["unit"]), event_day(event, "on"), event.leads_to)
+
+    @on(ReprimandIssued, WarningIssued, PublicSecurityPenaltyProposed, RevocationProposed)
+    def sanctioned(
+        self, b: Batch, event: SanctionEvent, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        b.count("counts", b.place(row["unit"]), event_day(event, "on"), f"sanction:{event.rung}")
+
+    @on(SubjectAbsconded)
+    def absconded(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes["absconded"] = 1
+
+    @on(SubjectLocated)
+    def located(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes["absconded"] = 0
+
+    @on(ElectronicMonitoringStarted)
+    def monitored(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes["monitoring_until"] = str(event.data.get("until", ""))[:10] or None
+
+    @on(ElectronicMonitoringEnded)
+    def unmonitored(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["monitoring_until"] = None
+
+    @on(ResidenceChanged)
+    def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        if event.data.get("to_unit"):
+            new = b.place(event.data["to_unit"])
             changes.update(unit=new.unit, path=new.path)
-        elif name == "Reoffended" and not row["reoffended"]:
+
+    @on(Reoffended)
+    def reoffended(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        if not row["reoffended"]:
             # Re-offending is counted per person (the seed's 98 people).
             changes["reoffended"] = 1
-            b.count("counts", place, event_day(event, "on"), "reoffended")
-        b.update("subjects", case_id, **changes)
+            b.count("counts", b.place(row["unit"]), event_day(event, "on"), "reoffended")
 
 
 def correction_indicators(
     counts: dict[str, int], received_to_end: int, now: dict[str, int]
 ) -> dict[str, Any]:
-    from projections.queries import per_mille, rate
-
     received = counts.get("received", 0)
     reoffended = counts.get("reoffended", 0)
     return {

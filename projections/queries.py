@@ -1,6 +1,8 @@
 """The queries the web layer answers from read models (never from event streams).
 
-"Now" is always `ct.clock`; dates are calendar days in China Standard Time.
+"Now" is always `ct.clock`; dates are calendar days in China Standard Time. The methods
+that take an actor apply the reading policy: the reader's jurisdiction, minors'
+confidentiality, and the read-access log of the names a page shows.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from casetrail.service import redact_minor
+from domain.case import Actor
 from domain.clock import cst_date
+from domain.errors import NotPermitted
+from domain.roles import AUDITOR
 from projections import engine_for
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import correction_indicators
 from projections.disputes import dispute_indicators
-from projections.engine import Place, Tables, subtree_range
+from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
 
 if TYPE_CHECKING:
@@ -33,16 +39,6 @@ INDICATOR_PROJECTION = {
     "resettlement": "resettlement",
     "correction": "correction",
 }
-
-
-def rate(numerator: int, denominator: int) -> dict[str, Any]:
-    value = round(numerator / denominator, 6) if denominator else None
-    return {"value": value, "numerator": numerator, "denominator": denominator}
-
-
-def per_mille(numerator: int, denominator: int) -> dict[str, Any]:
-    value = round(1000 * numerator / denominator, 4) if denominator else None
-    return {"value": value, "numerator": numerator, "denominator": denominator}
 
 
 def _day(value: date | str | None, default: str) -> str:
@@ -71,6 +67,50 @@ class ReadModels:
         generation = self.engine.active_generation(name)
         assert generation is not None
         return self.engine.tables(name, generation)
+
+    # --- what a reader may see ------------------------------------------------------------
+
+    def jurisdiction_unit(self, actor: Actor, unit: str | None) -> str | None:
+        """The unit subtree a query covers: the reader's own by default, never outside it
+        (an auditor's: any unit, or all of them)."""
+        if unit is not None:
+            self.ct.directory.require_unit(unit)
+        if actor.role == AUDITOR:
+            return unit
+        if unit is None:
+            return actor.unit
+        if not self.ct.directory.may_act(actor.unit, unit):
+            raise NotPermitted(
+                "This unit is outside your unit's jurisdiction.", code="outside_jurisdiction"
+            )
+        return unit
+
+    def cases_for(self, actor: Actor, **filters: Any) -> dict[str, Any]:
+        """A page of the case list within the reader's jurisdiction (see `list_cases`),
+        with minors' identities hidden from those not entitled, and its names recorded
+        in the read-access log (casetrail.audit)."""
+        filters["unit"] = self.jurisdiction_unit(actor, filters.get("unit"))
+        # A minor's case is found by name only by those who may see who it is (the case's
+        # own unit and auditors, as casetrail.service.sees_minor_identity).
+        minors_of = None if actor.role == AUDITOR else actor.unit
+        result = self.list_cases(**filters, minors_of=minors_of)
+        total = int(result["total"])
+        items = []
+        for item in result["items"]:
+            shown = redact_minor(actor, item)
+            if shown is not item and filters.get("q") is not None:
+                # A search must not tell whose case it is when the name is confidential.
+                total -= 1
+                continue
+            items.append(shown)
+        shown_names = [str(item["id"]) for item in items if item.get("names")]
+        self.ct.service.record_reads(actor, shown_names, "list")
+        return {"items": items, "total": total, "page": int(result["page"])}
+
+    def indicators_for(self, actor: Actor, *, kind: str, **period: Any) -> dict[str, Any]:
+        """The indicators of a kind (see `indicators`) within the reader's jurisdiction."""
+        unit = self.jurisdiction_unit(actor, period.pop("unit", None))
+        return self.indicators(kind=kind, unit=unit, **period)
 
     # --- the case list ----------------------------------------------------------------
 

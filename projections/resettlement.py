@@ -15,8 +15,23 @@ from typing import Any, ClassVar
 
 from domain import rules
 from domain.case import CaseEvent
-from domain.clock import add_days
-from projections.engine import Batch, Place, Projection, Tables, counter_table, event_day
+from domain.resettlement import (
+    AssistanceActivityRecorded,
+    AssistanceCategorised,
+    AssistanceDelegated,
+    AssistanceEnded,
+    ContactLost,
+    ContactRestored,
+    PersonPlaced,
+    PersonReceived,
+    PersonReleased,
+    PlacementEnded,
+    ReleaseNotified,
+    Reoffended,
+    handover_due,
+)
+from projections.figures import rate
+from projections.readmodel import Batch, Place, Projection, Tables, counter_table, event_day, on
 
 FLAGS = (
     "received",
@@ -34,7 +49,6 @@ class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
     tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
     weight: ClassVar[float] = 0.1
-    kinds: ClassVar[frozenset[str] | None] = frozenset({"resettlement"})
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases = t["people"], t["bases"]
@@ -53,110 +67,52 @@ class ResettlementIndicators(Projection):
             *counter_table(t),
         ]
 
+    @on(ReleaseNotified)
+    def notified(self, b: Batch, event: ReleaseNotified) -> None:
+        data = event.data
+        place = b.place(str(getattr(event, "unit", "")))
+        b.insert(
+            "people",
+            "case_id",
+            {
+                "case_id": str(event.originator_id),
+                "unit": place.unit,
+                "path": place.path,
+                **dict.fromkeys(FLAGS, 0),
+                "released_on": None,
+                "handover_due": None,
+                "received_on": None,
+                "received_unit": None,
+                "base_id": None,
+                "reoffence_years": "",
+                "ended": 0,
+            },
+        )
+        notified_on = event_day(event, "notified_on")
+        b.count("counts", place, notified_on, "notified")
+        expected = data.get("expected_release_date")
+        if (
+            expected
+            and (date.fromisoformat(expected) - date.fromisoformat(notified_on)).days
+            < rules.RELEASE_NOTICE_MIN_DAYS
+        ):
+            b.count("counts", place, notified_on, "late_notice")
+
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
-        if kind != "resettlement":
+        """A person's row is read once for every later event it has a handler for; then
+        the cohort they were received in counts their placement and assistance."""
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            return
+        if isinstance(event, ReleaseNotified):
+            handler(self, b, event)
             return
         case_id = str(event.originator_id)
-        name = type(event).__name__
-        data = event.data
-        if name == "ReleaseNotified":
-            place = b.place(str(getattr(event, "unit", "")))
-            b.insert(
-                "people",
-                "case_id",
-                {
-                    "case_id": case_id,
-                    "unit": place.unit,
-                    "path": place.path,
-                    **dict.fromkeys(FLAGS, 0),
-                    "released_on": None,
-                    "handover_due": None,
-                    "received_on": None,
-                    "received_unit": None,
-                    "base_id": None,
-                    "reoffence_years": "",
-                    "ended": 0,
-                },
-            )
-            notified_on = event_day(event, "notified_on")
-            b.count("counts", place, notified_on, "notified")
-            expected = data.get("expected_release_date")
-            if (
-                expected
-                and (date.fromisoformat(expected) - date.fromisoformat(notified_on)).days
-                < rules.RELEASE_NOTICE_MIN_DAYS
-            ):
-                b.count("counts", place, notified_on, "late_notice")
-            return
         row = b.row("people", "case_id", case_id)
         if row is None:
             return
-        place = b.place(row["unit"])
         changes: dict[str, Any] = {}
-        if name == "PersonReleased":
-            released = str(data["released_on"])[:10]
-            changes["released_on"] = released
-            if not row["received"]:
-                changes["handover_due"] = add_days(
-                    date.fromisoformat(released), rules.HANDOVER_WINDOW_DAYS
-                ).isoformat()
-        elif name == "PersonReceived":
-            received_on = event_day(event, "received_on")
-            changes.update(
-                received=1,
-                active=1,
-                received_on=received_on,
-                received_unit=place.unit,
-                handover_due=None,
-            )
-            b.count("counts", place, received_on, "received")
-            b.count("counts", place, received_on, "active_delta")
-            due = row["handover_due"]
-            if due and received_on > due:
-                b.count("counts", place, received_on, "late_handover")
-        elif name == "AssistanceCategorised":
-            changes["categorised"] = 1
-        elif name == "AssistanceActivityRecorded":
-            changes["activity"] = 1
-        elif name == "AssistanceDelegated" and data.get("to_unit"):
-            new = b.place(data["to_unit"])
-            changes.update(unit=new.unit, path=new.path)
-            if row["active"]:
-                day = event_day(event)
-                b.count("counts", place, day, "active_delta", -1)
-                b.count("counts", new, day, "active_delta", 1)
-                # Under assistance in the new subtree from now on: in the yearly rate's
-                # denominator there, beside those received there.
-                arrived = Place(new.unit, tuple(u for u in new.chain if u not in place.chain))
-                b.count("counts", arrived, day, "moved_in")
-        elif name == "PersonPlaced":
-            changes["placed"] = 1
-            self._leave_base(b, row)
-            base_id = data.get("base_id")
-            if base_id and data.get("placement") in rules.PLACEMENTS_WITH_BASE:
-                self._enter_base(b, str(base_id), place)
-                changes["base_id"] = str(base_id)
-            else:
-                changes["base_id"] = None
-        elif name == "PlacementEnded":
-            self._leave_base(b, row)
-            changes["base_id"] = None
-        elif name == "ContactLost":
-            changes["contact_lost"] = 1
-        elif name == "ContactRestored":
-            changes["contact_lost"] = 0
-        elif name == "Reoffended":
-            day = event_day(event, "on")
-            years = [y for y in str(row["reoffence_years"]).split(",") if y]
-            if day[:4] not in years:
-                # The yearly rate counts people, once a year each.
-                b.count("counts", place, day, "reoffended")
-                changes["reoffence_years"] = ",".join(sorted([*years, day[:4]]))
-        elif name == "AssistanceEnded":
-            self._leave_base(b, row)
-            changes.update(base_id=None, ended=1, active=0, handover_due=None, contact_lost=0)
-            if row["active"]:
-                b.count("counts", place, event_day(event, "ended_on"), "active_delta", -1)
+        handler(self, b, event, row, changes)
         merged = {**row, **changes}
         if merged["received"] and merged["received_unit"]:
             cohort = b.place(merged["received_unit"])
@@ -167,6 +123,106 @@ class ResettlementIndicators(Projection):
                 changes["assisted_counted"] = 1
                 b.count("counts", cohort, merged["received_on"], "received_assisted")
         b.update("people", case_id, **changes)
+
+    @on(PersonReleased)
+    def released(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        released = str(event.data["released_on"])[:10]
+        changes["released_on"] = released
+        if not row["received"]:
+            changes["handover_due"] = handover_due(date.fromisoformat(released)).isoformat()
+
+    @on(PersonReceived)
+    def received(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        place = b.place(row["unit"])
+        received_on = event_day(event, "received_on")
+        changes.update(
+            received=1,
+            active=1,
+            received_on=received_on,
+            received_unit=place.unit,
+            handover_due=None,
+        )
+        b.count("counts", place, received_on, "received")
+        b.count("counts", place, received_on, "active_delta")
+        due = row["handover_due"]
+        if due and received_on > due:
+            b.count("counts", place, received_on, "late_handover")
+
+    @on(AssistanceCategorised)
+    def categorised(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["categorised"] = 1
+
+    @on(AssistanceActivityRecorded)
+    def activity(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes["activity"] = 1
+
+    @on(AssistanceDelegated)
+    def delegated(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        if not event.data.get("to_unit"):
+            return
+        place = b.place(row["unit"])
+        new = b.place(event.data["to_unit"])
+        changes.update(unit=new.unit, path=new.path)
+        if row["active"]:
+            day = event_day(event)
+            b.count("counts", place, day, "active_delta", -1)
+            b.count("counts", new, day, "active_delta", 1)
+            # Under assistance in the new subtree from now on: in the yearly rate's
+            # denominator there, beside those received there.
+            arrived = Place(new.unit, tuple(u for u in new.chain if u not in place.chain))
+            b.count("counts", arrived, day, "moved_in")
+
+    @on(PersonPlaced)
+    def placed(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        changes["placed"] = 1
+        self._leave_base(b, row)
+        base_id = event.data.get("base_id")
+        if base_id and event.data.get("placement") in rules.PLACEMENTS_WITH_BASE:
+            self._enter_base(b, str(base_id), b.place(row["unit"]))
+            changes["base_id"] = str(base_id)
+        else:
+            changes["base_id"] = None
+
+    @on(PlacementEnded)
+    def placement_ended(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        self._leave_base(b, row)
+        changes["base_id"] = None
+
+    @on(ContactLost)
+    def contact_lost(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["contact_lost"] = 1
+
+    @on(ContactRestored)
+    def contact_restored(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["contact_lost"] = 0
+
+    @on(Reoffended)
+    def reoffended(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        day = event_day(event, "on")
+        years = [y for y in str(row["reoffence_years"]).split(",") if y]
+        if day[:4] not in years:
+            # The yearly rate counts people, once a year each.
+            b.count("counts", b.place(row["unit"]), day, "reoffended")
+            changes["reoffence_years"] = ",".join(sorted([*years, day[:4]]))
+
+    @on(AssistanceEnded)
+    def ended(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        self._leave_base(b, row)
+        changes.update(base_id=None, ended=1, active=0, handover_due=None, contact_lost=0)
+        if row["active"]:
+            b.count(
+                "counts", b.place(row["unit"]), event_day(event, "ended_on"), "active_delta", -1
+            )
 
     def _enter_base(self, b: Batch, base_id: str, place: Place) -> None:
         bases = b.t["bases"]
@@ -192,8 +248,6 @@ def resettlement_indicators(
     now: dict[str, int],
     bases: dict[str, int],
 ) -> dict[str, Any]:
-    from projections.queries import rate
-
     received = counts.get("received", 0)
     return {
         "notified": counts.get("notified", 0),

@@ -14,6 +14,7 @@ from casetrail.directory import User
 from domain import rules
 from domain.errors import NotPermitted
 from domain.kinds import KINDS
+from domain.roles import ADMIN
 from domain.units import natural_parent
 from web.auth import require_role
 from web.context import casetrail
@@ -107,7 +108,7 @@ def healthz() -> Response:
 
 def require_admin_over(unit: str) -> User:
     """An admin may manage units and users in their own unit subtree."""
-    admin = require_role("admin")
+    admin = require_role(ADMIN)
     directory = casetrail().directory
     directory.require_unit(unit)
     if not directory.may_act(admin.unit, unit):
@@ -154,7 +155,7 @@ def add_unit(body: dict[str, Any]) -> Response:
 @refusals(blp, 401, 403)
 def list_users() -> Response:
     """The users of the admin's unit subtree (never their tokens)."""
-    admin = require_role("admin")
+    admin = require_role(ADMIN)
     directory = casetrail().directory
     users = [user for user in directory.users() if directory.may_act(admin.unit, user.unit)]
     return jsonify({"users": [user_json(user) for user in users]})

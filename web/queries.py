@@ -2,7 +2,8 @@
 
 Read models are eventually consistent; `?min_position=N` (a command's `position`)
 waits briefly until they include it. A caseworker or supervisor queries their own unit
-subtree (by default their own unit); a unit outside it is 403.
+subtree (by default their own unit); a unit outside it is 403 (projections.queries
+decides who sees what; this module only speaks HTTP).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from urllib.parse import urlencode
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
-from casetrail.directory import User
-from casetrail.service import redact_minor
-from domain.errors import NotPermitted
+from domain.roles import OPERATIONS_ROLES, QUERY_ROLES
 from projections.queries import ReadModels
 from web.auth import require_role
 from web.context import casetrail
@@ -35,7 +34,6 @@ blp = Blueprint(
     description="Queries on the read models: case lists, indicators, projection lag.",
 )
 
-QUERY_ROLES = ("caseworker", "supervisor", "auditor")
 READ_MODELS = "casetrail.read_models"
 # How long `min_position` may hold a request before answering from what there is.
 MIN_POSITION_WAIT_SECONDS = 5.0
@@ -47,21 +45,6 @@ def read_models() -> ReadModels:
     if models is None:
         models = current_app.extensions.setdefault(READ_MODELS, ReadModels(casetrail()))
     return models
-
-
-def jurisdiction_unit(user: User, unit: str | None) -> str | None:
-    """The unit subtree a query covers: the caller's own by default, never outside it."""
-    if unit is not None:
-        casetrail().directory.require_unit(unit)
-    if user.role == "auditor":
-        return unit
-    if unit is None:
-        return user.unit
-    if not casetrail().directory.may_act(user.unit, unit):
-        raise NotPermitted(
-            "This unit is outside your unit's jurisdiction.", code="outside_jurisdiction"
-        )
-    return unit
 
 
 def wait_for(models: ReadModels, args: dict[str, Any]) -> dict[str, str]:
@@ -96,29 +79,14 @@ def list_cases(args: dict[str, Any]) -> Response:
     user = require_role(*QUERY_ROLES)
     models = read_models()
     headers = wait_for(models, args)
-    args["unit"] = jurisdiction_unit(user, args.get("unit"))
-    # A minor's case is found by name only by those who may see who it is (the case's own
-    # unit and auditors, as casetrail.service.sees_minor_identity).
-    minors_of = None if user.actor.role == "auditor" else user.actor.unit
-    result = models.list_cases(**args, minors_of=minors_of)
-    page, per_page, total = int(result["page"]), args["per_page"], int(result["total"])
-    items = []
-    for item in result["items"]:
-        shown = redact_minor(user.actor, item)
-        if shown is not item and args.get("q") is not None:
-            # A search must not tell whose case it is when the name is confidential.
-            total -= 1
-            continue
-        items.append(shown)
-    # The read-access log (casetrail.audit): the cases whose names this page shows.
-    shown_names = [str(item["id"]) for item in items if item.get("names")]
-    casetrail().service.record_reads(user.actor, shown_names, "list")
+    result = models.cases_for(user.actor, **args)
+    page, per_page, total = result["page"], args["per_page"], result["total"]
     links = {
         "self": page_link(page),
         "next": page_link(page + 1) if page * per_page < total else None,
         "prev": page_link(page - 1) if page > 1 else None,
     }
-    body = {"items": items, "total": total, "page": page, "per_page": per_page, "links": links}
+    body = {**result, "per_page": per_page, "links": links}
     return with_headers(jsonify(body), headers)
 
 
@@ -131,9 +99,12 @@ def indicators(args: dict[str, Any]) -> Response:
     user = require_role(*QUERY_ROLES)
     models = read_models()
     headers = wait_for(models, args)
-    unit = jurisdiction_unit(user, args.get("unit"))
-    result = models.indicators(
-        kind=args["kind"], unit=unit, from_=args.get("from_"), to=args.get("to")
+    result = models.indicators_for(
+        user.actor,
+        kind=args["kind"],
+        unit=args.get("unit"),
+        from_=args.get("from_"),
+        to=args.get("to"),
     )
     return with_headers(jsonify(result), headers)
 
@@ -144,7 +115,7 @@ def indicators(args: dict[str, Any]) -> Response:
 @refusals(blp, 401, 403, 422)
 def projections(args: dict[str, Any]) -> Response:
     """Each projection's processed position, the head position and the lag."""
-    require_role("supervisor", "auditor", "admin")
+    require_role(*OPERATIONS_ROLES)
     models = read_models()
     headers = wait_for(models, args)
     body = {"head": casetrail().service.head_position(), "projections": models.status()}

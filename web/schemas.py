@@ -11,8 +11,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from domain.case import ROLES
 from domain.kinds import KINDS
+from domain.roles import ROLES
 from domain.schemas import SHORT_TEXT, StrictSchema, long_text, text, unit_code
 
 IDEMPOTENCY_KEY_MAX = 200

@@ -10,7 +10,7 @@ import click
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
-from projections.engine import default_rebuild_processes
+from projections.rebuild import default_rebuild_processes
 
 
 def build() -> Casetrail:

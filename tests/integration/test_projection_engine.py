@@ -17,9 +17,12 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
-from projections import engine_for
-from projections.engine import SHARE_BUCKETS, Engine, Tables, plan_groups, tracking_name
+from projections import all_projections, engine_for
+from projections.engine import Engine
 from projections.queries import ReadModels
+from projections.readmodel import Tables
+from projections.rebuild import plan_groups
+from projections.tracking import SHARE_BUCKETS, tracking_name
 from tests.dispute_builders import APPLICANT, PERSONAL_DATA, RESPONDENT
 from tests.integration.projection_support import bulk_disputes
 
@@ -357,3 +360,13 @@ def test_a_rebuild_plan_takes_every_read_model_once_and_shares_tile_the_buckets(
             if shares
         ]
         assert max(loads) - min(loads) <= 2 * weights["cases"] / SHARE_BUCKETS + 1e-9
+
+
+def test_a_batch_decodes_the_kinds_of_the_event_classes_a_read_model_handles() -> None:
+    kinds = {projection.name: projection.kinds for projection in all_projections()}
+    assert kinds == {
+        "cases": None,  # every case event moves its row (status, time, version)
+        "disputes": frozenset({"dispute"}),
+        "resettlement": frozenset({"resettlement"}),
+        "correction": frozenset({"correction"}),
+    }
