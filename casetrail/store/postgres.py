@@ -23,6 +23,7 @@ from psycopg.sql import SQL
 
 from casetrail.db import Cursor
 from casetrail.store.extras import create_statements, write_extras
+from casetrail.store.presence import check_postgres
 
 
 def schema_lock_key(datastore: Any) -> int:
@@ -106,6 +107,16 @@ class Factory(PostgresFactory):
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
+        # One direct connection first: a missing database or schema, a refused user or a
+        # silent server is named at once, not after the pool's 10 s wait.
+        check_postgres(
+            host=self.env.get(self.POSTGRES_HOST) or "localhost",
+            port=int(self.env.get(self.POSTGRES_PORT) or 5432),
+            dbname=self.env.get(self.POSTGRES_DBNAME) or "postgres",
+            user=self.env.get(self.POSTGRES_USER) or "postgres",
+            password=self.env.get(self.POSTGRES_PASSWORD) or "",
+            schema=self.env.get(self.POSTGRES_SCHEMA) or None,
+        )
         # Our own tables are unqualified: find them in the configured schema.
         # Every commit waits for the WAL flush.
         connect_kwargs: Any = self.datastore.pool.kwargs

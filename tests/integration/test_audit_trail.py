@@ -20,8 +20,8 @@ from casetrail.audit.note import VerifierKey, open_checkpoint
 from casetrail.audit.offline import verify_export
 from casetrail.audit.trail import LogInconsistent
 from casetrail.bootstrap import Casetrail, bootstrap
-from casetrail.cli import main
 from casetrail.config import Settings
+from cli.main import main
 from domain.case import Actor
 from domain.clock import FixedClock
 from domain.errors import NotPermitted

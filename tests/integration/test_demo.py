@@ -17,11 +17,11 @@ import pytest
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.demo import indicators
-from casetrail.demo.generator import DemoResult, DemoSize, demo_clock, load_demo, plan_province
-from casetrail.demo.people import id_number_is_valid
-from casetrail.demo.plan import SEED
-from casetrail.demo.province import Province
+from demo import indicators
+from demo.generator import DemoResult, DemoSize, demo_clock, load_demo, plan_province
+from demo.people import id_number_is_valid
+from demo.plan import SEED
+from demo.province import Province
 from projections import engine_for
 from projections.queries import ReadModels
 

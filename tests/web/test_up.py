@@ -33,7 +33,7 @@ class Up:
         self.env["CASETRAIL_QUEUE"] = f"up-{self.port}"
 
     def start(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-c", "from casetrail.cli import main; main()", "up"]
+        command = [sys.executable, "-c", "from cli.main import main; main()", "up"]
         with self.log.open("wb") as out:
             process = subprocess.Popen(
                 [*command, "--port", str(self.port), "--data-dir", str(self.data_dir)],

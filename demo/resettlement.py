@@ -7,8 +7,8 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from casetrail.demo import people, texts
-from casetrail.demo.plan import (
+from demo import people, texts
+from demo.plan import (
     HISTORY_END,
     LONG_HISTORY_FROM,
     SEED,
@@ -17,8 +17,8 @@ from casetrail.demo.plan import (
     pick,
     quota,
 )
-from casetrail.demo.province import Province
-from casetrail.demo.timeline import Timeline
+from demo.province import Province
+from demo.timeline import Timeline
 from domain import rules
 from domain.clock import add_years
 

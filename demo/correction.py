@@ -8,10 +8,10 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from casetrail.demo import divisions, people, texts
-from casetrail.demo.plan import HISTORY_END, LONG_HISTORY_FROM, SEED, CasePlan, day_between, pick
-from casetrail.demo.province import Province
-from casetrail.demo.timeline import Timeline
+from demo import divisions, people, texts
+from demo.plan import HISTORY_END, LONG_HISTORY_FROM, SEED, CasePlan, day_between, pick
+from demo.province import Province
+from demo.timeline import Timeline
 from domain import rules
 
 TYPES: dict[str, float] = {

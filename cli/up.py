@@ -18,6 +18,7 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from workers.redis_conn import redis_url, stop_embedded
 
 ROOT_UNIT = "320000"
 STOP_TIMEOUT = 15.0
@@ -33,35 +34,24 @@ def first_admin(ct: Casetrail) -> str | None:
 
 
 def casetrail_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from casetrail.cli import main; main()", *args]
+    return [sys.executable, "-c", "from cli.main import main; main()", *args]
 
 
 def background_commands() -> dict[str, list[str]]:
-    """The worker and cron commands, where this build has them."""
-    from casetrail.cli import main
-
-    commands = getattr(main, "commands", {})
-    return {name: casetrail_command(name) for name in ("worker", "cron") if name in commands}
+    """The worker and cron commands."""
+    return {name: casetrail_command(name) for name in ("worker", "cron")}
 
 
 def embedded_redis(settings: Settings) -> str | None:
     """The Redis URL for the children; starts the embedded Redis (owned by `up`) if needed."""
     if settings.redis_url:
         return settings.redis_url
-    try:
-        from workers.redis_conn import redis_url
-    except ImportError:
-        return None
     url: str = redis_url(settings)
     return url
 
 
 def stop_embedded_redis(settings: Settings) -> None:
     if settings.redis_url:
-        return
-    try:
-        from workers.redis_conn import stop_embedded
-    except ImportError:
         return
     stop_embedded(settings.data_dir)
 

@@ -6,8 +6,8 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from casetrail.demo import people, texts
-from casetrail.demo.plan import (
+from demo import people, texts
+from demo.plan import (
     DISPUTES_FROM,
     HISTORY_END,
     SEED,
@@ -16,7 +16,7 @@ from casetrail.demo.plan import (
     pick,
     quota,
 )
-from casetrail.demo.province import Province
+from demo.province import Province
 from domain import rules
 
 REFUSED = 0.012

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import click
 
+from casetrail.audit import audit_of
+from casetrail.audit.checkpoints import write_checkpoint
 from casetrail.audit.note import NoteError, VerifierKey
 from casetrail.audit.offline import verify_export
 from casetrail.audit.verifier import Report
-
-
-def _build(data_dir: str | None):  # type: ignore[no-untyped-def]
-    from casetrail.cli import build
-
-    return build(data_dir)
+from cli.store import build as _build
 
 
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:
@@ -58,8 +55,6 @@ def verify(
     """Recomputes the hash chains and the Merkle log against the signed checkpoints.
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
         report = audit_of(ct).verify(case_id, [path.read_text() for path in trusted])
@@ -73,8 +68,6 @@ def verify(
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 def checkpoint(data_dir: str | None) -> None:
     """Signs and stores a checkpoint of the log now, and prints it."""
-    from casetrail.audit.checkpoints import write_checkpoint
-
     ct = _build(data_dir)
     try:
         row = write_checkpoint(ct, force=True)
@@ -91,8 +84,6 @@ def checkpoint(data_dir: str | None) -> None:
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 def public_key(data_dir: str | None) -> None:
     """Prints the log's public key (the C2SP note verifier key)."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
         click.echo(audit_of(ct).public_key)
@@ -107,8 +98,6 @@ def public_key(data_dir: str | None) -> None:
 def export(case_id: str, file: Path, data_dir: str | None) -> None:
     """Writes the case's events, hashes and inclusion proofs against a signed checkpoint,
     with the log's public key, to FILE (the export is itself recorded as a read)."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
         text = audit_of(ct).export_case(case_id)

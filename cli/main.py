@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from cli.audit import audit
+from cli.demo import demo
+from cli.init import init
+from cli.store import build, refuse
+from cli.up import up
+from cli.workers import cron, projections, worker
 from domain.errors import CasetrailError
 
 
-def build(data_dir: str | None = None) -> Casetrail:
-    settings = Settings.from_env()
-    if data_dir:
-        settings = settings.with_(data_dir=Path(data_dir).resolve())
-    return bootstrap(settings)
-
-
 class Errors(click.Group):
-    """Turns refusals into one readable line and exit status 2."""
+    """Turns refusals and bad settings into one readable line each and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except CasetrailError as error:
-            click.echo(f"error ({error.code}): {error.message}", err=True)
-            sys.exit(2)
+            refuse(error)
 
 
 @click.group(cls=Errors)
 def main() -> None:
     """casetrail: event-sourced case tracking with an audit trail."""
+    # Every setting is checked before any command runs (`error (bad_config): ...`).
+    Settings.from_env()
 
 
 @main.group()
@@ -55,8 +54,9 @@ def units_add(code: str, name: str, parent: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def units_load(file: Path) -> None:
     """Loads units from a JSON file: a list (or {"units": [...]}) of {code, name, parent}."""
+    units = read_units(file)
     ct = build()
-    added = ct.directory.load_units_file(file)
+    added = ct.directory.load_units(units)
     click.echo(f"loaded {added} new units")
 
 
@@ -86,22 +86,31 @@ def users_create(name: str, role: str, unit: str) -> None:
     click.echo(f"token: {token}")
 
 
-# Other adapters register their commands here, e.g. `main.add_command(projections)`.
+def read_units(file: Path) -> list[dict[str, Any]]:
+    """The units of a JSON file, checked before the store is touched."""
+    expected = 'expected a JSON list (or {"units": [...]}) of {"code", "name", "parent"}'
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except UnicodeDecodeError:
+        raise CasetrailError(f"{file} is not UTF-8 text; {expected}", code="bad_input") from None
+    except json.JSONDecodeError as error:
+        raise CasetrailError(
+            f"{file} is not valid JSON ({error.msg} at line {error.lineno}, column "
+            f"{error.colno}); {expected}",
+            code="bad_input",
+        ) from None
+    units = data.get("units") if isinstance(data, dict) else data
+    if not isinstance(units, list) or not all(
+        isinstance(unit, dict) and "code" in unit and "name" in unit for unit in units
+    ):
+        raise CasetrailError(f"{file} does not hold units; {expected}", code="bad_input")
+    return units
 
-from casetrail.up import up  # noqa: E402
 
+main.add_command(init)
 main.add_command(up)
-
-from casetrail.demo.cli import demo  # noqa: E402
-
 main.add_command(demo)
-
-from workers.cli import cron, projections, worker  # noqa: E402
-
 main.add_command(worker)
 main.add_command(cron)
 main.add_command(projections)
-
-from casetrail.audit.cli import audit  # noqa: E402
-
 main.add_command(audit)

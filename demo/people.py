@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from casetrail.demo.divisions import ROADS
+from demo.divisions import ROADS
 
 # The commonest surnames, weighted roughly by frequency in Jiangsu.
 SURNAMES = (

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 
-from casetrail.bootstrap import bootstrap
-from casetrail.config import Settings
-from casetrail.demo import report
-from casetrail.demo.generator import DemoSize, demo_clock, load_demo
+from casetrail.store.presence import describe
+from cli.store import open_store, settings_for
+from demo import report
+from demo.generator import DemoSize, demo_clock, load_demo
+from domain.errors import CasetrailError
 from projections import engine_for
 
 
@@ -26,13 +26,21 @@ from projections import engine_for
 @click.option("--seed", type=int, default=2009, show_default=True, help="Same seed, same cases.")
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 def demo(scale: float, seed: int, data_dir: str | None) -> None:
-    """Loads synthetic province data through the same command path as the API."""
-    settings = Settings.from_env()
-    if data_dir:
-        settings = settings.with_(data_dir=Path(data_dir).resolve())
+    """Loads synthetic province data through the same command path as the API, into a new
+    or empty store only: its back-dated history could never be removed from a store."""
+    settings = settings_for(data_dir)
     size = DemoSize.at_scale(scale)
-    ct = bootstrap(settings, clock=demo_clock())
+    ct = open_store(settings, create=True, clock=demo_clock())
     try:
+        if ct.app.recorder.max_notification_id():
+            raise CasetrailError(
+                f"the store in {describe(settings)} already holds cases; the demo's "
+                "back-dated synthetic history would mix with them for good (an event store "
+                "deletes nothing); expected a new or empty store: casetrail demo --data-dir "
+                "DIR (on PostgreSQL, another CASETRAIL_DATABASE_SCHEMA)",
+                code="store_not_empty",
+            )
+        click.echo(f"filling the store in {describe(settings)}")
         bar: click._termui_impl.ProgressBar[int] | None = None
 
         def on_plan(total: int) -> None:
@@ -62,6 +70,7 @@ def demo(scale: float, seed: int, data_dir: str | None) -> None:
             f"read models caught up: {applied} events in {time.perf_counter() - started:.1f} s"
         )
         click.echo(report.markdown(report.province_rows(ct)))
+        click.echo(f"filled the store in {describe(settings)}")
     finally:
         ct.close()
     if result.kinds_skipped:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from casetrail.bootstrap import Casetrail
-from casetrail.demo.plan import SEED
+from demo.plan import SEED
+from projections.queries import ReadModels
 
 PROVINCE = "320000"
 FULL_YEARS = range(2021, 2026)
@@ -13,8 +14,6 @@ FULL_YEARS = range(2021, 2026)
 
 def province_rows(ct: Casetrail) -> list[tuple[str, str, str, str]]:
     """(indicator, seed, demo value, numerator/denominator) rows, from the read models."""
-    from projections.queries import ReadModels
-
     models = ReadModels(ct)
 
     def figures(kind: str, **period: str) -> dict[str, Any]:

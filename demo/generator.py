@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from casetrail.bootstrap import Casetrail
-from casetrail.demo import correction, disputes, indicators, resettlement
-from casetrail.demo.plan import SEED, CasePlan, history_end
-from casetrail.demo.province import Province, Staff
+from demo import correction, disputes, indicators, resettlement
+from demo.plan import SEED, CasePlan, history_end
+from demo.province import Province, Staff
 from domain.clock import FixedClock
 from domain.errors import CasetrailError
 from domain.kinds import KINDS

@@ -7,43 +7,34 @@ import logging
 
 import click
 
-from casetrail.bootstrap import Casetrail, bootstrap
-from casetrail.config import Settings
+from casetrail.bootstrap import Casetrail
+from casetrail.store.presence import require_store
+from cli.store import open_store, settings_for
 from projections import engine_for
 from projections.rebuild import default_rebuild_processes
+from workers.cron import scheduler
+from workers.worker import work
 
 
 def build() -> Casetrail:
-    return bootstrap(Settings.from_env(), signal_workers=True)
+    return open_store(settings_for(), signal_workers=True)
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
 def worker(burst: bool) -> None:
     """An RQ worker that builds the read models (and runs the cron's jobs)."""
-    from rq import Queue, SimpleWorker
-
-    from workers import jobs
-    from workers.redis_conn import connect
-
     logging.basicConfig(level=logging.INFO)
-    ct = build()
-    jobs.use(ct)
-    engine_for(ct).setup()
-    conn = connect(ct.settings)
-    queue = Queue(ct.settings.queue_name, connection=conn)
-    # SimpleWorker runs jobs in this process, with its casetrail and connection pool
-    # (a forked work horse would share the parent's database connections).
-    SimpleWorker([queue], connection=conn).work(burst=burst, logging_level="INFO")
+    work(build(), burst=burst)
 
 
 @click.command("cron")
 def cron() -> None:
     """The periodic jobs: the projection catch-up safety net."""
-    from workers.cron import scheduler
-
     logging.basicConfig(level=logging.INFO)
-    scheduler(Settings.from_env()).start()
+    settings = settings_for()
+    require_store(settings)
+    scheduler(settings).start()
 
 
 @click.group("projections")

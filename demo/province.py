@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from casetrail.demo import divisions, people
 from casetrail.directory import Directory
+from demo import divisions, people
 from domain.case import Actor
 
 

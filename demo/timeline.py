@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from casetrail.demo.plan import CasePlan
+from demo.plan import CasePlan
 
 # Event types that move the case to the unit named in their data's `to_unit`.
 MOVES = ("AssistanceDelegated", "ResidenceChanged")

@@ -1,0 +1,1 @@
+"""The `casetrail` command line: the entrypoint above the application and the workers."""
