@@ -13,9 +13,11 @@ from flask import Flask, Response, redirect, url_for
 from flask_smorest import Api
 
 from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
 from web import audit, auth, commands, errors, meta, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse
+from workers.signals import ProjectionSignal
 
 # Bodies above this are refused with 413; the largest legitimate command is a few kB.
 MAX_CONTENT_LENGTH = 256 * 1024
@@ -34,7 +36,8 @@ class CasetrailApi(Api):  # type: ignore[misc]
 def create_app(casetrail: Casetrail | None = None) -> Flask:
     if casetrail is None:
         # Each accepted append wakes the projection workers (through Redis).
-        casetrail = bootstrap(signal_workers=True)
+        settings = Settings.from_env()
+        casetrail = bootstrap(settings, on_append=ProjectionSignal(settings))
     app = Flask("casetrail")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,

@@ -14,7 +14,7 @@ from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
 from casetrail.directory import User
-from casetrail.service import redact_minor
+from casetrail.privacy import redact_minor
 from domain.errors import NotPermitted
 from projections.queries import ReadModels
 from web.auth import require_role
@@ -70,7 +70,7 @@ def wait_for(models: ReadModels, args: dict[str, Any]) -> dict[str, str]:
     if wanted is None:
         return {}
     # A position past the head was never handed out: there is nothing to wait for.
-    timeout = MIN_POSITION_WAIT_SECONDS if wanted <= casetrail().service.head_position() else 0
+    timeout = MIN_POSITION_WAIT_SECONDS if wanted <= casetrail().reads.head_position() else 0
     reached = models.wait_for(wanted, timeout)
     return {"Read-Models-Reached": "true" if reached else "false"}
 
@@ -98,7 +98,7 @@ def list_cases(args: dict[str, Any]) -> Response:
     headers = wait_for(models, args)
     args["unit"] = jurisdiction_unit(user, args.get("unit"))
     # A minor's case is found by name only by those who may see who it is (the case's own
-    # unit and auditors, as casetrail.service.sees_minor_identity).
+    # unit and auditors, as casetrail.privacy.sees_minor_identity).
     minors_of = None if user.actor.role == "auditor" else user.actor.unit
     result = models.list_cases(**args, minors_of=minors_of)
     page, per_page, total = int(result["page"]), args["per_page"], int(result["total"])
@@ -112,7 +112,7 @@ def list_cases(args: dict[str, Any]) -> Response:
         items.append(shown)
     # The read-access log (casetrail.audit): the cases whose names this page shows.
     shown_names = [str(item["id"]) for item in items if item.get("names")]
-    casetrail().service.record_reads(user.actor, shown_names, "list")
+    casetrail().reads.record_reads(user.actor, shown_names, "list")
     links = {
         "self": page_link(page),
         "next": page_link(page + 1) if page * per_page < total else None,
@@ -147,5 +147,5 @@ def projections(args: dict[str, Any]) -> Response:
     require_role("supervisor", "auditor", "admin")
     models = read_models()
     headers = wait_for(models, args)
-    body = {"head": casetrail().service.head_position(), "projections": models.status()}
+    body = {"head": casetrail().reads.head_position(), "projections": models.status()}
     return with_headers(jsonify(body), headers)

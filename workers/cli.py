@@ -7,14 +7,15 @@ import logging
 
 import click
 
-from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
 from projections import engine_for
 from projections.engine import default_rebuild_processes
+from workers import jobs
 
 
 def build() -> Casetrail:
-    return bootstrap(Settings.from_env(), signal_workers=True)
+    return jobs.build()
 
 
 @click.command("worker")
@@ -23,7 +24,6 @@ def worker(burst: bool) -> None:
     """An RQ worker that builds the read models (and runs the cron's jobs)."""
     from rq import Queue, SimpleWorker
 
-    from workers import jobs
     from workers.redis_conn import connect
 
     logging.basicConfig(level=logging.INFO)

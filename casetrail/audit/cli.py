@@ -58,11 +58,9 @@ def verify(
     """Recomputes the hash chains and the Merkle log against the signed checkpoints.
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
-        report = audit_of(ct).verify(case_id, [path.read_text() for path in trusted])
+        report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
     finally:
         ct.close()
     _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
@@ -73,11 +71,9 @@ def verify(
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 def checkpoint(data_dir: str | None) -> None:
     """Signs and stores a checkpoint of the log now, and prints it."""
-    from casetrail.audit.checkpoints import write_checkpoint
-
     ct = _build(data_dir)
     try:
-        row = write_checkpoint(ct, force=True)
+        row = ct.audit.write_checkpoint(force=True)
     finally:
         ct.close()
     if row is None:
@@ -91,11 +87,9 @@ def checkpoint(data_dir: str | None) -> None:
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 def public_key(data_dir: str | None) -> None:
     """Prints the log's public key (the C2SP note verifier key)."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
-        click.echo(audit_of(ct).public_key)
+        click.echo(ct.audit.public_key)
     finally:
         ct.close()
 
@@ -107,11 +101,9 @@ def public_key(data_dir: str | None) -> None:
 def export(case_id: str, file: Path, data_dir: str | None) -> None:
     """Writes the case's events, hashes and inclusion proofs against a signed checkpoint,
     with the log's public key, to FILE (the export is itself recorded as a read)."""
-    from casetrail.audit import audit_of
-
     ct = _build(data_dir)
     try:
-        text = audit_of(ct).export_case(case_id)
+        text = ct.audit.export_case(case_id)
     finally:
         ct.close()
     file.write_text(text, encoding="utf-8")
