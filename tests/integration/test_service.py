@@ -17,7 +17,8 @@ import pytest
 
 from casetrail.bootstrap import Casetrail
 from casetrail.chain import GENESIS
-from casetrail.service import Appended, CaseService
+from casetrail.events import Appended
+from casetrail.service import CaseService
 from domain.case import Actor
 from domain.clock import CST, FixedClock, cst_date
 from domain.dispute import Dispute
@@ -512,6 +513,18 @@ def test_a_sequential_retry_returns_the_first_answer(
         first.position,
         first.event,
     )
+    assert casetrail.reads.head_position() == head
+
+
+def test_a_retry_the_case_would_now_refuse_still_gets_the_first_answer(
+    casetrail: Casetrail, caseworker: Actor
+) -> None:
+    case_id = open_dispute(casetrail.service, caseworker)
+    first = append(casetrail, caseworker, case_id, "DisputeTriaged", idempotency_key="t")
+    append(casetrail, caseworker, case_id, "DisputeAssigned")
+    head = casetrail.reads.head_position()
+    again = append(casetrail, caseworker, case_id, "DisputeTriaged", idempotency_key="t")
+    assert (again.replayed, again.version, again.event) == (True, first.version, first.event)
     assert casetrail.reads.head_position() == head
 
 
