@@ -35,7 +35,7 @@ from casetrail.config import Settings
 PREPARE = (
     "from casetrail.bootstrap import bootstrap\n"
     "from bench.projections import units\n"
-    "ct = bootstrap(signal_workers=False)\n"
+    "ct = bootstrap()\n"
     "ct.directory.load_units(units())\n"
     "print(ct.directory.create_user('bench caseworker', 'caseworker', '320102')[1])\n"
     "ct.close()\n"

@@ -17,6 +17,7 @@ from bench.stores import fresh_settings
 from casetrail.bootstrap import bootstrap
 from tests.units import TEST_UNITS
 from web.app import create_app
+from workers.signals import ProjectionSignal
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=60, help="ten-event dispute cases")
     args = parser.parse_args(argv)
     with fresh_settings("sqlite", "flaskcpu") as settings:
-        ct = bootstrap(settings, signal_workers=True)
+        ct = bootstrap(settings, on_append=ProjectionSignal(settings))
         try:
             ct.directory.load_units(TEST_UNITS)
             _, token = ct.directory.create_user("bench caseworker", "caseworker", workload.UNIT)

@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> None:
             page = ReadModels(ct).list_cases(unit="320000", q="王")
             cases = [str(item["id"]) for item in page["items"] if item.get("names")]
             for _ in range(10):  # the logs exist and the statements are prepared
-                ct.service.record_reads(SUPERVISOR, cases, "list")
+                ct.reads.record_reads(SUPERVISOR, cases, "list")
             calls: list[float] = []
             with timed_statements() as timings:
                 for _ in range(args.calls):
                     started = time.perf_counter()
-                    ct.service.record_reads(SUPERVISOR, cases, "list")
+                    ct.reads.record_reads(SUPERVISOR, cases, "list")
                     calls.append(time.perf_counter() - started)
             p99 = sorted(calls)[max(0, int(0.99 * len(calls)) - 1)]
             print(

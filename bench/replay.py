@@ -41,4 +41,4 @@ def load_times(ct: Casetrail, case_id: str, repeat: int) -> Rate:
 
 def state_times(ct: Casetrail, case_id: str, repeat: int) -> Rate:
     """The audit read of the case's current state (load, derive; the read is recorded)."""
-    return time_calls(lambda: ct.service.case_state(AUDITOR, case_id), repeat)
+    return time_calls(lambda: ct.reads.case_state(AUDITOR, case_id), repeat)

@@ -192,7 +192,7 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
         rows.append(
             ("projection", f"full rebuild: {name}", f"{rate_cells(rate)} ({rate.seconds:.1f} s)")
         )
-    head = ct.service.head_position()
+    head = ct.reads.head_position()
     log(f"{backend}: queries")
     for name, call in readmodels.query_calls(ct, county).items():
         rate = readmodels.time_calls(call, args.query_repeat)
@@ -243,9 +243,7 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
 
 
 def verify_rate(ct: Any) -> str:
-    from casetrail.audit import audit_of
-
-    trail = audit_of(ct)
+    trail = ct.audit
     trail.write_checkpoint()  # so that verify also checks the Merkle tree against it
     started = time.perf_counter()
     report = trail.verify()

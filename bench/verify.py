@@ -19,7 +19,7 @@ from bench.projections import line, load, units
 from bench.readmodels import raw_log_read
 from bench.stats import Rate
 from bench.stores import fresh_settings
-from casetrail.audit import audit_of, records
+from casetrail.audit import records
 from casetrail.bootstrap import bootstrap
 from domain.clock import FixedClock
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
             ct.directory.load_units(units())
             started = time.perf_counter()
             events = load(ct, clock, args.cases)
-            trail = audit_of(ct)
+            trail = ct.audit
             trail.write_checkpoint()
             cipher = ", encrypted" if args.cipher else ""
             print(

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
-from eventsourcing.application import Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
+    EventStore,
     JSONTranscoder,
+    Notification,
+    Recording,
+    StoredEvent,
     Transcoder,
     Transcoding,
     TranscodingNotRegisteredError,
 )
+from eventsourcing.utils import strtobool
 
+from casetrail.store.extras import ChainLink
+from domain.case import Case
+from domain.errors import CaseNotFound
 from domain.kinds import KINDS
 
 SNAPSHOT_INTERVAL = 50
@@ -81,6 +91,50 @@ class CaseRepository(Repository[UUID]):
         return super().get(aggregate_id, **kwargs)
 
 
+class LinkingRecorder(Protocol):
+    """The events' recorder of both stores (casetrail.store): it writes each event's chain
+    link in the events' transaction and returns the links it wrote, in order."""
+
+    def insert_linked_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[ChainLink]: ...
+
+
+@dataclass(frozen=True)
+class LinkedRecording(Recording[UUID]):
+    """A recorded event with the chain link written beside it."""
+
+    link: ChainLink
+
+
+class LinkedEventStore(EventStore[UUID]):
+    """The library's event store, whose recordings carry their chain links (what a command
+    answers with, instead of reading the row back)."""
+
+    recorder: Any
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+        recorder: LinkingRecorder = self.recorder
+        links = recorder.insert_linked_events(stored_events, **kwargs)
+        return [
+            LinkedRecording(
+                domain_event,
+                Notification(
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    state=stored.state,
+                    id=link.position,
+                ),
+                link,
+            )
+            for domain_event, stored, link in zip(domain_events, stored_events, links, strict=True)
+        ]
+
+
 class CaseApplication(Application[UUID]):
     """Every case is an aggregate; its events go to one notification log."""
 
@@ -89,10 +143,41 @@ class CaseApplication(Application[UUID]):
         case_class: SNAPSHOT_INTERVAL for case_class in KINDS.values()
     }
 
-    def construct_repository(self) -> Repository[UUID]:
-        repository = super().construct_repository()
-        repository.__class__ = CaseRepository  # same state, the faster default projector
-        return repository
+    def construct_repository(self) -> CaseRepository:
+        """The library's repository, configured from the same environment variables, with
+        the faster default projector."""
+        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return CaseRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return LinkedEventStore(mapper=self.mapper, recorder=self.recorder)
+
+    def get_case(self, case_id: str, version: int | None = None) -> Case:
+        """The case `case_id` (at `version`), or CaseNotFound."""
+        try:
+            uuid = UUID(str(case_id))
+        except ValueError:
+            raise CaseNotFound(f"There is no case {case_id}.") from None
+        try:
+            case: Any = self.repository.get(uuid, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"There is no case {case_id}.") from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(f"There is no case {case_id}.")
+        return case
+
+    def save_linked(self, case: Case, **kwargs: Any) -> list[LinkedRecording]:
+        """`save`, with each recording's chain link."""
+        return cast("list[LinkedRecording]", self.save(case, **kwargs))
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = CaseTranscoder()

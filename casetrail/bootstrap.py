@@ -1,6 +1,7 @@
 """The one composition root: configuration in, a wired casetrail out.
 
-`web`, `workers`, the CLI and the tests all build casetrail here.
+`web`, `workers`, the CLI and the tests all build casetrail here. What casetrail cannot
+know (how the projection workers are woken) they hand in: `on_append`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casetrail.application import CaseApplication
+from casetrail.audit.keys import load_signer
+from casetrail.audit.records import create_tables as create_audit_tables
+from casetrail.audit.trail import AuditTrail
 from casetrail.config import Settings
 from casetrail.db import Database
 from casetrail.directory import Directory
+from casetrail.idempotency import IdempotencyKeys
+from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
 
 log = logging.getLogger("casetrail")
 
 
-@dataclass
+@dataclass(eq=False)
 class Casetrail:
     settings: Settings
     clock: Clock
     app: CaseApplication
     db: Database
     directory: Directory
-    service: CaseService
+    audit: AuditTrail
+    service: CaseService  # the commands
+    reads: StreamReads  # the event streams, for auditors and a case's own staff
+    # Only `projections.engine_for`'s cache of the read models' engine, until the read
+    # models are a field of their own (casetrail cannot import projections).
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -43,15 +53,11 @@ def bootstrap(
     clock: Clock | None = None,
     on_append: AppendListener | None = None,
     seed_units: bool = True,
-    signal_workers: bool = False,
 ) -> Casetrail:
-    """With `signal_workers` (web and worker processes), each accepted append wakes the
-    projection workers through Redis, unless `on_append` is given."""
+    """`on_append` is called with the position of each accepted append (web and worker
+    processes hand in `workers.signals.ProjectionSignal`, which wakes the projection
+    workers)."""
     settings = settings or Settings.from_env()
-    if on_append is None and signal_workers:
-        from workers.signals import ProjectionSignal
-
-        on_append = ProjectionSignal(settings)
     clock = clock or SystemClock()
     if settings.backend == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -63,11 +69,10 @@ def bootstrap(
     directory.create_tables()
     if seed_units:
         directory.seed_jiangsu()
-    service = CaseService(app, db, directory, clock, on_append=on_append)
+    # The audit trail: its checkpoint table, its signing key, the read-access log.
+    create_audit_tables(db)
+    audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
+    service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
+    reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)
-    ct = Casetrail(settings, clock, app, db, directory, service)
-    # The audit trail: checkpoint table, signing key, the read-access hook on the service.
-    from casetrail.audit import install as install_audit
-
-    install_audit(ct)
-    return ct
+    return Casetrail(settings, clock, app, db, directory, audit, service, reads)

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from casetrail.audit import audit_of
-from casetrail.audit.checkpoints import write_checkpoint
 from casetrail.audit.note import NoteError, VerifierKey
 from casetrail.audit.offline import verify_export
 from casetrail.audit.verifier import Report
@@ -57,7 +55,7 @@ def verify(
     Exit status 0 only when everything verifies; 1 when a problem is found."""
     ct = _build(data_dir)
     try:
-        report = audit_of(ct).verify(case_id, [path.read_text() for path in trusted])
+        report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
     finally:
         ct.close()
     _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
@@ -70,7 +68,7 @@ def checkpoint(data_dir: str | None) -> None:
     """Signs and stores a checkpoint of the log now, and prints it."""
     ct = _build(data_dir)
     try:
-        row = write_checkpoint(ct, force=True)
+        row = ct.audit.write_checkpoint(force=True)
     finally:
         ct.close()
     if row is None:
@@ -86,7 +84,7 @@ def public_key(data_dir: str | None) -> None:
     """Prints the log's public key (the C2SP note verifier key)."""
     ct = _build(data_dir)
     try:
-        click.echo(audit_of(ct).public_key)
+        click.echo(ct.audit.public_key)
     finally:
         ct.close()
 
@@ -100,7 +98,7 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
     with the log's public key, to FILE (the export is itself recorded as a read)."""
     ct = _build(data_dir)
     try:
-        text = audit_of(ct).export_case(case_id)
+        text = ct.audit.export_case(case_id)
     finally:
         ct.close()
     file.write_text(text, encoding="utf-8")

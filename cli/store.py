@@ -11,6 +11,7 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from casetrail.service import AppendListener
 from casetrail.store.presence import check_reachable, require_store
 from domain.clock import Clock
 from domain.errors import CasetrailError
@@ -28,7 +29,7 @@ def open_store(
     *,
     create: bool = False,
     clock: Clock | None = None,
-    signal_workers: bool = False,
+    on_append: AppendListener | None = None,
 ) -> Casetrail:
     """The casetrail on the store `settings` name; `NoStore` if there is none, unless
     `create`."""
@@ -36,7 +37,7 @@ def open_store(
         check_reachable(settings)
     else:
         require_store(settings)
-    return bootstrap(settings, clock=clock, signal_workers=signal_workers)
+    return bootstrap(settings, clock=clock, on_append=on_append)
 
 
 def build(data_dir: str | None = None) -> Casetrail:

@@ -13,11 +13,13 @@ from cli.store import open_store, settings_for
 from projections import engine_for
 from projections.rebuild import default_rebuild_processes
 from workers.cron import scheduler
+from workers.signals import ProjectionSignal
 from workers.worker import work
 
 
 def build() -> Casetrail:
-    return open_store(settings_for(), signal_workers=True)
+    settings = settings_for()
+    return open_store(settings, on_append=ProjectionSignal(settings))
 
 
 @click.command("worker")

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from casetrail.bootstrap import Casetrail
-from casetrail.service import kind_of
+from casetrail.events import kind_of
 
 
 @dataclass

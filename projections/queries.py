@@ -11,7 +11,7 @@ import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from casetrail.service import redact_minor
+from casetrail.privacy import redact_minor
 from domain.case import Actor
 from domain.clock import cst_date
 from domain.errors import NotPermitted
@@ -104,7 +104,7 @@ class ReadModels:
                 continue
             items.append(shown)
         shown_names = [str(item["id"]) for item in items if item.get("names")]
-        self.ct.service.record_reads(actor, shown_names, "list")
+        self.ct.reads.record_reads(actor, shown_names, "list")
         return {"items": items, "total": total, "page": int(result["page"])}
 
     def indicators_for(self, actor: Actor, *, kind: str, **period: Any) -> dict[str, Any]:

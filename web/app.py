@@ -19,6 +19,7 @@ from domain.errors import CasetrailError
 from web import audit, auth, commands, errors, meta, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse
+from workers.signals import ProjectionSignal
 
 # Bodies above this are refused with 413; the largest legitimate command is a few kB.
 MAX_CONTENT_LENGTH = 256 * 1024
@@ -38,7 +39,8 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     if casetrail is None:
         try:
             # Each accepted append wakes the projection workers (through Redis).
-            casetrail = bootstrap(Settings.from_env(), signal_workers=True)
+            settings = Settings.from_env()
+            casetrail = bootstrap(settings, on_append=ProjectionSignal(settings))
         except CasetrailError as error:  # bad settings, an unreachable database
             for line in error.message.splitlines():
                 print(f"error ({error.code}): {line}", file=sys.stderr)

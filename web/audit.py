@@ -36,7 +36,7 @@ blp = Blueprint(
 @refusals(blp, 401, 403, 404, 422)
 def case_state(args: dict[str, Any], case_id: str) -> Response:
     """The case's state from its stream, now or as it was at a version (`as_of_version`) or moment (`as_of`)."""
-    state = casetrail().service.case_state(
+    state = casetrail().reads.case_state(
         current_actor(),
         case_id,
         as_of_version=args.get("as_of_version"),
@@ -50,7 +50,7 @@ def case_state(args: dict[str, Any], case_id: str) -> Response:
 @refusals(blp, 401, 403, 404)
 def history(case_id: str) -> Response:
     """Every event of the case in order, with who recorded it, when, and its chain hash."""
-    events = casetrail().service.history(current_actor(), case_id)
+    events = casetrail().reads.history(current_actor(), case_id)
     return jsonify({"events": events})
 
 
@@ -61,10 +61,10 @@ def history(case_id: str) -> Response:
 def feed(args: dict[str, Any]) -> Response:
     """The global event feed in append order, after a position (auditors)."""
     after, limit = args["after"], args["limit"]
-    service = casetrail().service
-    events = service.feed(current_actor(), after, limit)
+    reads = casetrail().reads
+    events = reads.feed(current_actor(), after, limit)
     next_after = events[-1]["position"] if events else after
-    head = service.head_position()
+    head = reads.head_position()
     links = {
         "self": f"{request.path}?after={after}&limit={limit}",
         "next": f"{request.path}?after={next_after}&limit={limit}" if next_after < head else None,

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from casetrail.audit import audit_of
 from domain.roles import AUDITOR
 from web.audit import blp
 from web.auth import current_actor, require_role
@@ -35,7 +34,7 @@ from web.schemas import (
 def verify(args: dict[str, Any]) -> Response:
     """Recomputes the hash chains (of one case, or all) and the Merkle log against every signed checkpoint."""
     require_role(AUDITOR)
-    report = audit_of(casetrail()).verify(args.get("case"))
+    report = casetrail().audit.verify(args.get("case"))
     return jsonify(report.as_dict())
 
 
@@ -45,7 +44,7 @@ def verify(args: dict[str, Any]) -> Response:
 def checkpoints() -> Response:
     """The signed checkpoints of the global log, each with the consistency proof from the one before."""
     require_role(AUDITOR)
-    trail = audit_of(casetrail())
+    trail = casetrail().audit
     return jsonify({"public_key": trail.public_key, "checkpoints": trail.checkpoints()})
 
 
@@ -55,7 +54,7 @@ def checkpoints() -> Response:
 def public_key() -> Response:
     """The log's Ed25519 public key, as a C2SP note verifier key."""
     require_role(AUDITOR)
-    verifier = audit_of(casetrail()).signer.verifier
+    verifier = casetrail().audit.signer.verifier
     return jsonify(
         {
             "public_key": verifier.encode(),
@@ -73,7 +72,7 @@ def public_key() -> Response:
 def inclusion_proof(args: dict[str, Any]) -> Response:
     """The proof that the event at `position` is in a signed checkpoint (the latest by default)."""
     require_role(AUDITOR)
-    proof = audit_of(casetrail()).inclusion(args["position"], args.get("checkpoint"))
+    proof = casetrail().audit.inclusion(args["position"], args.get("checkpoint"))
     return jsonify(proof)
 
 
@@ -84,7 +83,7 @@ def inclusion_proof(args: dict[str, Any]) -> Response:
 def access(args: dict[str, Any]) -> Response:
     """Who read which case's personal data, when, through which endpoint, granted or denied."""
     require_role(AUDITOR)
-    items = casetrail().service.access_log(
+    items = casetrail().reads.access_log(
         current_actor(),
         case=args.get("case"),
         user=args.get("user"),

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from casetrail.service import Appended
+from casetrail.events import Appended
 from web.auth import current_actor
 from web.context import casetrail
 from web.errors import refusals

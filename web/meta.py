@@ -92,7 +92,7 @@ def event_types() -> Response:
 
 
 def health() -> Response:
-    return jsonify({"status": "ok", "head_position": casetrail().service.head_position()})
+    return jsonify({"status": "ok", "head_position": casetrail().reads.head_position()})
 
 
 @blp.route("/healthz", methods=["GET"])

@@ -53,7 +53,7 @@ def wait_for(models: ReadModels, args: dict[str, Any]) -> dict[str, str]:
     if wanted is None:
         return {}
     # A position past the head was never handed out: there is nothing to wait for.
-    timeout = MIN_POSITION_WAIT_SECONDS if wanted <= casetrail().service.head_position() else 0
+    timeout = MIN_POSITION_WAIT_SECONDS if wanted <= casetrail().reads.head_position() else 0
     reached = models.wait_for(wanted, timeout)
     return {"Read-Models-Reached": "true" if reached else "false"}
 
@@ -118,5 +118,5 @@ def projections(args: dict[str, Any]) -> Response:
     require_role(*OPERATIONS_ROLES)
     models = read_models()
     headers = wait_for(models, args)
-    body = {"head": casetrail().service.head_position(), "projections": models.status()}
+    body = {"head": casetrail().reads.head_position(), "projections": models.status()}
     return with_headers(jsonify(body), headers)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
-from casetrail.audit.checkpoints import CHECKPOINT_INTERVAL_SECONDS, checkpoint_job
 from casetrail.config import Settings
-from workers.jobs import safety_net
+from workers.jobs import checkpoint_job, safety_net
 from workers.redis_conn import connect
 
 SAFETY_NET_TIMEOUT_SECONDS = 600
+# How often a grown audit log is signed: the window in which new events are protected by
+# their chain alone.
+CHECKPOINT_INTERVAL_SECONDS = 300
 
 
 def scheduler(settings: Settings) -> CronScheduler:

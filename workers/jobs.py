@@ -1,4 +1,5 @@
-"""The jobs RQ workers run: catch the read models up, in batches, from their tracked positions.
+"""The jobs RQ workers run: catch the read models up, in batches, from their tracked
+positions; sign a checkpoint of the audit log when it has grown.
 
 Safe with any number of workers on any number of machines: every batch is claimed by a
 compare-and-set on its tracking record (see projections.engine), so two workers never
@@ -13,6 +14,7 @@ import threading
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
+from workers.signals import ProjectionSignal
 
 log = logging.getLogger("casetrail.workers")
 
@@ -30,11 +32,17 @@ def use(ct: Casetrail) -> None:
         _casetrail = ct
 
 
+def build() -> Casetrail:
+    """A casetrail whose appends wake the projection workers."""
+    settings = Settings.from_env()
+    return bootstrap(settings, on_append=ProjectionSignal(settings))
+
+
 def current() -> Casetrail:
     global _casetrail
     with _lock:
         if _casetrail is None:
-            _casetrail = bootstrap(Settings.from_env(), signal_workers=True)
+            _casetrail = build()
         return _casetrail
 
 
@@ -65,3 +73,10 @@ def safety_net() -> int:
     applied = engine.catch_up(max_seconds=JOB_SECONDS)
     engine.drop_retired()
     return applied
+
+
+def checkpoint_job() -> int | None:
+    """The cron job: a signed checkpoint of the audit log if it grew since the last one;
+    its number, or None."""
+    row = current().audit.write_checkpoint()
+    return None if row is None else int(row.number)

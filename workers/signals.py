@@ -48,7 +48,7 @@ def enqueue_catch_up(conn: redis.Redis, queue_name: str, *, force: bool = False)
 
 
 class ProjectionSignal:
-    """The `on_append` listener `bootstrap(signal_workers=True)` installs."""
+    """The `on_append` listener web and worker processes hand to `bootstrap`."""
 
     def __init__(
         self,

@@ -341,19 +341,6 @@ class AuditTrail:
         }
         return canonical_export(document)
 
-    # --- the read-access log ------------------------------------------------------------
-
-    def record_read(
-        self,
-        actor: Actor,
-        case_ids: list[str],
-        operation: str,
-        granted: bool,
-        refusal: str | None,
-    ) -> None:
-        """The service's read hook: one access event per case read, in one transaction."""
-        self.access.record(actor, case_ids, operation, granted=granted, refusal=refusal)
-
 
 def _case_id(value: str) -> str:
     from uuid import UUID

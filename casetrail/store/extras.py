@@ -75,17 +75,16 @@ def write_extras(
     *,
     chain: Sequence[ChainEntry] | None = None,
     idempotency: IdempotencyRecord | None = None,
-    links: list[ChainLink] | None = None,
     previous: Mapping[str, tuple[int, str]] | None = None,
     dialect: str = "sqlite",
     insert_rows: Callable[[str, Sequence[Sequence[Any]]], None] | None = None,
     **_: Any,
-) -> None:
-    """Links each new event into its case's chain and records the idempotency key.
+) -> list[ChainLink]:
+    """Links each new event into its case's chain and records the idempotency key; the
+    links written, in order (valid only once the transaction commits).
 
     Runs inside the insert transaction, after the event rows took the write lock, so
-    the previous link read here cannot change before commit. If `links` is given, it is
-    emptied and then holds the links written (valid only once the transaction commits).
+    the previous link read here cannot change before commit.
 
     `previous` (case id -> (version, hash)) are links the caller read before: a case's
     entry is used, instead of reading it here, when its version is the one just before
@@ -96,10 +95,8 @@ def write_extras(
     `insert_rows` (PostgreSQL: `casetrail.db.Cursor.executemany`, one statement over
     column arrays) writes the new links; without it, multi-row VALUES statements.
     """
-    if links is not None:
-        links.clear()
     if not stored_events:
-        return
+        return []
     if chain is None or len(chain) != len(stored_events) or len(positions) != len(stored_events):
         raise ProgrammingError("every stored case event needs its chain entry and position")
     # One statement for the previous links of the cases that already have events, one
@@ -107,6 +104,7 @@ def write_extras(
     # and a round trip per event was most of such a request's time on PostgreSQL.
     last_hash = _previous_links(execute, stored_events, dialect, previous or {})
     rows: list[tuple[Any, ...]] = []
+    links: list[ChainLink] = []
     for stored, entry, position in zip(stored_events, chain, positions, strict=True):
         case_id = str(stored.originator_id)
         version = stored.originator_version
@@ -131,8 +129,7 @@ def write_extras(
             )
         )
         last_hash[case_id] = link
-        if links is not None:
-            links.append(ChainLink(case_id, version, position, link, prev))
+        links.append(ChainLink(case_id, version, position, link, prev))
     _insert_links(execute, rows, insert_rows)
     if idempotency is not None:
         last = stored_events[-1]
@@ -148,6 +145,7 @@ def write_extras(
                 idempotency.created_at,
             ),
         )
+    return links
 
 
 # PostgreSQL: the previous links over column arrays, a statement text that does not

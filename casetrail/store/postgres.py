@@ -22,7 +22,7 @@ from eventsourcing.utils import Environment, retry
 from psycopg.sql import SQL
 
 from casetrail.db import Cursor
-from casetrail.store.extras import create_statements, write_extras
+from casetrail.store.extras import ChainLink, create_statements, write_extras
 from casetrail.store.presence import check_postgres
 
 
@@ -71,10 +71,16 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
             SQL(statement).format() for statement in create_statements(blob="BYTEA")
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        return [link.position for link in self.insert_linked_events(stored_events, **kwargs)]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_linked_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[ChainLink]:
+        """Writes the events and their chain links (and idempotency key); the links."""
         if not stored_events:
             return []
         with self.datastore.transaction(commit=True) as curs:
@@ -86,7 +92,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
                 curs.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
                 return list(curs.fetchall()) if curs.description else []
 
-            write_extras(
+            links = write_extras(
                 execute,
                 stored_events,
                 positions,
@@ -94,7 +100,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
                 insert_rows=Cursor(curs, "postgres").executemany,
                 **kwargs,
             )
-        return positions
+        return links
 
 
 class TrackingRecorder(SerialCreate, PostgresTrackingRecorder):

@@ -42,7 +42,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment
 
-from casetrail.store.extras import create_statements, write_extras
+from casetrail.store.extras import ChainLink, create_statements, write_extras
 
 SYNCHRONOUS_FULL = 2
 # Beside the database file: its writers take turns on it (`writer_lock`).
@@ -236,12 +236,12 @@ def library_error(error: Exception) -> Exception:
 
 @dataclass(eq=False)
 class _Pending:
-    """One `insert_events` call waiting to be written, and what came of it."""
+    """One `insert_linked_events` call waiting to be written, and what came of it."""
 
     stored_events: Sequence[StoredEvent]
     kwargs: dict[str, Any]
     done: bool = False
-    positions: Sequence[int] | None = None
+    links: list[ChainLink] = field(default_factory=list)
     error: BaseException | None = None
 
 
@@ -261,6 +261,12 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        return [link.position for link in self.insert_linked_events(stored_events, **kwargs)]
+
+    def insert_linked_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[ChainLink]:
+        """Writes the events and their chain links (and idempotency key); the links."""
         pool = self.datastore.pool
         writer = _writer(pool.db_name)
         mine = _Pending(stored_events, kwargs)
@@ -274,20 +280,20 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
                     self._write_group(group)
         if mine.error is not None:
             raise mine.error
-        return mine.positions
+        return mine.links
 
     def _write_group(self, group: list[_Pending]) -> None:
         try:
             with self.datastore.transaction(commit=True) as c:
                 if len(group) == 1:
-                    group[0].positions = self._insert_events(
+                    group[0].links = self._insert_linked(
                         c, group[0].stored_events, **group[0].kwargs
                     )
                     return
                 for pending in group:
                     c.execute("SAVEPOINT pending")
                     try:
-                        pending.positions = self._insert_events(
+                        pending.links = self._insert_linked(
                             c, pending.stored_events, **pending.kwargs
                         )
                     except Exception as error:
@@ -297,7 +303,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
         except BaseException as error:
             for pending in group:  # nothing of the group was committed
                 if pending.error is None:
-                    pending.positions, pending.error = None, error
+                    pending.links, pending.error = [], error
             raise
         finally:
             for pending in group:
@@ -306,17 +312,16 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *create_statements(blob="BLOB")]
 
-    def _insert_events(
+    def _insert_linked(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    ) -> list[ChainLink]:
         positions = list(super()._insert_events(c, stored_events, **kwargs) or [])
 
         def execute(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
             c.execute(sql, params)
             return [dict(row) for row in c.fetchall()]
 
-        write_extras(execute, stored_events, positions, **kwargs)
-        return positions
+        return write_extras(execute, stored_events, positions, **kwargs)
 
 
 class Factory(SQLiteFactory):

@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from casetrail.audit import audit_of
 from casetrail.bootstrap import Casetrail
 from casetrail.chain import ChainEntry, event_hash
 from casetrail.db import Cursor
@@ -84,13 +83,13 @@ def build_store(ct: Casetrail, clock: FixedClock, cases: int) -> list[str]:
         )
         ids.append(case_id)
         if n % 10 == 0:
-            service.history(AUDITOR, case_id)
+            ct.reads.history(AUDITOR, case_id)
         if n % 50 == 0:
             with contextlib.suppress(Exception):
-                service.case_state(OUTSIDER, case_id)
+                ct.reads.case_state(OUTSIDER, case_id)
         if n in (cases // 3, 2 * cases // 3):
-            audit_of(ct).write_checkpoint()
-    audit_of(ct).write_checkpoint()
+            ct.audit.write_checkpoint()
+    ct.audit.write_checkpoint()
     return ids
 
 
@@ -614,9 +613,9 @@ def sqlite_worker(data_dir: str, pristine: str, count: int, seed: int) -> Outcom
     source = sqlite3.connect(pristine)
     try:
         outcome = run_campaign(
-            edits, audit_of(ct).verify, lambda: source.backup(edits.conn), count, seed
+            edits, ct.audit.verify, lambda: source.backup(edits.conn), count, seed
         )
-        outcome.clean_after = audit_of(ct).verify().ok
+        outcome.clean_after = ct.audit.verify().ok
         return outcome
     finally:
         edits.conn.close()
@@ -677,11 +676,11 @@ def postgres_worker(
     ct = bootstrap(settings, clock=FixedClock(start_of_2026()))
     edits = PostgresEdits(url, schema)
     trail = AuditTrail(
-        ct.app, ConnectionDatabase(edits.conn, "postgres"), ct.clock, audit_of(ct).signer
+        ct.app, ConnectionDatabase(edits.conn, "postgres"), ct.clock, ct.audit.signer
     )  # type: ignore[arg-type]
     try:
         outcome = run_campaign(edits, trail.verify, edits.conn.rollback, count, seed, commit=False)
-        outcome.clean_after = audit_of(ct).verify().ok and trail.verify().ok
+        outcome.clean_after = ct.audit.verify().ok and trail.verify().ok
         return outcome
     finally:
         edits.conn.close()

@@ -23,14 +23,15 @@ class Steps:
 
     def __init__(self, casetrail: Casetrail, auditor: Actor, case_id: str) -> None:
         self.service = casetrail.service
+        self.reads = casetrail.reads
         self.auditor = auditor
         self.case_id = case_id
 
     def history(self) -> list[dict[str, Any]]:
-        return self.service.history(self.auditor, self.case_id)
+        return self.reads.history(self.auditor, self.case_id)
 
     def state(self) -> dict[str, Any]:
-        return self.service.case_state(self.auditor, self.case_id)
+        return self.reads.case_state(self.auditor, self.case_id)
 
     def append(self, actor: Actor, type_name: str, **data: Any) -> int:
         return self.service.append(actor, self.case_id, type_name, data).version
@@ -45,9 +46,9 @@ class Steps:
     ) -> None:
         history = self.history()
         # The head is taken right around the refusal: nothing but the refusal happens between.
-        head = self.service.head_position()
+        head = self.reads.head_position()
         with pytest.raises(error) as raised:
             self.service.append(actor, self.case_id, type_name, data)
-        assert self.service.head_position() == head
+        assert self.reads.head_position() == head
         assert raised.value.code == code
         assert self.history() == history

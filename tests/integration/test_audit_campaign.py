@@ -18,7 +18,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from casetrail.audit import audit_of
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.clock import FixedClock
@@ -65,7 +64,7 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Set
     root = tmp_path_factory.mktemp("campaign")
     settings = Settings(data_dir=root / "var")
     ct = built(settings)
-    report = audit_of(ct).verify()
+    report = ct.audit.verify()
     assert report.ok and report.log_size > 2000, report.problems[:3]
     ct.close()
     pristine = root / "pristine.sqlite"
@@ -97,7 +96,7 @@ def test_the_untouched_sqlite_store_verifies_clean_after_a_restart(
     shutil.copy(settings.data_dir / "audit-signing.key", fresh / "audit-signing.key")
     ct = bootstrap(settings.with_(data_dir=fresh), clock=FixedClock(start_of_2026()))
     try:
-        report = audit_of(ct).verify()
+        report = ct.audit.verify()
         assert report.ok, report.problems[:5]
         assert report.checked_events == report.log_size > 2000
         assert report.checkpoint is not None and report.checkpoint.size == report.log_size
@@ -131,7 +130,7 @@ def postgres_store(
     copy_sqlite_rows(pristine_file, schema)
     clock.advance(timedelta(days=30))
     build_store(ct, clock, 15)  # through the PostgreSQL recorder, after the gap
-    report = audit_of(ct).verify()
+    report = ct.audit.verify()
     assert report.ok and report.log_size > 2000, report.problems[:3]
     ct.close()
     pristine = f"p_{uuid.uuid4().hex[:10]}"
@@ -200,7 +199,7 @@ def test_the_untouched_postgres_store_verifies_clean_after_a_restart(
     settings, _ = postgres_store
     ct = bootstrap(settings, clock=FixedClock(start_of_2026()))
     try:
-        report = audit_of(ct).verify()
+        report = ct.audit.verify()
         assert report.ok, report.problems[:5]
         assert report.checked_events == report.log_size > 2000
     finally:

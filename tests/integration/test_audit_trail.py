@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.cryptography import AESCipher
 
-from casetrail.audit import audit_of
 from casetrail.audit.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
 from casetrail.audit.note import VerifierKey, open_checkpoint
 from casetrail.audit.offline import verify_export
@@ -61,7 +60,7 @@ def test_an_untouched_store_verifies_and_the_cli_exits_zero(
     store: tuple[Casetrail, list[str]], settings: Settings
 ) -> None:
     ct, ids = store
-    report = audit_of(ct).verify()
+    report = ct.audit.verify()
     assert report.ok and report.checked_events == report.log_size > 48
     code, output = cli(settings, "audit", "verify")
     assert code == 0, output
@@ -100,7 +99,7 @@ def test_checkpoints_come_with_consistency_proofs_and_events_with_inclusion_proo
     store: tuple[Casetrail, list[str]],
 ) -> None:
     ct, _ = store
-    trail = audit_of(ct)
+    trail = ct.audit
     key = trail.signer.verifier
     listed = trail.checkpoints()
     assert [c["number"] for c in listed] == [1, 2, 3]
@@ -118,19 +117,17 @@ def test_checkpoints_come_with_consistency_proofs_and_events_with_inclusion_proo
 def test_the_cron_job_signs_only_a_grown_log_and_never_a_rewritten_one(
     store: tuple[Casetrail, list[str]], settings: Settings
 ) -> None:
-    from casetrail.audit.checkpoints import write_checkpoint
-
     ct, ids = store
-    assert write_checkpoint(ct) is None  # nothing new since the last one
-    ct.service.history(AUDITOR, ids[0])  # a read is an event too
-    assert write_checkpoint(ct) is not None
+    assert ct.audit.write_checkpoint() is None  # nothing new since the last one
+    ct.reads.history(AUDITOR, ids[0])  # a read is an event too
+    assert ct.audit.write_checkpoint() is not None
     code, output = cli(settings, "audit", "checkpoint")
     assert code == 0 and "checkpoint #5" in output
     ct.db.execute_script(
         [f"UPDATE case_event_chain SET hash = '{'0' * 64}' WHERE case_id = '{ids[1]}'"]
     )
     with pytest.raises(LogInconsistent):
-        write_checkpoint(ct)
+        ct.audit.write_checkpoint()
 
 
 def test_a_checkpoint_kept_outside_the_store_catches_a_rewrite_after_its_row_is_deleted(
@@ -138,12 +135,12 @@ def test_a_checkpoint_kept_outside_the_store_catches_a_rewrite_after_its_row_is_
 ) -> None:
     ct, _ = store
     kept = tmp_path / "checkpoint.txt"
-    kept.write_text(audit_of(ct).checkpoints()[-1]["note"])
+    kept.write_text(ct.audit.checkpoints()[-1]["note"])
     last = ct.db.query_one("SELECT MAX(number) AS n FROM audit_checkpoints")
     top = ct.db.query_one("SELECT MAX(position) AS p FROM case_event_chain")
     assert last is not None and top is not None
     # Someone with database access removes the last checkpoint and the newest events.
-    events = audit_of(ct).events_table
+    events = ct.audit.events_table
     column = "rowid" if settings.backend == "sqlite" else "notification_id"
     ct.db.execute_script(
         [
@@ -152,7 +149,7 @@ def test_a_checkpoint_kept_outside_the_store_catches_a_rewrite_after_its_row_is_
             f"DELETE FROM case_event_chain WHERE position > {int(top['p']) - 3}",
         ]
     )
-    assert audit_of(ct).verify().ok, "the store alone cannot tell"
+    assert ct.audit.verify().ok, "the store alone cannot tell"
     code, output = cli(settings, "audit", "verify", "--checkpoint", str(kept))
     assert code == 1 and "events were removed" in output
 
@@ -164,7 +161,7 @@ def test_an_exported_case_verifies_offline_and_one_changed_character_does_not(
     exported = tmp_path / "case.json"
     code, output = cli(settings, "audit", "export", "--case", ids[2], str(exported))
     assert code == 0, output
-    key = audit_of(ct).public_key
+    key = ct.audit.public_key
     code, output = cli(settings, "audit", "verify-export", str(exported), "--public-key", key)
     assert code == 0, output
     text = exported.read_text()
@@ -187,16 +184,16 @@ def test_an_exported_case_verifies_offline_and_one_changed_character_does_not(
 def test_every_read_of_personal_data_is_recorded_granted_or_denied_for_auditors(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
-    service = casetrail.service
+    reads = casetrail.reads
     ids = build_store(casetrail, clock, 3)
     before = clock.now()
     clock.advance(timedelta(hours=1))
-    service.case_state(WORKER, ids[1])
-    service.history(AUDITOR, ids[1])
+    reads.case_state(WORKER, ids[1])
+    reads.history(AUDITOR, ids[1])
     with pytest.raises(NotPermitted):
-        service.history(OUTSIDER, ids[1])
-    service.feed(AUDITOR, 0, 10)
-    log = service.access_log(AUDITOR, case=ids[1], from_=before)
+        reads.history(OUTSIDER, ids[1])
+    reads.feed(AUDITOR, 0, 10)
+    log = reads.access_log(AUDITOR, case=ids[1], from_=before)
     assert [(e["user"], e["granted"], e["refusal"]) for e in log] == [
         ("u_worker", True, None),
         ("u_audit", True, None),
@@ -205,20 +202,23 @@ def test_every_read_of_personal_data_is_recorded_granted_or_denied_for_auditors(
     ]
     assert [e["endpoint"] for e in log] == ["case_state", "history", "history", "feed"]
     assert all(e["case"] == ids[1] for e in log)
-    assert [e["case"] for e in service.access_log(AUDITOR, user="u_outsider")] == [ids[0], ids[1]]
-    assert service.access_log(AUDITOR, to=before - timedelta(days=1)) == []
+    assert [e["case"] for e in reads.access_log(AUDITOR, user="u_outsider")] == [
+        ids[0],
+        ids[1],
+    ]
+    assert reads.access_log(AUDITOR, to=before - timedelta(days=1)) == []
     with pytest.raises(NotPermitted):
-        service.access_log(WORKER)
-    assert audit_of(casetrail).verify().ok  # access events are chained and in the tree
+        reads.access_log(WORKER)
+    assert casetrail.audit.verify().ok  # access events are chained and in the tree
 
 
 def test_access_events_keep_their_ids_out_of_the_case_streams(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
     ids = build_store(casetrail, clock, 1)
-    history = casetrail.service.history(AUDITOR, ids[0])
+    history = casetrail.reads.history(AUDITOR, ids[0])
     assert [e["version"] for e in history] == [1, 2, 3, 4]
-    feed = casetrail.service.feed(AUDITOR, 0, 100)
+    feed = casetrail.reads.feed(AUDITOR, 0, 100)
     kinds = {e["type"]: e["kind"] for e in feed}
     assert kinds["AccessRecorded"] == "unknown" and kinds["DisputeRegistered"] == "dispute"
 
@@ -253,10 +253,10 @@ def test_with_the_cipher_key_the_files_hold_no_personal_data_and_everything_veri
                 )
             snapshots = ct.db.query("SELECT state FROM stored_snapshots")
             assert snapshots, "a snapshot was taken"
-            state = ct.service.case_state(AUDITOR, ids[0])
-            history = ct.service.history(AUDITOR, ids[0])
+            state = ct.reads.case_state(AUDITOR, ids[0])
+            history = ct.reads.history(AUDITOR, ids[0])
             answers.append((state, history))
-            report = audit_of(ct).verify()
+            report = ct.audit.verify()
             assert report.ok, report.problems[:3]
         (plain_state, plain_history), (secret_state, secret_history) = answers
         assert strip_ids(plain_state) == strip_ids(secret_state)
@@ -301,8 +301,8 @@ def test_the_signing_key_is_made_once_and_can_come_from_the_environment(tmp_path
     configured = Signer.generate()
     chosen = bootstrap(Settings(data_dir=tmp_path / "b", signing_key=configured.encode()))
     try:
-        assert audit_of(first).public_key == audit_of(again).public_key
-        assert audit_of(chosen).public_key == configured.verifier.encode()
+        assert first.audit.public_key == again.audit.public_key
+        assert chosen.audit.public_key == configured.verifier.encode()
         assert not (tmp_path / "b" / "audit-signing.key").exists()
         assert oct((tmp_path / "a" / "audit-signing.key").stat().st_mode & 0o777) == "0o600"
     finally:
@@ -316,17 +316,17 @@ def test_an_auditor_elsewhere_sees_the_same_actor_in_the_log(
     # Reads by an auditor at the province are recorded with their own unit.
     ids = build_store(casetrail, clock, 1)
     province = Actor("u_province", "auditor", "320000")
-    casetrail.service.case_state(province, ids[0])
-    [entry] = casetrail.service.access_log(AUDITOR, user="u_province")
+    casetrail.reads.case_state(province, ids[0])
+    [entry] = casetrail.reads.access_log(AUDITOR, user="u_province")
     assert (entry["role"], entry["unit"]) == ("auditor", "320000")
 
 
 def test_casetrail_cron_schedules_the_checkpoint_job_which_signs_a_grown_log(
     store: tuple[Casetrail, list[str]], settings: Settings
 ) -> None:
-    from casetrail.audit.checkpoints import checkpoint_job
     from workers import jobs
     from workers.cron import register
+    from workers.jobs import checkpoint_job
 
     scheduled: dict[str, object] = {}
     register(lambda func, queue, **options: scheduled.setdefault(options["name"], func), settings)
@@ -336,7 +336,7 @@ def test_casetrail_cron_schedules_the_checkpoint_job_which_signs_a_grown_log(
     jobs.use(ct)
     try:
         assert checkpoint_job() is None  # nothing appended since the last checkpoint
-        ct.service.case_state(AUDITOR, ids[0])
+        ct.reads.case_state(AUDITOR, ids[0])
         assert checkpoint_job() == 4
     finally:
         jobs._casetrail = previous
@@ -352,7 +352,7 @@ def test_the_store_still_verifies_after_the_read_models_are_rebuilt(
     engine.catch_up()
     for name in list(engine.projections):
         engine.rebuild(name)
-    report = audit_of(ct).verify()
+    report = ct.audit.verify()
     assert report.ok and report.checked_events == report.log_size
 
 
@@ -362,7 +362,7 @@ def test_an_access_log_is_not_a_case(casetrail: Casetrail, clock: FixedClock) ->
 
     ids = build_store(casetrail, clock, 1)  # its first case's history was read
     with pytest.raises(CaseNotFound):
-        casetrail.service.case_state(AUDITOR, str(access_log_id(ids[0])))
+        casetrail.reads.case_state(AUDITOR, str(access_log_id(ids[0])))
 
 
 def test_a_snapshot_that_is_not_the_replay_of_its_events_is_reported(
@@ -381,7 +381,7 @@ def test_a_snapshot_that_is_not_the_replay_of_its_events_is_reported(
                 "notes": f"第{n}次调解",
             },
         )
-    trail = audit_of(casetrail)
+    trail = casetrail.audit
     table = casetrail.app.snapshots.recorder.events_table_name  # type: ignore[union-attr]
     [row] = casetrail.db.query(f"SELECT originator_version AS v, state FROM {table}")
     assert trail.verify().ok
@@ -407,10 +407,10 @@ def test_concurrent_reads_of_one_case_are_all_recorded(
 
     def read(actor: Actor) -> None:
         for _ in range(4):
-            casetrail.service.case_state(actor, ids[0])
+            casetrail.reads.case_state(actor, ids[0])
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(read, readers))
-    log = casetrail.service.access_log(AUDITOR, case=ids[0])
+    log = casetrail.reads.access_log(AUDITOR, case=ids[0])
     assert sum(1 for entry in log if entry["user"].startswith("u_reader")) == 32
-    assert audit_of(casetrail).verify().ok
+    assert casetrail.audit.verify().ok

@@ -33,10 +33,9 @@ class Recorder:
 
 def append_version_6(previous: dict[str, tuple[int, str]] | None) -> tuple[Recorder, str]:
     execute = Recorder()
-    links: list[Any] = []
     stored = StoredEvent(CASE, 6, "casetrail.audit.access:AccessLog.AccessRecorded", b"{}")
-    write_extras(execute, [stored], [100], chain=[ENTRY], links=links, previous=previous)
-    return execute, links[0].prev_hash
+    [link] = write_extras(execute, [stored], [100], chain=[ENTRY], previous=previous)
+    return execute, link.prev_hash
 
 
 def test_without_a_given_link_the_previous_one_is_read() -> None:

@@ -51,7 +51,7 @@ def test_a_correction_case_from_reception_to_completion(
     service = casetrail.service
     clock.set(at("2026-03-02"))
 
-    head = service.head_position()
+    head = casetrail.reads.head_position()
     outside = reception(
         person={**reception()["person"], "household_address": "上海市黃浦區南京東路1號"}
     )
@@ -60,7 +60,7 @@ def test_a_correction_case_from_reception_to_completion(
             STREET_WORKER, "correction", XUANWU_STREET, "CorrectionSubjectReceived", outside
         )
     assert raised.value.code == "not_eligible_in_province"
-    assert service.head_position() == head
+    assert casetrail.reads.head_position() == head
 
     opened = service.open_case(
         STREET_WORKER, "correction", XUANWU_STREET, "CorrectionSubjectReceived", reception()
@@ -127,7 +127,7 @@ def test_a_correction_case_from_reception_to_completion(
     state = steps.state()
     assert state["unit"] == QINHUAI_STREET
     assert steps.history()[-1]["data"]["to_unit"] == QINHUAI_STREET
-    before = service.case_state(auditor, opened.id, as_of_version=version_before_move - 1)
+    before = casetrail.reads.case_state(auditor, opened.id, as_of_version=version_before_move - 1)
     assert before["unit"] == XUANWU_STREET
     # The case now belongs to the new unit: the old street no longer acts on it.
     steps.refused(

@@ -61,7 +61,7 @@ def test_the_same_seed_plans_the_same_province_and_another_seed_another() -> Non
 def test_every_planned_event_was_accepted_by_the_service(loaded) -> None:
     ct, result = loaded
     assert result.kinds_skipped == []
-    assert ct.service.head_position() == result.events
+    assert ct.reads.head_position() == result.events
     assert indicators.indicators(indicators.stored_events(ct)) == result.intended
 
 

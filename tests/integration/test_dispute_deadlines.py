@@ -61,7 +61,7 @@ def test_an_extension_before_triage_is_the_deadline_of_the_case_list(
     clock.set(at("03-20"))  # past the 10-day limit, well within the extension
     engine_for(casetrail).catch_up()
     models = ReadModels(casetrail)
-    case = casetrail.service.case_state(SUPERVISOR, extended)
+    case = casetrail.reads.case_state(SUPERVISOR, extended)
     assert case["deadline"] == EXTENDED_TO
     assert case["overdue"] is False
     [item] = models.list_cases(kind="dispute")["items"]
@@ -78,7 +78,7 @@ def test_a_dispute_closed_within_its_extension_is_on_time(
     record(casetrail, clock, extended, "03-20", "AgreementReached")
     record(casetrail, clock, extended, "03-25", "DisputeClosed")
     engine_for(casetrail).catch_up()
-    assert casetrail.service.case_state(SUPERVISOR, extended)["on_time"] is True
+    assert casetrail.reads.case_state(SUPERVISOR, extended)["on_time"] is True
     indicators = ReadModels(casetrail).indicators(kind="dispute", unit="320102")
     assert indicators["on_time_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
     assert indicators["success_rate"]["numerator"] == 1

@@ -16,7 +16,6 @@ from uuid import UUID
 import pytest
 
 from bench import workload
-from casetrail.audit import audit_of
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from casetrail.store import sqlite as store
@@ -138,7 +137,7 @@ def test_appends_waiting_together_are_written_in_one_commit(
         assert ct.app.repository.get(UUID(case_id)).version == 2
         # Answered from the chain link its own savepoint wrote.
         assert outcome.event["position"] == outcome.position and outcome.event["hash"]
-    assert audit_of(ct).verify().ok
+    assert ct.audit.verify().ok
 
 
 def test_a_refused_append_in_a_group_rolls_back_alone(ct: Casetrail, groups: list[int]) -> None:
@@ -162,7 +161,7 @@ def test_a_refused_append_in_a_group_rolls_back_alone(ct: Casetrail, groups: lis
     assert all(not isinstance(o, Exception) for o in outcomes[2:]), outcomes
     for case_id in cases:
         assert ct.app.repository.get(UUID(case_id)).version == 2
-    assert audit_of(ct).verify().ok
+    assert ct.audit.verify().ok
 
 
 def test_a_retried_command_in_the_same_group_is_answered_as_the_first(
@@ -192,4 +191,4 @@ def test_an_append_refused_after_writing_its_event_leaves_nothing_of_it(
     versions = {c: ct.app.repository.get(UUID(c)).version for c in (first_case, second_case)}
     assert versions[accepted[0].id] == 2
     assert sorted(versions.values()) == [1, 2]
-    assert audit_of(ct).verify().ok
+    assert ct.audit.verify().ok

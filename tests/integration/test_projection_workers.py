@@ -30,7 +30,7 @@ from tests.integration.projection_support import (
     wait_until,
 )
 from workers.redis_conn import connect
-from workers.signals import enqueue_catch_up
+from workers.signals import ProjectionSignal, enqueue_catch_up
 
 
 def digests(engine: Engine) -> dict[str, str]:
@@ -49,7 +49,7 @@ def caught_up(engine: Engine) -> bool:
 def test_an_append_wakes_a_worker_that_projects_it(
     redis_settings: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
-    ct = bootstrap(redis_settings, clock=clock, signal_workers=True)
+    ct = bootstrap(redis_settings, clock=clock, on_append=ProjectionSignal(redis_settings))
     # On SQLite the worker finds the embedded Redis by itself, under the data directory.
     embedded = redis_settings.redis_url is None
     worker = start(["worker"], process_env(redis_settings, redis=not embedded), tmp_path / "w.log")
@@ -68,7 +68,7 @@ def test_an_append_wakes_a_worker_that_projects_it(
 def test_a_burst_of_appends_queues_one_catch_up_job(
     redis_settings: Settings, clock: FixedClock
 ) -> None:
-    ct = bootstrap(redis_settings, clock=clock, signal_workers=True)
+    ct = bootstrap(redis_settings, clock=clock, on_append=ProjectionSignal(redis_settings))
     try:
         for _ in range(20):
             ct.service.open_case(
@@ -84,7 +84,7 @@ def test_appends_while_redis_is_down_succeed_and_the_safety_net_projects_them(
     redis_settings: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
     down = redis_settings.with_(redis_url="redis://127.0.0.1:1/0")
-    ct = bootstrap(down, clock=clock, signal_workers=True)
+    ct = bootstrap(down, clock=clock, on_append=ProjectionSignal(down))
     try:
         started = time.monotonic()
         positions = [

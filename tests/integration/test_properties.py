@@ -31,7 +31,7 @@ from marshmallow import Schema, fields, validate
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.service import Appended
+from casetrail.events import Appended
 from domain import rules
 from domain.case import Actor, Case, CaseOpened
 from domain.clock import FixedClock, add_days, add_months, add_years, cst_date
@@ -617,14 +617,14 @@ def run_random_commands(ct: Casetrail, kind: Kind, draw: Callable[..., Any]) -> 
 
     # (a) The service's state is the state rebuilt from the stored events, now and before.
     rebuilt = replay(ct, case_id)
-    assert service.case_state(AUDITOR, case_id) == rebuilt.state(clock.now())
+    assert ct.reads.case_state(AUDITOR, case_id) == rebuilt.state(clock.now())
     version = draw(st.integers(1, rebuilt.version))
     past = replay(ct, case_id, lte=version)
-    assert service.case_state(AUDITOR, case_id, as_of_version=version) == past.state(
+    assert ct.reads.case_state(AUDITOR, case_id, as_of_version=version) == past.state(
         past.last_event_at
     )
     # Every answer the service gave is the event as the history keeps it.
-    history = service.history(AUDITOR, case_id)
+    history = ct.reads.history(AUDITOR, case_id)
     assert [event["version"] for event in history] == list(range(1, rebuilt.version + 1))
     assert {event["version"]: event for event in history} == answers
 

@@ -193,7 +193,7 @@ def test_a_resettlement_case_runs_its_whole_course(
         "PersonReceived",
     ]
     # The past as it was: right after release the person was not yet received.
-    as_released = service.case_state(auditor, opened.id, as_of_version=4)
+    as_released = casetrail.reads.case_state(auditor, opened.id, as_of_version=4)
     assert as_released["status"] == "released"
     assert as_released["unit"] == XUANWU_COMMUNITY
 
@@ -205,14 +205,14 @@ def test_a_late_notice_is_stored_and_flagged(
     opened = casetrail.service.open_case(
         caseworker, "resettlement", XUANWU_COMMUNITY, "ReleaseNotified", notice()
     )
-    current = casetrail.service.case_state(caseworker, opened.id)
+    current = casetrail.reads.case_state(caseworker, opened.id)
     assert (current["late_notice"], current["notice_days"]) == (True, 14)
 
 
 def test_a_resettlement_case_opens_only_with_a_release_notice(
     casetrail: Casetrail, clock: FixedClock, caseworker: Actor
 ) -> None:
-    head = casetrail.service.head_position()
+    head = casetrail.reads.head_position()
     with pytest.raises(RuleViolation) as refusal:
         casetrail.service.open_case(
             caseworker,
@@ -230,7 +230,7 @@ def test_a_resettlement_case_opens_only_with_a_release_notice(
             "ReleaseNotified",
             notice(unexpected="x"),
         )
-    assert casetrail.service.head_position() == head
+    assert casetrail.reads.head_position() == head
 
 
 def test_a_long_case_reads_back_the_same_from_its_snapshot(
@@ -252,7 +252,7 @@ def test_a_long_case_reads_back_the_same_from_its_snapshot(
     for _ in range(SNAPSHOT_INTERVAL):
         service.append(caseworker, case_id, "AssistanceActivityRecorded", activity)
     assert list(casetrail.app.snapshots.get(UUID(case_id)))  # type: ignore[union-attr]
-    current = service.case_state(caseworker, case_id)
+    current = casetrail.reads.case_state(caseworker, case_id)
     assert current["activities"] == SNAPSHOT_INTERVAL
     assert current["released_on"] == "2026-04-15"
     assert current["delegations"] == [

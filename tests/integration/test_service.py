@@ -17,7 +17,8 @@ import pytest
 
 from casetrail.bootstrap import Casetrail
 from casetrail.chain import GENESIS
-from casetrail.service import Appended, CaseService
+from casetrail.events import Appended
+from casetrail.service import CaseService
 from domain.case import Actor
 from domain.clock import CST, FixedClock, cst_date
 from domain.dispute import Dispute
@@ -50,15 +51,15 @@ def refused(
 ) -> CasetrailError:
     """Runs a command that must be refused with `code`, and checks that it appended nothing:
     the case's history and the global head are as they were."""
-    history = ct.service.history(auditor, case_id)
+    history = ct.reads.history(auditor, case_id)
     # Reads may be logged in the store (the audit trail's access log), so the head is
     # taken right around the command, with no read in between.
-    head = ct.service.head_position()
+    head = ct.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         command()
-    assert ct.service.head_position() == head
+    assert ct.reads.head_position() == head
     assert refusal.value.code == code, refusal.value.message
-    assert ct.service.history(auditor, case_id) == history
+    assert ct.reads.history(auditor, case_id) == history
     return refusal.value
 
 
@@ -119,7 +120,7 @@ def test_opening_a_case_records_its_first_event_with_the_metadata(
     assert event["unit"] == "320102"
     assert event["prev_hash"] == GENESIS
     assert len(event["hash"]) == 64
-    state = casetrail.service.case_state(auditor, opened.id)
+    state = casetrail.reads.case_state(auditor, opened.id)
     assert (state["status"], state["version"], state["unit"]) == ("registered", 1, "320102")
 
 
@@ -133,9 +134,9 @@ def test_a_case_lives_through_its_events_and_its_history_lists_them_chained(
         append(casetrail, caseworker, case_id, event_type)
     append(casetrail, supervisor, case_id, "SupervisionOrdered", reason="slow progress")
     walk(casetrail, caseworker, case_id, "AgreementReached", "DisputeClosed")
-    state = casetrail.service.case_state(caseworker, case_id)
+    state = casetrail.reads.case_state(caseworker, case_id)
     assert (state["status"], state["version"], state["on_time"]) == ("closed", 7, True)
-    history = casetrail.service.history(auditor, case_id)
+    history = casetrail.reads.history(auditor, case_id)
     assert [e["type"] for e in history] == [
         "DisputeRegistered",
         "DisputeTriaged",
@@ -158,12 +159,12 @@ def test_the_state_as_of_a_version_is_the_case_as_it_was(
 ) -> None:
     case_id = open_dispute(casetrail.service, caseworker)
     walk(casetrail, caseworker, case_id, "DisputeTriaged", "DisputeAssigned")
-    past = casetrail.service.case_state(auditor, case_id, as_of_version=2)
+    past = casetrail.reads.case_state(auditor, case_id, as_of_version=2)
     assert (past["status"], past["version"]) == ("triaged", 2)
-    assert casetrail.service.case_state(auditor, case_id, as_of_version=3)["status"] == "assigned"
+    assert casetrail.reads.case_state(auditor, case_id, as_of_version=3)["status"] == "assigned"
     for version in (0, 4):
         with pytest.raises(CasetrailError) as refusal:
-            casetrail.service.case_state(auditor, case_id, as_of_version=version)
+            casetrail.reads.case_state(auditor, case_id, as_of_version=version)
         assert refusal.value.code == "case_not_found"
         assert refusal.value.details["current_version"] == 3
 
@@ -178,10 +179,10 @@ def test_the_state_as_of_a_time_is_the_case_as_it_was_then(
     triaged_at = clock.now()
     clock.advance(timedelta(days=20))
     append(casetrail, caseworker, case_id, "DisputeAssigned")
-    service = casetrail.service
+    reads = casetrail.reads
 
     def status_at(moment: datetime) -> str:
-        return str(service.case_state(auditor, case_id, as_of=moment)["status"])
+        return str(reads.case_state(auditor, case_id, as_of=moment)["status"])
 
     assert status_at(opened_at) == "registered"
     assert status_at(opened_at + timedelta(hours=4, minutes=59)) == "registered"
@@ -192,14 +193,14 @@ def test_the_state_as_of_a_time_is_the_case_as_it_was_then(
     assert status_at(clock.now() - timedelta(microseconds=1)) == "triaged"
     assert status_at(clock.now()) == "assigned"
     # The past is judged by its own clock: on the day it was triaged it was not overdue.
-    assert service.case_state(auditor, case_id, as_of=triaged_at)["overdue"] is False
-    assert service.case_state(auditor, case_id)["overdue"] is True
-    assert service.case_state(auditor, case_id, as_of=clock.now(), as_of_version=1)["version"] == 1
+    assert reads.case_state(auditor, case_id, as_of=triaged_at)["overdue"] is False
+    assert reads.case_state(auditor, case_id)["overdue"] is True
+    assert reads.case_state(auditor, case_id, as_of=clock.now(), as_of_version=1)["version"] == 1
     with pytest.raises(CasetrailError) as refusal:
-        service.case_state(auditor, case_id, as_of=opened_at - timedelta(seconds=1))
+        reads.case_state(auditor, case_id, as_of=opened_at - timedelta(seconds=1))
     assert refusal.value.code == "case_not_found"
     with pytest.raises(CasetrailError) as refusal:
-        service.case_state(auditor, case_id, as_of=datetime(2026, 3, 3))
+        reads.case_state(auditor, case_id, as_of=datetime(2026, 3, 3))
     assert refusal.value.code == "invalid_data"
 
 
@@ -207,13 +208,13 @@ def test_the_feed_lists_every_case_in_append_order_for_auditors(
     casetrail: Casetrail, caseworker: Actor, auditor: Actor
 ) -> None:
     service = casetrail.service
-    start = service.head_position()
+    start = casetrail.reads.head_position()
     first = open_dispute(service, caseworker)
     second = open_dispute(service, caseworker, unit="320102001")
     append(casetrail, caseworker, first, "DisputeTriaged")
     append(casetrail, caseworker, second, "DisputeTriaged")
-    head = service.head_position()
-    feed = service.feed(auditor, after=start, limit=100)
+    head = casetrail.reads.head_position()
+    feed = casetrail.reads.feed(auditor, after=start, limit=100)
     assert [(e["id"], e["version"]) for e in feed] == [
         (first, 1),
         (second, 1),
@@ -224,13 +225,13 @@ def test_the_feed_lists_every_case_in_append_order_for_auditors(
     positions = [e["position"] for e in feed]
     assert positions == sorted(positions) and len(set(positions)) == 4
     assert head == positions[-1]
-    page = service.feed(auditor, after=positions[0], limit=2)
+    page = casetrail.reads.feed(auditor, after=positions[0], limit=2)
     assert [e["position"] for e in page] == positions[1:3]
     # Past the last case event there is no case event (reads may have been logged since).
-    later = service.feed(auditor, after=positions[-1], limit=10)
+    later = casetrail.reads.feed(auditor, after=positions[-1], limit=10)
     assert [e for e in later if e["kind"] == "dispute"] == []
     with pytest.raises(CasetrailError) as refusal:
-        service.feed(caseworker, after=0, limit=10)
+        casetrail.reads.feed(caseworker, after=0, limit=10)
     assert (refusal.value.code, refusal.value.status) == ("auditors_only", 403)
 
 
@@ -242,7 +243,7 @@ def test_a_case_that_does_not_exist_is_not_found(
             append(casetrail, caseworker, case_id, "DisputeTriaged")
         assert (refusal.value.code, refusal.value.status) == ("case_not_found", 404)
         with pytest.raises(CasetrailError) as refusal:
-            casetrail.service.case_state(auditor, case_id)
+            casetrail.reads.case_state(auditor, case_id)
         assert refusal.value.code == "case_not_found"
 
 
@@ -250,7 +251,7 @@ def test_a_case_opens_only_with_its_kinds_opening_event(
     casetrail: Casetrail, caseworker: Actor
 ) -> None:
     service = casetrail.service
-    head = service.head_position()
+    head = casetrail.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         service.open_case(caseworker, "dispute", "320102", "DisputeTriaged", registration())
     assert refusal.value.code == "wrong_opening_event"
@@ -258,7 +259,7 @@ def test_a_case_opens_only_with_its_kinds_opening_event(
         service.open_case(caseworker, "quarrel", "320102", "DisputeRegistered", registration())
     assert refusal.value.code == "invalid_data"
     assert "kind" in refusal.value.details
-    assert service.head_position() == head
+    assert casetrail.reads.head_position() == head
 
 
 # --- jurisdiction, roles, units ------------------------------------------------------------------
@@ -271,7 +272,7 @@ def test_a_caseworker_acts_on_cases_of_their_unit_and_below(
     append(casetrail, caseworker, village_case, "DisputeTriaged")
     province = Actor(user_id="u_province", role="supervisor", unit="320000")
     append(casetrail, province, village_case, "SupervisionOrdered")
-    assert casetrail.service.case_state(caseworker, village_case)["version"] == 3
+    assert casetrail.reads.case_state(caseworker, village_case)["version"] == 3
 
 
 @pytest.mark.parametrize("unit", ["320104", "320102001", "320104002"])
@@ -288,15 +289,15 @@ def test_a_caseworker_outside_the_subtree_is_refused_with_403(
         "outside_jurisdiction",
     )
     assert error.status == 403
-    for read in (casetrail.service.case_state, casetrail.service.history):
+    for read in (casetrail.reads.case_state, casetrail.reads.history):
         with pytest.raises(CasetrailError) as refusal:
             read(outsider, case_id)
         assert (refusal.value.code, refusal.value.status) == ("outside_jurisdiction", 403)
-    head = casetrail.service.head_position()
+    head = casetrail.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         open_dispute(casetrail.service, outsider, unit="320102")
     assert (refusal.value.code, refusal.value.status) == ("outside_jurisdiction", 403)
-    assert casetrail.service.head_position() == head
+    assert casetrail.reads.head_position() == head
 
 
 def test_auditors_read_everything_but_write_nothing(
@@ -304,8 +305,8 @@ def test_auditors_read_everything_but_write_nothing(
 ) -> None:
     case_id = open_dispute(casetrail.service, caseworker, unit="320102001001")
     village_auditor = Actor(user_id="u_audit2", role="auditor", unit="320104")
-    assert casetrail.service.case_state(village_auditor, case_id)["status"] == "registered"
-    assert len(casetrail.service.history(village_auditor, case_id)) == 1
+    assert casetrail.reads.case_state(village_auditor, case_id)["status"] == "registered"
+    assert len(casetrail.reads.history(village_auditor, case_id)) == 1
     error = refused(
         casetrail,
         auditor,
@@ -314,11 +315,11 @@ def test_auditors_read_everything_but_write_nothing(
         "role_cannot_write",
     )
     assert error.status == 403
-    head = casetrail.service.head_position()
+    head = casetrail.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         open_dispute(casetrail.service, auditor)
     assert refusal.value.code == "role_cannot_write"
-    assert casetrail.service.head_position() == head
+    assert casetrail.reads.head_position() == head
 
 
 def test_an_admin_cannot_write_case_events(
@@ -337,7 +338,7 @@ def test_an_admin_cannot_write_case_events(
 
 def test_unknown_units_are_refused(casetrail: Casetrail, caseworker: Actor, auditor: Actor) -> None:
     service = casetrail.service
-    head = service.head_position()
+    head = casetrail.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         open_dispute(service, caseworker, unit="320102999")
     assert refusal.value.code == "unknown_unit"
@@ -351,7 +352,7 @@ def test_unknown_units_are_refused(casetrail: Casetrail, caseworker: Actor, audi
         )
     assert refusal.value.code == "invalid_data"
     assert "center_unit" in refusal.value.details
-    assert service.head_position() == head
+    assert casetrail.reads.head_position() == head
     case_id = open_dispute(service, caseworker)
     error = refused(
         casetrail,
@@ -448,10 +449,10 @@ def test_of_sixteen_appends_at_one_expected_version_exactly_one_wins(
         assert error.code == "version_conflict"
         assert error.details["current_version"] == 4
     assert stream_versions(casetrail, case_id) == [1, 2, 3, 4]
-    history = casetrail.service.history(auditor, case_id)
+    history = casetrail.reads.history(auditor, case_id)
     assert [e["version"] for e in history] == [1, 2, 3, 4]
     assert [e["prev_hash"] for e in history[1:]] == [e["hash"] for e in history[:-1]]
-    assert casetrail.service.case_state(auditor, case_id)["hearings"] == 1
+    assert casetrail.reads.case_state(auditor, case_id)["hearings"] == 1
 
 
 def test_sixteen_appends_without_expected_version_all_land_without_gap_or_duplicate(
@@ -464,8 +465,8 @@ def test_sixteen_appends_without_expected_version_all_land_without_gap_or_duplic
     assert all(isinstance(r, Appended) for r in results), results
     assert sorted(r.version for r in results) == list(range(2, THREADS + 2))
     assert stream_versions(casetrail, case_id) == list(range(1, THREADS + 2))
-    assert len(casetrail.service.case_state(auditor, case_id)["early_warnings"]) == THREADS
-    history = casetrail.service.history(auditor, case_id)
+    assert len(casetrail.reads.case_state(auditor, case_id)["early_warnings"]) == THREADS
+    history = casetrail.reads.history(auditor, case_id)
     assert [e["prev_hash"] for e in history[1:]] == [e["hash"] for e in history[:-1]]
     assert len({e["position"] for e in history}) == len(history)
 
@@ -503,7 +504,7 @@ def test_a_sequential_retry_returns_the_first_answer(
     case_id = open_dispute(casetrail.service, caseworker)
     first = append(casetrail, caseworker, case_id, "EarlyWarningRaised", idempotency_key="k")
     casetrail.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
-    head = casetrail.service.head_position()
+    head = casetrail.reads.head_position()
     again = append(casetrail, caseworker, case_id, "EarlyWarningRaised", idempotency_key="k")
     assert again.replayed is True
     assert (again.id, again.version, again.position, again.event) == (
@@ -512,7 +513,19 @@ def test_a_sequential_retry_returns_the_first_answer(
         first.position,
         first.event,
     )
-    assert casetrail.service.head_position() == head
+    assert casetrail.reads.head_position() == head
+
+
+def test_a_retry_the_case_would_now_refuse_still_gets_the_first_answer(
+    casetrail: Casetrail, caseworker: Actor
+) -> None:
+    case_id = open_dispute(casetrail.service, caseworker)
+    first = append(casetrail, caseworker, case_id, "DisputeTriaged", idempotency_key="t")
+    append(casetrail, caseworker, case_id, "DisputeAssigned")
+    head = casetrail.reads.head_position()
+    again = append(casetrail, caseworker, case_id, "DisputeTriaged", idempotency_key="t")
+    assert (again.replayed, again.version, again.event) == (True, first.version, first.event)
+    assert casetrail.reads.head_position() == head
 
 
 def test_the_same_key_with_another_payload_is_refused(
@@ -553,7 +566,7 @@ def test_sixteen_concurrent_retries_of_opening_a_case_open_one_case(
     casetrail: Casetrail, caseworker: Actor, auditor: Actor
 ) -> None:
     service = casetrail.service
-    head = service.head_position()
+    head = casetrail.reads.head_position()
 
     def retry(i: int) -> Appended:
         return service.open_case(
@@ -568,7 +581,7 @@ def test_sixteen_concurrent_retries_of_opening_a_case_open_one_case(
     results = in_threads(THREADS, retry)
     assert all(isinstance(r, Appended) for r in results), results
     assert len({(r.id, r.position) for r in results}) == 1
-    feed = service.feed(auditor, after=head, limit=100)
+    feed = casetrail.reads.feed(auditor, after=head, limit=100)
     assert [(e["type"], e["id"]) for e in feed] == [("DisputeRegistered", results[0].id)]
 
 
@@ -609,17 +622,17 @@ def test_a_long_case_loads_from_a_snapshot_and_its_past_stays_readable(
         return events
 
     monkeypatch.setattr(recorder, "select_events", counting)
-    state = service.case_state(auditor, case_id)
+    state = casetrail.reads.case_state(auditor, case_id)
     assert state["version"] == LONG_CASE_EVENTS
     assert state["hearings"] == hearings_by_version[LONG_CASE_EVENTS]
     assert sum(read) <= 1
     read.clear()
-    assert service.case_state(auditor, case_id, as_of_version=120)["version"] == 120
+    assert casetrail.reads.case_state(auditor, case_id, as_of_version=120)["version"] == 120
     assert sum(read) <= 20
     monkeypatch.undo()
 
     for version in (1, 3, 49, 50, 51, 120, 250, 299, 300):
-        past = service.case_state(auditor, case_id, as_of_version=version)
+        past = casetrail.reads.case_state(auditor, case_id, as_of_version=version)
         assert past["version"] == version
         assert past["hearings"] == hearings_by_version.get(version, 0)
         # The snapshot-backed state equals the state replayed from the events alone.
@@ -676,10 +689,10 @@ def test_personal_data_appears_in_no_log_record(
     walk(casetrail, caseworker, case_id, "JudicialConfirmationRequested", "DisputeClosed")
     casetrail.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
     append(casetrail, caseworker, case_id, "FollowUpVisited")
-    state = service.case_state(auditor, case_id)
-    service.case_state(auditor, case_id, as_of_version=2)
-    service.history(auditor, case_id)
-    service.feed(auditor, after=0, limit=100)
+    state = casetrail.reads.case_state(auditor, case_id)
+    casetrail.reads.case_state(auditor, case_id, as_of_version=2)
+    casetrail.reads.history(auditor, case_id)
+    casetrail.reads.feed(auditor, after=0, limit=100)
     assert state["status"] == "closed"
     # The capture itself works at DEBUG level, so an empty record list means nothing logged.
     logging.getLogger("casetrail.service").debug("capture probe")

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from casetrail.audit import audit_of
 from casetrail.audit.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
 from casetrail.audit.note import VerifierKey, open_checkpoint
 from casetrail.bootstrap import Casetrail
@@ -40,7 +39,7 @@ def test_auditors_verify_the_store_and_one_case_and_others_may_not(
     client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
 ) -> None:
     case_id = opened_case(client, tokens)
-    audit_of(web_casetrail).write_checkpoint()
+    web_casetrail.audit.write_checkpoint()
     body = get(client, tokens, "/audit/verify").json
     assert body["ok"] is True and body["problems"] == [] and body["checked_events"] >= 1
     assert body["latest_checkpoint"]["tree_size"] == body["log_size"]
@@ -72,9 +71,9 @@ def test_checkpoints_public_key_and_inclusion_proofs_verify_with_the_pure_verifi
     client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
 ) -> None:
     opened_case(client, tokens)
-    audit_of(web_casetrail).write_checkpoint()
+    web_casetrail.audit.write_checkpoint()
     opened_case(client, tokens)
-    audit_of(web_casetrail).write_checkpoint()
+    web_casetrail.audit.write_checkpoint()
     key = VerifierKey.parse(get(client, tokens, "/audit/public-key").json["public_key"])
     listed = get(client, tokens, "/audit/checkpoints").json
     assert VerifierKey.parse(listed["public_key"]) == key
@@ -132,7 +131,7 @@ def test_a_damaged_chain_table_is_a_409_not_a_500(
     client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
 ) -> None:
     opened_case(client, tokens)
-    audit_of(web_casetrail).write_checkpoint()
+    web_casetrail.audit.write_checkpoint()
     web_casetrail.db.execute_script(["UPDATE case_event_chain SET hash = 'not hex'"])
     for path in ("/audit/checkpoints", "/audit/proof?position=1"):
         response = get(client, tokens, path)

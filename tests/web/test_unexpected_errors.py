@@ -22,7 +22,7 @@ def test_a_fault_answers_500_in_the_error_shape_without_logging_personal_data(
     def broken(*_: Any, **__: Any) -> Any:
         raise KeyError("王秀英 32010219800101123X")
 
-    monkeypatch.setattr(web_casetrail.service, "history", broken)
+    monkeypatch.setattr(web_casetrail.reads, "history", broken)
     with caplog.at_level(logging.ERROR):
         answer = client.get("/api/v1/cases/x/history", headers=tokens.headers("auditor"))
     assert answer.status_code == 500

@@ -1,0 +1,167 @@
+"""Reads of the event streams themselves, for auditors and a case's own staff: a case as it
+is or was, its history, the global feed and who read what. Every read of a case's personal
+data, granted or refused, is recorded (and a read that cannot be recorded does not happen).
+
+Lists and figures are read from the read models (projections), not here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from casetrail.application import CaseApplication
+from casetrail.audit.access import ReadAccessLog
+from casetrail.db import Database
+from casetrail.directory import Directory
+from casetrail.events import event_dict, kind_of, utc_iso
+from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
+from casetrail.store.extras import CHAIN_TABLE
+from domain.case import Actor, CaseEvent
+from domain.clock import Clock
+from domain.errors import CaseNotFound, InvalidData, NotPermitted
+
+READ_ROLES = ("caseworker", "supervisor", "auditor")
+
+
+class StreamReads:
+    def __init__(
+        self,
+        app: CaseApplication,
+        db: Database,
+        directory: Directory,
+        clock: Clock,
+        access: ReadAccessLog,
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.directory = directory
+        self.clock = clock
+        self.access = access
+
+    def case_state(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        as_of_version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The case as it is, or as it was at a version or a moment."""
+        case = self.app.get_case(case_id)
+        self._require_read(actor, case.unit, case_id=str(case.id), operation="case_state")
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                raise InvalidData("'as_of' needs a timezone.", details={"as_of": ["No timezone."]})
+            version = self.version_at(case_id, as_of)
+            if version is None:
+                raise CaseNotFound(
+                    f"The case did not exist yet at {as_of.isoformat()}.",
+                    details={"as_of": as_of.isoformat()},
+                )
+            as_of_version = version if as_of_version is None else min(version, as_of_version)
+        if as_of_version is not None:
+            if as_of_version < 1 or as_of_version > case.version:
+                raise CaseNotFound(
+                    f"The case has no version {as_of_version} (it is at {case.version}).",
+                    details={"current_version": case.version},
+                )
+            unit = case.unit
+            case = self.app.get_case(case_id, version=as_of_version)
+            # The past is judged by the clock of that moment.
+            return redact_minor(actor, case.state(case.last_event_at), unit=unit)
+        return redact_minor(actor, case.state(self.clock.now()))
+
+    def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
+        case = self.app.get_case(case_id)
+        self._require_read(actor, case.unit, case_id=str(case.id), operation="history")
+        links = {
+            row["version"]: row
+            for row in self.db.query(
+                f"SELECT version, position, hash, prev_hash FROM {CHAIN_TABLE} WHERE case_id = ?",
+                (str(case.id),),
+            )
+        }
+        events = [
+            event_dict(event, case.kind, links.get(event.originator_version))
+            for event in self.app.events.get(case.id)
+            if isinstance(event, CaseEvent)
+        ]
+        if getattr(case, "minor", False) and not sees_minor_identity(actor, case.unit):
+            return [redact_identity(event) for event in events]
+        return events
+
+    def feed(self, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
+        """The global log in append order, after a position."""
+        if actor.role != "auditor":
+            raise NotPermitted("Only auditors read the global event feed.", code="auditors_only")
+        notifications = self.app.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        if not notifications:
+            return []
+        links = {
+            row["position"]: row
+            for row in self.db.query(
+                f"SELECT version, position, hash, prev_hash FROM {CHAIN_TABLE} "
+                "WHERE position >= ? AND position <= ?",
+                (notifications[0].id, notifications[-1].id),
+            )
+        }
+        items = []
+        for notification in notifications:
+            event = self.app.mapper.to_domain_event(notification)
+            kind = kind_of(event)
+            items.append(event_dict(event, kind, links.get(notification.id)))
+        read = [item["id"] for item in items if item["kind"] != "unknown"]
+        self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
+        return items
+
+    def access_log(
+        self,
+        actor: Actor,
+        *,
+        case: str | None = None,
+        user: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Who read which case's personal data, when, through which endpoint (auditors)."""
+        return self.access.query(actor, case=case, user=user, from_=from_, to=to)
+
+    def version_at(self, case_id: str, moment: datetime) -> int | None:
+        """The case's last version recorded at or before `moment` (None: not yet opened)."""
+        row = self.db.query_one(
+            f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} "
+            "WHERE case_id = ? AND recorded_at <= ?",
+            (str(UUID(case_id)), utc_iso(moment)),
+        )
+        return int(row["version"]) if row and row["version"] is not None else None
+
+    def head_position(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def record_reads(self, actor: Actor, case_ids: list[str], operation: str) -> None:
+        """Records granted reads of these cases' personal data made outside this class
+        (e.g. a page of the case list that shows names)."""
+        self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
+
+    def _require_read(
+        self, actor: Actor, unit: str, *, case_id: str | None = None, operation: str = "read"
+    ) -> None:
+        granted = actor.role == "auditor" or (
+            actor.role in READ_ROLES and self.directory.may_act(actor.unit, unit)
+        )
+        if case_id is not None:
+            self._record_read(actor, [case_id], operation, granted)
+        if not granted:
+            raise NotPermitted(
+                "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
+            )
+
+    def _record_read(
+        self, actor: Actor, case_ids: list[str], operation: str, granted: bool
+    ) -> None:
+        if case_ids:
+            refusal = None if granted else "outside_jurisdiction"
+            self.access.record(actor, case_ids, operation, granted=granted, refusal=refusal)
