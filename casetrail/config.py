@@ -32,6 +32,10 @@ class Settings:
     projection_batch: int = 500
     sqlite_lock_timeout: int = 30
     snapshot_interval: int = 50
+    # Days a bearer token is valid after it is issued; 0: forever.
+    token_ttl_days: int = 90
+    # Requests per bearer token (flask-limiter's notation, e.g. `600/minute`); "": no limit.
+    rate_limit: str = "600/minute"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +50,8 @@ class Settings:
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
             catch_up_interval=int(env.get("CASETRAIL_CATCHUP_INTERVAL") or 30),
             projection_batch=int(env.get("CASETRAIL_PROJECTION_BATCH") or 500),
+            token_ttl_days=int(env.get("CASETRAIL_TOKEN_TTL_DAYS") or 90),
+            rate_limit=env.get("CASETRAIL_RATE_LIMIT", "600/minute").strip(),
         )
 
     def with_(self, **changes: object) -> Settings:

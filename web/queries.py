@@ -53,8 +53,6 @@ def jurisdiction_unit(user: User, unit: str | None) -> str | None:
     """The unit subtree a query covers: the caller's own by default, never outside it."""
     if unit is not None:
         casetrail().directory.require_unit(unit)
-    if user.role == "auditor":
-        return unit
     if unit is None:
         return user.unit
     if not casetrail().directory.may_act(user.unit, unit):
