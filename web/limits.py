@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 
 from flask import Flask, Response, request
@@ -63,7 +62,7 @@ def install(app: Flask, settings: Settings, *, shared: bool) -> Limiter | None:
     def rate_limited(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit
         reset_at = current.reset_at if current is not None else time.time() + 1
-        retry_after = max(1, math.ceil(reset_at - time.time()))
+        retry_after = max(1, int(reset_at - time.time()))
         response = error_response(
             429,
             "rate_limited",
