@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from casetrail.administration import AdministrationLog
 from casetrail.application import CaseApplication
 from casetrail.audit.keys import load_signer
 from casetrail.audit.records import create_tables as create_audit_tables
@@ -17,6 +18,7 @@ from casetrail.audit.trail import AuditTrail
 from casetrail.config import Settings
 from casetrail.db import Database
 from casetrail.directory import Directory
+from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
@@ -60,12 +62,24 @@ def bootstrap(
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     if settings.backend == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
     app = CaseApplication(env=settings.eventsourcing_env())
     factory: Any = app.factory
     factory.check_durability()
+    if settings.backend == "sqlite":
+        private_sqlite(settings.sqlite_path)
+    if not settings.cipher_key:
+        # Said at every start, in words and without data: the operator must know.
+        log.warning(
+            "CASETRAIL_CIPHER_KEY is not set: the events' personal data (names, ID numbers, "
+            "addresses) are stored unencrypted; set a key before holding real cases"
+        )
     db = Database(factory.datastore)
-    directory = Directory(db)
+    directory = Directory(
+        db,
+        log=AdministrationLog(app, db, clock),
+        token_ttl_days=settings.token_ttl_days,
+    )
     directory.create_tables()
     if seed_units:
         directory.seed_jiangsu()

@@ -56,6 +56,10 @@ class Settings:
     projection_batch: int = 500
     sqlite_lock_timeout: int = 30
     snapshot_interval: int = 50
+    # Days a bearer token is valid after it is issued; 0: forever.
+    token_ttl_days: int = 90
+    # Requests per bearer token (flask-limiter's notation, e.g. `600/minute`); "": no limit.
+    rate_limit: str = "600/minute"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +77,8 @@ class Settings:
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
             catch_up_interval=_positive_int(env, "CASETRAIL_CATCHUP_INTERVAL", 30, problems),
             projection_batch=_positive_int(env, "CASETRAIL_PROJECTION_BATCH", 500, problems),
+            token_ttl_days=_positive_int(env, "CASETRAIL_TOKEN_TTL_DAYS", 90, problems, zero=True),
+            rate_limit=env.get("CASETRAIL_RATE_LIMIT", "600/minute").strip(),
         )
         if problems:
             raise ConfigError(problems)
@@ -131,16 +137,20 @@ def _data_dir(env: Mapping[str, str], problems: list[str]) -> Path:
     return path
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+def _positive_int(
+    env: Mapping[str, str], name: str, default: int, problems: list[str], *, zero: bool = False
+) -> int:
+    """A whole number above 0 (or 0 too, with `zero`: 0 then means "never")."""
     text = env.get(name) or ""
     if not text:
         return default
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        problems.append(f"{name}: {text!r} is not a whole number above 0; expected e.g. {default}")
+        value = -1
+    if value < (0 if zero else 1):
+        least = "0 or more" if zero else "above 0"
+        problems.append(f"{name}: {text!r} is not a whole number {least}; expected e.g. {default}")
         return default
     return value
 

@@ -12,6 +12,7 @@ import click
 from casetrail.audit.note import NoteError, VerifierKey
 from casetrail.audit.offline import verify_export
 from casetrail.audit.verifier import Report
+from casetrail.files import write_private
 from cli.store import build as _build
 
 
@@ -101,7 +102,7 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
         text = ct.audit.export_case(case_id)
     finally:
         ct.close()
-    file.write_text(text, encoding="utf-8")
+    write_private(file, text)
     click.echo(f"exported case {case_id} to {file}")
 
 

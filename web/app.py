@@ -16,7 +16,7 @@ from flask_smorest import Api
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
-from web import audit, auth, commands, errors, meta, queries
+from web import audit, auth, commands, errors, limits, meta, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse
 from workers.signals import ProjectionSignal
@@ -36,6 +36,9 @@ class CasetrailApi(Api):  # type: ignore[misc]
 
 
 def create_app(casetrail: Casetrail | None = None) -> Flask:
+    # The service's processes (gunicorn) build their own casetrail and share rate limits
+    # through Redis; an app handed one (tests, benchmarks) counts them in-process.
+    shared = casetrail is None
     if casetrail is None:
         try:
             # Each accepted append wakes the projection workers (through Redis).
@@ -71,6 +74,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp):
         api.register_blueprint(blueprint)
     meta.document_event_data(api.spec)
+    limits.install(app, casetrail.settings, shared=shared)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
     logging.getLogger("casetrail").setLevel(logging.INFO)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from casetrail.directory import User
 from domain import rules
-from domain.errors import NotPermitted
 from domain.kinds import KINDS
 from domain.roles import ADMIN
-from domain.units import natural_parent
 from web.auth import require_role
 from web.context import casetrail
 from web.errors import refusals
@@ -26,8 +25,11 @@ from web.schemas import (
     UnitListResponse,
     UnitRequest,
     UnitResponse,
+    UserChangeRequest,
+    UserListQuery,
     UserListResponse,
     UserRequest,
+    UserResponse,
 )
 
 blp = Blueprint(
@@ -104,18 +106,8 @@ def healthz() -> Response:
 
 
 # --- administration -------------------------------------------------------------------------
-
-
-def require_admin_over(unit: str) -> User:
-    """An admin may manage units and users in their own unit subtree."""
-    admin = require_role(ADMIN)
-    directory = casetrail().directory
-    directory.require_unit(unit)
-    if not directory.may_act(admin.unit, unit):
-        raise NotPermitted(
-            "This unit is outside your unit's jurisdiction.", code="outside_jurisdiction"
-        )
-    return admin
+# The rules (an admin's subtree, never more reach than their own, a unit under the parent its
+# code implies) and the administration log are casetrail.directory's; these views translate.
 
 
 def unit_json(unit: Any) -> dict[str, Any]:
@@ -123,7 +115,19 @@ def unit_json(unit: Any) -> dict[str, Any]:
 
 
 def user_json(user: User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "role": user.role, "unit": user.unit}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "role": user.role,
+        "unit": user.unit,
+        "active": user.active,
+    }
+
+
+def created(body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.status_code = 201
+    return response
 
 
 @blp.route("/units", methods=["GET"])
@@ -139,26 +143,46 @@ def list_units() -> Response:
 @blp.response(201, UnitResponse)
 @refusals(blp, 400, 401, 403, 409, 413, 422)
 def add_unit(body: dict[str, Any]) -> Response:
-    """Adds a unit under a parent in the admin's subtree (default parent: implied by the code)."""
-    parent = body.get("parent") or natural_parent(body["code"])
-    if parent is None:
-        raise NotPermitted("Only a provincial deployment adds a province.", code="root_unit")
-    require_admin_over(parent)
-    unit = casetrail().directory.add_unit(body["code"], body["name"], parent)
-    response = jsonify(unit_json(unit))
-    response.status_code = 201
-    return response
+    """Adds a unit under the parent its code implies, in the admin's subtree (a `parent`
+    given must be that one)."""
+    admin = require_role(ADMIN)
+    unit = casetrail().directory.add_unit(
+        body["code"], body["name"], body.get("parent"), by=admin.actor
+    )
+    return created(unit_json(unit))
 
 
 @blp.route("/users", methods=["GET"])
+@blp.arguments(UserListQuery(), location="query")
 @blp.response(200, UserListResponse)
-@refusals(blp, 401, 403)
-def list_users() -> Response:
-    """The users of the admin's unit subtree (never their tokens)."""
+@refusals(blp, 401, 403, 422)
+def list_users(args: dict[str, Any]) -> Response:
+    """A page of the users of the admin's unit subtree, oldest first (never their tokens)."""
     admin = require_role(ADMIN)
-    directory = casetrail().directory
-    users = [user for user in directory.users() if directory.may_act(admin.unit, user.unit)]
-    return jsonify({"users": [user_json(user) for user in users]})
+    page, per_page = args["page"], args["per_page"]
+    users, total = casetrail().directory.users_page(
+        admin.actor, page, per_page, unit=args.get("unit"), role=args.get("role")
+    )
+    links = {
+        "self": page_link(page),
+        "next": page_link(page + 1) if page * per_page < total else None,
+        "prev": page_link(page - 1) if page > 1 else None,
+    }
+    return jsonify(
+        {
+            "users": [user_json(user) for user in users],
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+            "links": links,
+        }
+    )
+
+
+def page_link(page: int) -> str:
+    args = {key: value for key, value in request.args.items(multi=True) if key != "page"}
+    args["page"] = str(page)
+    return f"{request.path}?{urlencode(args)}"
 
 
 @blp.route("/users", methods=["POST"])
@@ -167,8 +191,49 @@ def list_users() -> Response:
 @refusals(blp, 400, 401, 403, 413, 422)
 def create_user(body: dict[str, Any]) -> Response:
     """Creates a user in the admin's subtree; the answer shows the bearer token this once."""
-    require_admin_over(body["unit"])
-    user, token = casetrail().directory.create_user(body["name"], body["role"], body["unit"])
-    response = jsonify({**user_json(user), "token": token})
-    response.status_code = 201
-    return response
+    admin = require_role(ADMIN)
+    user, token = casetrail().directory.create_user(
+        body["name"], body["role"], body["unit"], by=admin.actor
+    )
+    return created({**user_json(user), "token": token})
+
+
+@blp.route("/users/<string:user_id>", methods=["PATCH"])
+@blp.arguments(UserChangeRequest())
+@blp.response(200, UserResponse)
+@refusals(blp, 400, 401, 403, 404, 413, 422)
+def change_user(body: dict[str, Any], user_id: str) -> Response:
+    """Moves a user to another unit or gives them another role, within the admin's subtree."""
+    admin = require_role(ADMIN)
+    user = casetrail().directory.change_user(
+        user_id, by=admin.actor, unit=body.get("unit"), role=body.get("role")
+    )
+    return jsonify(user_json(user))
+
+
+@blp.route("/users/<string:user_id>/disable", methods=["POST"])
+@blp.response(200, UserResponse)
+@refusals(blp, 401, 403, 404)
+def disable_user(user_id: str) -> Response:
+    """Disables a user: their token is refused by every process from now on."""
+    admin = require_role(ADMIN)
+    return jsonify(user_json(casetrail().directory.set_active(user_id, False, by=admin.actor)))
+
+
+@blp.route("/users/<string:user_id>/enable", methods=["POST"])
+@blp.response(200, UserResponse)
+@refusals(blp, 401, 403, 404)
+def enable_user(user_id: str) -> Response:
+    """Enables a disabled user again (with the token they had, if it has not expired)."""
+    admin = require_role(ADMIN)
+    return jsonify(user_json(casetrail().directory.set_active(user_id, True, by=admin.actor)))
+
+
+@blp.route("/users/<string:user_id>/token", methods=["POST"])
+@blp.response(201, NewUserResponse)
+@refusals(blp, 401, 403, 404)
+def rotate_token(user_id: str) -> Response:
+    """Issues the user a new bearer token, shown this once; the old one is refused at once."""
+    admin = require_role(ADMIN)
+    user, token = casetrail().directory.rotate_token(user_id, by=admin.actor)
+    return created({**user_json(user), "token": token})

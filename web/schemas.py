@@ -121,6 +121,25 @@ class UserRequest(StrictSchema):
     unit = unit_code()
 
 
+class UserChangeRequest(StrictSchema):
+    """`PATCH /users/{id}`: a new unit, a new role, or both."""
+
+    role = fields.String(validate=validate.OneOf(ROLES))
+    unit = unit_code(required=False)
+
+    @validates_schema
+    def _something_to_change(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Give a new 'unit', 'role' or both.", field_name="_schema")
+
+
+class UserListQuery(StrictSchema):
+    unit = unit_code(required=False)
+    role = fields.String(validate=validate.OneOf(ROLES))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
 # --- responses ---------------------------------------------------------------------------
 
 
@@ -252,6 +271,7 @@ class UserResponse(Schema):
     name = fields.String(required=True)
     role = fields.String(required=True)
     unit = fields.String(required=True)
+    active = fields.Boolean(required=True)
 
 
 class NewUserResponse(UserResponse):
@@ -262,6 +282,10 @@ class NewUserResponse(UserResponse):
 
 class UserListResponse(Schema):
     users = fields.List(fields.Nested(UserResponse), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
 
 
 class HealthResponse(Schema):

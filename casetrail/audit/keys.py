@@ -94,7 +94,7 @@ def load_signer(configured: str | None, data_dir: Path) -> Signer:
     path = data_dir / KEY_FILE
     if path.exists():
         return _read_when_written(path)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     signer = Signer.generate()
     # O_EXCL: when two processes start at once, one key wins and both use it.
     try:

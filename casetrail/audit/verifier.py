@@ -22,6 +22,7 @@ from casetrail.audit.note import Checkpoint, NoteError, VerifierKey, open_checkp
 from casetrail.chain import GENESIS, link_hash
 
 ACCESS_LOG_TOPIC_PREFIX = "casetrail.audit.access:"
+ADMINISTRATION_TOPIC_PREFIX = "casetrail.administration:"
 
 
 class StoredRow(NamedTuple):
@@ -178,6 +179,8 @@ def type_of_topic(topic: str) -> str:
 def stream_label(case_id: str, topic: Any) -> str:
     if isinstance(topic, str) and topic.startswith(ACCESS_LOG_TOPIC_PREFIX):
         return f"The read-access log {case_id}"
+    if isinstance(topic, str) and topic.startswith(ADMINISTRATION_TOPIC_PREFIX):
+        return f"The administration log {case_id}"
     return f"Case {case_id}"
 
 

@@ -300,13 +300,21 @@ def test_a_caseworker_outside_the_subtree_is_refused_with_403(
     assert casetrail.reads.head_position() == head
 
 
-def test_auditors_read_everything_but_write_nothing(
+def test_auditors_read_their_units_subtree_but_write_nothing(
     casetrail: Casetrail, caseworker: Actor, auditor: Actor
 ) -> None:
     case_id = open_dispute(casetrail.service, caseworker, unit="320102001001")
-    village_auditor = Actor(user_id="u_audit2", role="auditor", unit="320104")
-    assert casetrail.reads.case_state(village_auditor, case_id)["status"] == "registered"
-    assert len(casetrail.reads.history(village_auditor, case_id)) == 1
+    assert casetrail.reads.case_state(auditor, case_id)["status"] == "registered"
+    district_auditor = Actor(user_id="u_audit1", role="auditor", unit="320102")
+    assert len(casetrail.reads.history(district_auditor, case_id)) == 1
+    other_district_auditor = Actor(user_id="u_audit2", role="auditor", unit="320104")
+    for read in (casetrail.reads.case_state, casetrail.reads.history):
+        with pytest.raises(CasetrailError) as refusal:
+            read(other_district_auditor, case_id)
+        assert refusal.value.code == "outside_jurisdiction"
+    with pytest.raises(CasetrailError) as refusal:
+        casetrail.reads.feed(district_auditor, after=0, limit=10)
+    assert refusal.value.code == "outside_jurisdiction"
     error = refused(
         casetrail,
         auditor,

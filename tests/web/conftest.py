@@ -31,11 +31,13 @@ INSIDE = "320102001"  # a street below it
 OUTSIDE = "320104"  # 秦淮区: a sibling district
 UNITS = TEST_UNITS
 ROLES = ("caseworker", "supervisor", "auditor", "admin")
+PROVINCE = "320000"
 
 
 @dataclass
 class Tokens:
-    """Bearer tokens of one user per role at HOME, and a caseworker and supervisor elsewhere."""
+    """Bearer tokens of one user per role at HOME (the auditor: at the province), and a
+    caseworker and supervisor elsewhere."""
 
     by_role: dict[str, str] = field(default_factory=dict)
     outside: dict[str, str] = field(default_factory=dict)
@@ -48,7 +50,9 @@ def create_users(ct: Casetrail) -> Tokens:
     ct.directory.load_units(UNITS)
     tokens = Tokens()
     for role in ROLES:
-        _, tokens.by_role[role] = ct.directory.create_user(f"{role} at home", role, HOME)
+        # The auditor is the province's: an auditor reaches their unit's subtree.
+        unit = PROVINCE if role == "auditor" else HOME
+        _, tokens.by_role[role] = ct.directory.create_user(f"{role} at home", role, unit)
     for role in ("caseworker", "supervisor"):
         _, tokens.outside[role] = ct.directory.create_user(f"{role} outside", role, OUTSIDE)
     return tokens

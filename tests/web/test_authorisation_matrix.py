@@ -31,6 +31,7 @@ class World:
     cases: dict[str, str]  # where → case id
     units: dict[str, str]  # where → unit code
     serial: itertools.count[int]
+    users: dict[str, str]  # where → a caseworker's user id
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,20 @@ def new_unit(w: World, where: str, headers: dict[str, str]) -> Any:
     return w.client.post("/api/v1/units", json={"code": code, "name": "新社区"}, headers=headers)
 
 
+def manage_user(
+    method: str, action: str, body: Any = None
+) -> Callable[[World, str, dict[str, str]], Any]:
+    def call(w: World, where: str, headers: dict[str, str]) -> Any:
+        path = f"/api/v1/users/{w.users[where]}{action}"
+        return w.client.open(path, method=method, json=body, headers=headers)
+
+    return call
+
+
+# A user outside the admin's subtree is not found (its id tells nothing).
+MANAGERS = {**ADMINS, "admin": (200, 404)}
+
+
 def new_user(w: World, where: str, headers: dict[str, str]) -> Any:
     body = {"name": "新用户", "role": "caseworker", "unit": w.units[where]}
     return w.client.post("/api/v1/users", json=body, headers=headers)
@@ -179,6 +194,14 @@ ENDPOINTS = [
         lambda w, where, h: w.client.get("/api/v1/users", headers=h),
         only({"admin": 200}),
     ),
+    Endpoint("PATCH /users/{id}", manage_user("PATCH", "", {"role": "supervisor"}), MANAGERS),
+    Endpoint("POST /users/{id}/disable", manage_user("POST", "/disable"), MANAGERS),
+    Endpoint("POST /users/{id}/enable", manage_user("POST", "/enable"), MANAGERS),
+    Endpoint(
+        "POST /users/{id}/token",
+        manage_user("POST", "/token"),
+        {**ADMINS, "admin": (201, 404)},
+    ),
     Endpoint(
         "GET /healthz",
         lambda w, where, h: w.client.get("/api/v1/healthz", headers=h),
@@ -199,7 +222,11 @@ def world(client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail) -> Worl
         "outside": opened(web_casetrail, OUTSIDE_STREET),
     }
     units = {"inside": INSIDE, "outside": OUTSIDE_STREET}
-    return World(client, tokens, cases, units, itertools.count(1))
+    users = {
+        where: web_casetrail.directory.create_user("被管理", "caseworker", unit)[0].id
+        for where, unit in units.items()
+    }
+    return World(client, tokens, cases, units, itertools.count(1), users)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)

@@ -1,0 +1,137 @@
+"""The administration log: every act on units and users (who added a unit, created,
+disabled, moved or re-roled a user, rotated a token) is an event on one stream, in the
+same event store, hash-chained and in the signed Merkle log like every case event.
+
+Its events carry the acting admin (as every event does) and ids, roles and units; never
+a token nor its hash.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from casetrail.application import CaseApplication
+from casetrail.chain import ChainEntry
+from casetrail.db import Database
+from casetrail.store.extras import CHAIN_TABLE
+from domain.case import Actor, RecordedEvent
+from domain.clock import Clock
+
+ADMINISTRATION_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/administration")
+# Concurrent acts race for the stream's next version; the losers retry.
+MAX_ATTEMPTS = 32
+
+
+class Administration(Aggregate):
+    """The administration acts of one directory (units and users)."""
+
+    class AdministrationEvent(RecordedEvent):
+        def apply(self, aggregate: Any) -> None:
+            """The log's state is its events."""
+
+    class AdministrationOpened(Aggregate.Created, AdministrationEvent):
+        """The first act opens the log."""
+
+    class UnitAdded(AdministrationEvent):
+        """新增單位: a unit added under the parent its code implies (or, from a reviewed
+        file loaded by a root admin, the parent the file names)."""
+
+    class UserCreated(AdministrationEvent):
+        """新增用戶: a user created with a role at a unit (the token is never recorded)."""
+
+    class UserDisabled(AdministrationEvent):
+        """停用用戶: the user's token is refused from now on."""
+
+    class UserEnabled(AdministrationEvent):
+        """啟用用戶: a disabled user may sign in again."""
+
+    class UserTokenRotated(AdministrationEvent):
+        """更換令牌: a new token issued; the old one is refused from now on."""
+
+    class UserChanged(AdministrationEvent):
+        """調整用戶: the user's unit or role changed (`data` has before and after)."""
+
+    def __init__(self, **_: Any) -> None:
+        """Reconstructed from its events only."""
+
+
+EVENT_TYPES = {
+    name: cls
+    for name, cls in vars(Administration).items()
+    if isinstance(cls, type) and issubclass(cls, Administration.AdministrationEvent)
+}
+
+
+class AdministrationLog:
+    """Appends administration acts to the administration stream."""
+
+    def __init__(self, app: CaseApplication, db: Database, clock: Clock) -> None:
+        self.app = app
+        self.db = db
+        self.clock = clock
+
+    def record(self, actor: Actor, event_type: str, data: dict[str, Any]) -> None:
+        """Appends one act; raises if it cannot be recorded (then the act is not done)."""
+        cls = EVENT_TYPES[event_type]
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._append(actor, cls, data)
+                return
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+    def _append(self, actor: Actor, cls: type[Any], data: dict[str, Any]) -> None:
+        now = self.clock.now()
+        row = self.db.query_one(
+            f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?",
+            (str(ADMINISTRATION_ID),),
+        )
+        version = int(row["version"]) if row and row["version"] is not None else 0
+        common: dict[str, Any] = {
+            "actor": actor.user_id,
+            "actor_role": actor.role,
+            "actor_unit": actor.unit,
+            "reason": None,
+            "note": None,
+            "idempotency_key": None,
+            "timestamp": now,
+        }
+        events: list[Any] = []
+        if version == 0:
+            opened: Any = Administration.AdministrationOpened
+            version = 1
+            events.append(
+                opened(
+                    originator_id=ADMINISTRATION_ID,
+                    originator_version=version,
+                    originator_topic=get_topic(Administration),
+                    data={},
+                    **common,
+                )
+            )
+        events.append(
+            cls(
+                originator_id=ADMINISTRATION_ID, originator_version=version + 1, data=data, **common
+            )
+        )
+        chain = [
+            ChainEntry(
+                event_type=type(event).__name__,
+                recorded_at=now.isoformat(),
+                actor=actor.user_id,
+                actor_role=actor.role,
+                actor_unit=actor.unit,
+            )
+            for event in events
+        ]
+        # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
+        self.app.save(*events, chain=chain)
