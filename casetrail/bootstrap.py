@@ -58,7 +58,7 @@ def bootstrap(
     app = CaseApplication(env=settings.eventsourcing_env())
     factory: Any = app.factory
     factory.check_durability()
-    db = Database(factory.datastore)
+    db: Database = factory.database()
     directory = Directory(db)
     directory.create_tables()
     if seed_units:

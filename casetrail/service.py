@@ -23,7 +23,8 @@ from casetrail.application import CaseApplication
 from casetrail.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.directory import Directory
-from casetrail.store.extras import CHAIN_TABLE, IDEMPOTENCY_TABLE, ChainLink, IdempotencyRecord
+from casetrail.store.chain_links import CHAIN_TABLE, ChainLink
+from casetrail.store.idempotency import IDEMPOTENCY_TABLE, IdempotencyRecord
 from domain.case import Actor, Case, CaseEvent, Context, require_writer, to_json
 from domain.clock import Clock
 from domain.errors import (
