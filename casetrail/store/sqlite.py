@@ -166,7 +166,18 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         release_lock_file(self.db_name)
 
 
-class LockedRecorder(SQLiteAggregateRecorder):
+class LockedCreate:
+    """The library's `create_table` (a write transaction of its own) under `writer_lock`:
+    a process that starts while others append creates what is missing in turn."""
+
+    datastore: SQLiteDatastore
+
+    def create_table(self) -> None:
+        with writer_lock(self.datastore):
+            super().create_table()  # type: ignore[misc]
+
+
+class LockedRecorder(LockedCreate, SQLiteAggregateRecorder):
     """Writes under `writer_lock`; reads an aggregate's events with one statement. The
     snapshots' recorder, and the base of the events' one."""
 
@@ -325,10 +336,14 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
         return positions
 
 
+class TrackingRecorder(LockedCreate, SQLiteTrackingRecorder):
+    pass
+
+
 class Factory(SQLiteFactory):
     aggregate_recorder_class = LockedRecorder
     application_recorder_class = CaseEventRecorder
-    tracking_recorder_class = SQLiteTrackingRecorder
+    tracking_recorder_class = TrackingRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
