@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic
 from casetrail.application import CaseApplication
 from casetrail.chain import ChainEntry
 from casetrail.db import Database
-from casetrail.store.extras import CHAIN_TABLE
+from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 

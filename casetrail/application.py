@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import strtobool
 
-from casetrail.store.extras import ChainLink
+from casetrail.store.chain_links import ChainLink
 from domain.case import Case
 from domain.errors import CaseNotFound
 from domain.kinds import KINDS

@@ -74,7 +74,7 @@ def bootstrap(
             "CASETRAIL_CIPHER_KEY is not set: the events' personal data (names, ID numbers, "
             "addresses) are stored unencrypted; set a key before holding real cases"
         )
-    db = Database(factory.datastore)
+    db: Database = factory.database()
     directory = Directory(
         db,
         log=AdministrationLog(app, db, clock),

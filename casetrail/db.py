@@ -1,96 +1,80 @@
-"""Plain SQL on the datastore the events live in: units, users, read models.
+"""Plain SQL on the datastore the events live in: units, users, checkpoints, read models.
 
-Statements are written with `?` placeholders; on PostgreSQL they become `%s`.
+The base of the two stores' `Database` and `Cursor`: what every store does alike.
+Statements are written with `?` placeholders in the SQL both stores share; what differs
+between them (placeholders, bulk writes, the writer's turn, DDL words) is a method that
+each store's subclass implements in its own module, `casetrail.store.sqlite` and
+`casetrail.store.postgres`. The store's `Factory.database()` builds the right one. This
+module imports neither: the stores import it.
 """
 
 from __future__ import annotations
 
-import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
-
-# `INSERT INTO t (a, b) VALUES (?, ?) [ON CONFLICT ...]`, with no other placeholder.
-MULTI_ROW_INSERT = re.compile(
-    r"\s*INSERT INTO (?P<table>\w+) \((?P<columns>[^)]*)\) VALUES \((?:\?, )*\?\)"
-    r"(?P<tail>[^?]*)$",
-    re.DOTALL,
-)
-# `UPDATE t SET a = ?, b = ? WHERE k = ?`.
-MULTI_ROW_UPDATE = re.compile(
-    r"\s*UPDATE (?P<table>\w+) SET (?P<sets>(?:\w+ = \?, )*\w+ = \?) WHERE (?P<key>\w+) = \?$"
-)
-# Column types of PostgreSQL tables written through `_insert_rows` (table names carry
-# their generation, so a name's columns never change).
-COLUMN_TYPES: dict[str, dict[str, str]] = {}
+from typing import Any, ClassVar
 
 
-class Cursor:
-    def __init__(self, raw: Any, dialect: str) -> None:
+class Cursor(ABC):
+    """A cursor of the library's datastore (`raw`), with rows as dictionaries and bulk
+    writes that name their table and columns instead of being parsed from SQL."""
+
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self.dialect = dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        if self.dialect == "postgres":
-            sql = sql.replace("?", "%s")
         self.raw.execute(sql, tuple(params))
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if self.dialect == "postgres":
-            match = MULTI_ROW_INSERT.match(sql)
-            if match is not None and len(rows) > 1:
-                self._insert_rows(match, rows)
-                return
-            match = MULTI_ROW_UPDATE.match(sql)
-            if match is not None and len(rows) > 1:
-                self._update_rows(match, rows)
-                return
-            sql = sql.replace("?", "%s")
-        self.raw.executemany(sql, [tuple(r) for r in rows])
+        """One statement, run once per row (the driver's executemany)."""
+        self.raw.executemany(sql, [tuple(row) for row in rows])
 
-    def _insert_rows(self, match: re.Match[str], rows: Sequence[Sequence[Any]]) -> None:
-        """PostgreSQL: an INSERT of many rows as one statement over column arrays
-        (`SELECT * FROM unnest(...)`): one round trip and a short, cached query, where
-        psycopg's executemany binds and executes row by row."""
-        table, tail = match.group("table"), match.group("tail")
-        columns = [column.strip() for column in match.group("columns").split(",")]
-        types = self._column_types(table)
-        arrays = ", ".join(f"%s::{types[column]}[]" for column in columns)
-        self.raw.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){tail}",
-            [list(values) for values in zip(*rows, strict=True)],
-        )
+    def insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        on_conflict: str = "",
+    ) -> None:
+        """`INSERT INTO table (columns) VALUES (...) on_conflict` for every row, each row
+        a value per column; `on_conflict` (e.g. `ON CONFLICT (k) DO NOTHING`) is appended
+        as written."""
+        if not rows:
+            return
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {on_conflict}"
+        if len(rows) == 1:
+            self.execute(sql, rows[0])
+        else:
+            self.executemany(sql, rows)
 
-    def _update_rows(self, match: re.Match[str], rows: Sequence[Sequence[Any]]) -> None:
-        """PostgreSQL: `UPDATE t SET a = ? WHERE k = ?` for many rows (distinct keys) as
-        one `UPDATE ... FROM unnest(...)`."""
-        table, key = match.group("table"), match.group("key")
-        columns = [part.split("=")[0].strip() for part in match.group("sets").split(",")]
-        types = self._column_types(table)
-        names = [*columns, key]
-        arrays = ", ".join(f"%s::{types[column]}[]" for column in names)
-        sets = ", ".join(f"{column} = v.{column}" for column in columns)
-        self.raw.execute(
-            f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
-            f"WHERE {table}.{key} = v.{key}",
-            [list(values) for values in zip(*rows, strict=True)],
-        )
+    def update_many(
+        self, table: str, columns: Sequence[str], key: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """`UPDATE table SET column = ?, ... WHERE key = ?` for every row (distinct keys),
+        each row the new values in the order of `columns`, then the key."""
+        if not rows:
+            return
+        sets = ", ".join(f"{column} = ?" for column in columns)
+        self.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
 
-    def _column_types(self, table: str) -> dict[str, str]:
-        types = COLUMN_TYPES.get(table)
-        if types is None:
-            self.raw.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = %s AND table_schema = current_schema()",
-                (table,),
-            )
-            types = {row["column_name"]: row["data_type"] for row in self.raw.fetchall()}
-            COLUMN_TYPES[table] = types
-        return types
+    @abstractmethod
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Sequence[Sequence[Any]],
+    ) -> list[dict[str, Any]]:
+        """The rows of `table` whose `key_columns` equal one of `keys` (`columns` of each)."""
+
+    @abstractmethod
+    def tuples(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row of a query as a plain tuple, without a dictionary per row (the
+        verifier reads the whole store at once)."""
 
     def fetchall(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.raw.fetchall()]
@@ -110,86 +94,83 @@ class Cursor:
         return int(self.raw.rowcount)
 
 
-class Database:
-    def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
+class Database(ABC):
+    """SQL on one datastore of the library. A store's subclass says how it writes in
+    turn, how it commits derived data, and the words of its DDL."""
+
+    # Which store: for logs and for the code that has not yet moved its difference here.
+    dialect: ClassVar[str]
+    # DDL: an integer key that the store assigns in increasing order.
+    serial_primary_key: ClassVar[str]
+    # The column that holds an event's position in the library's events table.
+    position_column: ClassVar[str]
+
+    def __init__(self, datastore: Any) -> None:
         self.datastore = datastore
-        self.dialect = "postgres" if isinstance(datastore, PostgresDatastore) else "sqlite"
+
+    @abstractmethod
+    def cursor(self, raw: Any) -> Cursor:
+        """This store's `Cursor` over one of the library's cursors."""
 
     @contextmanager
     def writer(self) -> Iterator[None]:
-        """On SQLite, waits for the database's single write lock (`writer_lock`: across
-        threads and processes, shared with the appends); on PostgreSQL, nothing."""
-        if self.dialect != "sqlite":
-            yield
-            return
-        from casetrail.store.sqlite import writer_lock
-
-        assert isinstance(self.datastore, SQLiteDatastore)
-        with writer_lock(self.datastore):
-            yield
+        """The writer's turn: held around a write transaction, so that writers take turns
+        instead of failing on each other. Re-entrant within a thread."""
+        yield
 
     @contextmanager
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=commit) as raw:
-            yield Cursor(raw, self.dialect)
+        """A transaction; one that commits (`commit=True`) waits for the writer's turn."""
+        if not commit:
+            with self.datastore.transaction(commit=False) as raw:
+                yield self.cursor(raw)
+            return
+        with self.writer(), self.datastore.transaction(commit=True) as raw:
+            yield self.cursor(raw)
 
     @contextmanager
     def derived_transaction(self) -> Iterator[Cursor]:
         """A write transaction for data derived from the log (read models with their
-        tracking records), which a crash may roll back but never corrupt.
+        tracking records), which a crash may roll back but never corrupt. By default an
+        ordinary one."""
+        with self.transaction() as cur:
+            yield cur
 
-        On SQLite it commits with synchronous=NORMAL: in WAL mode the commit is not
-        fsynced on its own but by the next durable commit or checkpoint, and the database
-        stays consistent after a power cut; what is lost is the last few batches, tracking
-        record included, which the next catch-up applies again. The connection goes back
-        to the pool at synchronous=FULL: the events' commits stay durable one by one.
-        On PostgreSQL, an ordinary transaction.
-        """
-        if self.dialect != "sqlite":
-            with self.transaction() as cur:
-                yield cur
-            return
-        assert isinstance(self.datastore, SQLiteDatastore)
-        with self.datastore.get_connection(commit=True) as conn:
-            raw = conn._sqlite_conn
-            raw.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with conn.transaction(commit=True) as curs:
-                    yield Cursor(curs, self.dialect)
-            finally:
-                raw.execute("PRAGMA synchronous=FULL")
-
+    @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """One read statement, on its own: a statement is its own transaction, so without
-        the BEGIN and ROLLBACK around it (two calls fewer on SQLite, each giving up the
-        GIL; two round trips fewer on PostgreSQL, whose connections are in autocommit).
-        Reads that must agree with each other use `transaction(commit=False)`."""
-        if isinstance(self.datastore, SQLiteDatastore):
-            with self.datastore.get_connection(commit=False) as lite, lite.cursor() as raw:
-                return Cursor(raw, self.dialect).execute(sql, params).fetchall()
-        with self.datastore.get_connection() as pg, pg.cursor() as raw:
-            return Cursor(raw, self.dialect).execute(sql, params).fetchall()
+        the BEGIN and ROLLBACK around it. Reads that must agree with each other use
+        `transaction(commit=False)`."""
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    @abstractmethod
     def maintain(self, statements: Sequence[str]) -> None:
-        """PostgreSQL: statements that cannot run in a transaction (VACUUM), one by one."""
-        if self.dialect != "postgres":
-            return
-        assert isinstance(self.datastore, PostgresDatastore)
-        with self.datastore.get_connection() as conn:
-            for statement in statements:
-                conn.execute(statement)  # the library's connections are in autocommit
+        """Statements that cannot run in a transaction (PostgreSQL's VACUUM), one by one."""
+
+    @abstractmethod
+    def lock_table(self, cur: Cursor, table: str) -> None:
+        """Until `cur`'s transaction (one that commits) ends, no other transaction writes
+        `table`."""
 
     def execute_script(self, statements: Sequence[str]) -> None:
-        """Runs DDL in one transaction; on PostgreSQL under the schema's advisory lock, so
-        processes starting at once do not create the same table or index concurrently."""
+        """Runs DDL in one transaction, one process at a time."""
         with self.transaction() as cur:
-            if self.dialect == "postgres":
-                from casetrail.store.postgres import schema_lock_key
-
-                cur.execute("SELECT pg_advisory_xact_lock(?)", (schema_lock_key(self.datastore),))
             for statement in statements:
                 cur.execute(statement)
+
+    @abstractmethod
+    def add_column(self, table: str, column: str, sql_type: str) -> None:
+        """Adds a column to a table made by an earlier version, unless it is there (any
+        number of processes may try at once)."""
+
+    def stored_id(self, case_id: str) -> Any:
+        """A case id as the library's events table stores it."""
+        return case_id
+
+    @abstractmethod
+    def text_list(self, alias: str, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """A FROM item `alias` with one row per value in its column `column` (to join a
+        list of keys against a table), and its parameters."""

@@ -107,23 +107,7 @@ class Directory:
 
     def create_tables(self) -> None:
         self.db.execute_script(TABLES)
-        self._add_column("users", TOKEN_ISSUED_AT, "TEXT")
-
-    def _add_column(self, table: str, column: str, sql_type: str) -> None:
-        if self.db.dialect == "postgres":
-            self.db.execute_script(
-                [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}"]
-            )
-            return
-        columns = {row["name"] for row in self.db.query(f"PRAGMA table_info({table})")}
-        if column in columns:
-            return
-        try:
-            self.db.execute_script([f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"])
-        except Exception:  # another process added it meanwhile
-            columns = {row["name"] for row in self.db.query(f"PRAGMA table_info({table})")}
-            if column not in columns:
-                raise
+        self.db.add_column("users", TOKEN_ISSUED_AT, "TEXT")
 
     # --- reach ------------------------------------------------------------------
 

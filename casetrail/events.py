@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from casetrail.store.extras import ChainLink
+from casetrail.store.chain_links import ChainLink
 from domain.case import to_json
 from domain.kinds import KINDS
 

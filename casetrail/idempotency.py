@@ -16,7 +16,8 @@ from eventsourcing.persistence import IntegrityError
 from casetrail.application import CaseApplication
 from casetrail.db import Database
 from casetrail.events import Appended
-from casetrail.store.extras import CHAIN_TABLE, IDEMPOTENCY_TABLE, ChainLink, IdempotencyRecord
+from casetrail.store.chain_links import CHAIN_TABLE, ChainLink
+from casetrail.store.idempotency import IDEMPOTENCY_TABLE, IdempotencyRecord
 from domain.case import Actor
 from domain.errors import CasetrailError, IdempotencyKeyReused
 

@@ -16,7 +16,7 @@ from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
 from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
-from casetrail.store.extras import CHAIN_TABLE
+from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, CaseEvent
 from domain.clock import Clock
 from domain.errors import CaseNotFound, InvalidData, NotPermitted

@@ -214,10 +214,11 @@ class CaseList(Projection):
         # In term order: neighbouring index entries, fewer pages touched.
         terms = sorted(b.scratch.pop("cases.terms", []), key=itemgetter(0))
         if terms:
-            b.cur.executemany(
-                f"INSERT INTO {b.t['terms']} (term, opened_at, case_id, path, confidential) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            b.cur.insert_many(
+                b.t["terms"],
+                ("term", "opened_at", "case_id", "path", "confidential"),
                 terms,
+                on_conflict="ON CONFLICT DO NOTHING",
             )
         moves = b.scratch.pop("cases.moves", [])
         if moves:
@@ -228,11 +229,7 @@ class CaseList(Projection):
             )
         new = [[row[c] for c in COLUMNS] for row in rows.values() if row["_new"]]
         if new:
-            b.cur.executemany(
-                f"INSERT INTO {cases} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-                "ON CONFLICT (case_id) DO NOTHING",
-                new,
-            )
+            b.cur.insert_many(cases, COLUMNS, new, on_conflict="ON CONFLICT (case_id) DO NOTHING")
         self._tally(b, rows.values())
         updates: dict[tuple[str, ...], list[list[Any]]] = {}
         for case_id, row in rows.items():
@@ -240,8 +237,7 @@ class CaseList(Projection):
                 columns = tuple(sorted(row["_changed"]))
                 updates.setdefault(columns, []).append([*(row[c] for c in columns), case_id])
         for columns, params in updates.items():
-            sets = ", ".join(f"{column} = ?" for column in columns)
-            b.cur.executemany(f"UPDATE {cases} SET {sets} WHERE case_id = ?", params)
+            b.cur.update_many(cases, columns, "case_id", params)
 
     def _tally(self, b: Batch, rows: Any) -> None:
         """Moves each touched case from its tally key before the batch to its key now."""
@@ -257,10 +253,11 @@ class CaseList(Projection):
             return
         tally = b.t["tally"]
         keys = sorted(deltas)
-        b.cur.executemany(
-            f"INSERT INTO {tally} (unit, kind, status, n) VALUES (?, ?, ?, ?) "
-            f"ON CONFLICT (unit, kind, status) DO UPDATE SET n = {tally}.n + excluded.n",
+        b.cur.insert_many(
+            tally,
+            ("unit", "kind", "status", "n"),
             [(*key, deltas[key]) for key in keys],
+            on_conflict=f"ON CONFLICT (unit, kind, status) DO UPDATE SET n = {tally}.n + excluded.n",
         )
         # No rows at zero: the table is then the same whatever the batch boundaries were.
         b.cur.executemany(

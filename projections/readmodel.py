@@ -143,11 +143,11 @@ class Batch:
             new = [rows[key] for key in sorted(self._new[table], key=str)]
             if new:
                 names = list(new[0])
-                self.cur.executemany(
-                    f"INSERT INTO {name} ({', '.join(names)}) "
-                    f"VALUES ({', '.join('?' * len(names))}) "
-                    f"ON CONFLICT ({key_column}) DO NOTHING",
+                self.cur.insert_many(
+                    name,
+                    names,
                     [[row[c] for c in names] for row in new],
+                    on_conflict=f"ON CONFLICT ({key_column}) DO NOTHING",
                 )
             updates: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
             for key in rows:
@@ -156,8 +156,7 @@ class Batch:
                     columns = tuple(sorted(changed))
                     updates[columns].append([*(rows[key][c] for c in columns), key])
             for columns, params in updates.items():
-                sets = ", ".join(f"{c} = ?" for c in columns)
-                self.cur.executemany(f"UPDATE {name} SET {sets} WHERE {key_column} = ?", params)
+                self.cur.update_many(name, columns, key_column, params)
         self._rows.clear()
         self._new.clear()
         self._changed.clear()
@@ -174,10 +173,11 @@ class Batch:
             by_table[table].append((unit, day, metric, n))
         for table, rows in by_table.items():
             name = self.t[table]
-            self.cur.executemany(
-                f"INSERT INTO {name} (unit, day, metric, n) VALUES (?, ?, ?, ?) "
-                f"ON CONFLICT (unit, day, metric) DO UPDATE SET n = {name}.n + excluded.n",
+            self.cur.insert_many(
+                name,
+                ("unit", "day", "metric", "n"),
                 rows,
+                on_conflict=f"ON CONFLICT (unit, day, metric) DO UPDATE SET n = {name}.n + excluded.n",
             )
         self.counters.clear()
 

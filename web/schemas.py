@@ -293,7 +293,7 @@ class HealthResponse(Schema):
     head_position = fields.Integer(required=True)
 
 
-# --- the audit trail (web/audit_trail.py) ---------------------------------------------
+# --- the audit trail (web/audit.py) ---------------------------------------------
 
 
 class VerifyQuery(StrictSchema):

@@ -23,7 +23,7 @@ from casetrail.application import CaseApplication
 from casetrail.audit import records
 from casetrail.chain import ChainEntry
 from casetrail.db import Database
-from casetrail.store.extras import CHAIN_TABLE
+from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
@@ -112,14 +112,9 @@ class ReadAccessLog:
         rows: a log grows by an event at every read of its case, and a `GROUP BY` over
         its rows made recording a page's reads slower with every read (2.2 ms for 20 logs
         of 121 events each). The hashes save the append reading them again (`previous`
-        of `write_extras`). On PostgreSQL over an array: one statement text whatever the
+        of `write_links`). On PostgreSQL over an array: one statement text whatever the
         number of logs."""
-        params: list[Any]
-        if self.db.dialect == "postgres":
-            logs, params = "unnest(?::text[]) AS w(case_id)", [log_ids]
-        else:
-            values = ", ".join("(?)" for _ in log_ids)
-            logs, params = f"(SELECT column1 AS case_id FROM (VALUES {values})) AS w", log_ids
+        logs, params = self.db.text_list("w", "case_id", log_ids)
         return (
             f"SELECT w.case_id, c.version, c.hash FROM {logs} "
             f"LEFT JOIN {CHAIN_TABLE} c ON c.case_id = w.case_id AND c.version = "

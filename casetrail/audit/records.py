@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 
 from casetrail.audit.verifier import CheckpointRow, LinkRow, StoredRow
 from casetrail.db import Database
-from casetrail.store.extras import CHAIN_TABLE
+from casetrail.store.chain_links import CHAIN_TABLE
 
 CHECKPOINT_TABLE = "audit_checkpoints"
 LINK_COLUMNS = (
@@ -21,20 +21,13 @@ LINK_COLUMNS = (
 
 
 def create_tables(db: Database) -> None:
-    identity = (
-        "BIGSERIAL PRIMARY KEY" if db.dialect == "postgres" else "INTEGER PRIMARY KEY AUTOINCREMENT"
-    )
     db.execute_script(
         [
-            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (number {identity}, "
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (number {db.serial_primary_key}, "
             "tree_size BIGINT NOT NULL, root_hash TEXT NOT NULL, created_at TEXT NOT NULL, "
             "note TEXT NOT NULL)"
         ]
     )
-
-
-def _position_column(db: Database) -> str:
-    return "notification_id" if db.dialect == "postgres" else "rowid"
 
 
 def _bytes(value: Any) -> Any:
@@ -46,7 +39,7 @@ def read_events(
 ) -> list[StoredRow]:
     """Every stored event in log order; `with_state` False or a case id: bytes only for
     that case (the others' rows carry `None`)."""
-    position = _position_column(db)
+    position = db.position_column
     if with_state is True:
         rows = _tuples(
             db,
@@ -67,7 +60,7 @@ def read_events(
             r["originator_version"]: _bytes(r["state"])
             for r in db.query(
                 f"SELECT originator_version, state FROM {events_table} WHERE originator_id = ?",
-                (_stored_id(db, with_state),),
+                (db.stored_id(with_state),),
             )
         }
         result = [
@@ -79,11 +72,6 @@ def read_events(
     return result
 
 
-def _stored_id(db: Database, case_id: str) -> str:
-    # eventsourcing stores UUIDs as 32 hex digits in SQLite, as uuid in PostgreSQL.
-    return case_id.replace("-", "") if db.dialect == "sqlite" else case_id
-
-
 def _same_case(stored: Any, case_id: str) -> bool:
     return str(stored).replace("-", "") == case_id.replace("-", "")
 
@@ -91,7 +79,7 @@ def _same_case(stored: Any, case_id: str) -> bool:
 def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) -> list[StoredRow]:
     if not positions:
         return []
-    position = _position_column(db)
+    position = db.position_column
     marks = ", ".join("?" for _ in positions)
     rows = db.query(
         f"SELECT {position} AS position, originator_id, originator_version, topic, state "
@@ -127,17 +115,7 @@ def _tuples(db: Database, sql: str) -> list[tuple[Any, ...]]:
     """Rows as plain tuples, in the order selected: the verifier reads the whole store at
     once, so no per-row dictionaries."""
     with db.transaction(commit=False) as cur:
-        raw = cur.raw
-        if db.dialect == "sqlite":
-            inner = raw.sqlite_cursor
-            inner.row_factory = None
-            inner.execute(sql)
-            return list(inner.fetchall())
-        from psycopg.rows import tuple_row
-
-        raw.row_factory = tuple_row
-        raw.execute(sql)
-        return list(raw.fetchall())
+        return cur.tuples(sql)
 
 
 def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:
@@ -171,10 +149,10 @@ def latest_checkpoint(db: Database) -> CheckpointRow | None:
 def insert_checkpoint(
     db: Database, tree_size: int, root_hash: str, created_at: str, note: str
 ) -> int | None:
-    """Stores a checkpoint unless a later one of a larger log got there first."""
+    """Stores a checkpoint unless a later one of a larger log got there first (a write
+    transaction: it waits for the writer's turn, and the table is locked until commit)."""
     with db.transaction() as cur:
-        if db.dialect == "postgres":
-            cur.execute(f"LOCK TABLE {CHECKPOINT_TABLE} IN EXCLUSIVE MODE")
+        db.lock_table(cur, CHECKPOINT_TABLE)
         last = cur.execute(f"SELECT MAX(tree_size) AS size FROM {CHECKPOINT_TABLE}").fetchone()
         if last and last["size"] is not None and int(last["size"]) > tree_size:
             return None

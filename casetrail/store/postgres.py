@@ -1,4 +1,10 @@
-"""The scale-out store: PostgreSQL with synchronous_commit on."""
+"""The scale-out store: PostgreSQL with synchronous_commit on.
+
+Here: the recorders, their factory, and `PostgresDatabase` with its cursor (what
+PostgreSQL does its own way: `%s` placeholders, bulk writes as one statement over column
+arrays, table locks, VACUUM, DDL under the schema's advisory lock). Writers need no turn
+of their own: PostgreSQL's row locks let them write side by side.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,12 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import Environment, retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
-from casetrail.db import Cursor
-from casetrail.store.extras import ChainLink, create_statements, write_extras
+from casetrail.db import Cursor, Database
+from casetrail.store import chain_links, idempotency
+from casetrail.store.chain_links import ChainLink
 from casetrail.store.presence import check_postgres
 
 
@@ -68,7 +76,8 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(
-            SQL(statement).format() for statement in create_statements(blob="BYTEA")
+            SQL(statement).format()
+            for statement in [*chain_links.create_statements(), *idempotency.create_statements()]
         )
 
     def insert_events(
@@ -87,19 +96,9 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
             # Locks the table (insert order = commit order), notifies, inserts.
             self._insert_stored_events(curs, stored_events)
             positions = [row["notification_id"] for row in curs.fetchall()]
-
-            def execute(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-                curs.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
-                return list(curs.fetchall()) if curs.description else []
-
-            links = write_extras(
-                execute,
-                stored_events,
-                positions,
-                dialect="postgres",
-                insert_rows=Cursor(curs, "postgres").executemany,
-                **kwargs,
-            )
+            cur = PostgresDbCursor(curs)
+            links = chain_links.write_links(cur, stored_events, positions, **kwargs)
+            idempotency.record_key(cur, stored_events, positions, **kwargs)
         return links
 
 
@@ -130,6 +129,10 @@ class Factory(PostgresFactory):
             f"-c search_path={self.datastore.schema} -c synchronous_commit=on"
         )
 
+    def database(self) -> PostgresDatabase:
+        """Plain SQL on this store's schema (units, users, checkpoints, read models)."""
+        return PostgresDatabase(self.datastore)
+
     def check_durability(self) -> None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute("SHOW synchronous_commit")
@@ -137,3 +140,133 @@ class Factory(PostgresFactory):
         value = row["synchronous_commit"] if row else None
         if value != "on":
             raise PersistenceError(f"PostgreSQL must run with synchronous_commit on (got {value})")
+
+
+# Column types of tables written through `insert_many`/`update_many` (read models' table
+# names carry their generation, so a name's columns never change).
+COLUMN_TYPES: dict[str, dict[str, str]] = {}
+
+
+class PostgresDbCursor(Cursor):
+    """`casetrail.db.Cursor` on PostgreSQL: `?` becomes `%s`; many rows in one statement
+    over column arrays (`unnest`), where psycopg's executemany binds and executes row by
+    row: one round trip and a short statement text whatever the number of rows, which
+    psycopg and the server parse and plan once (prepared)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(sql.replace("?", "%s"), tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.raw.executemany(sql.replace("?", "%s"), [tuple(row) for row in rows])
+
+    def insert_many(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        on_conflict: str = "",
+    ) -> None:
+        if len(rows) < 2:
+            super().insert_many(table, columns, rows, on_conflict=on_conflict)
+            return
+        self.raw.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT * FROM unnest({self._arrays(table, columns)}) {on_conflict}",
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+
+    def update_many(
+        self, table: str, columns: Sequence[str], key: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if len(rows) < 2:
+            super().update_many(table, columns, key, rows)
+            return
+        names = [*columns, key]
+        sets = ", ".join(f"{column} = v.{column}" for column in columns)
+        self.raw.execute(
+            f"UPDATE {table} SET {sets} FROM unnest({self._arrays(table, names)}) "
+            f"AS v({', '.join(names)}) WHERE {table}.{key} = v.{key}",
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Sequence[Sequence[Any]],
+    ) -> list[dict[str, Any]]:
+        """A join with the keys' arrays: one statement text whatever the number of keys
+        (an OR list of a new length each time was parsed and planned anew)."""
+        if not keys:
+            return []
+        on = " AND ".join(f"t.{column} = w.{column}" for column in key_columns)
+        self.raw.execute(
+            f"SELECT {', '.join(f't.{column}' for column in columns)} FROM {table} t "
+            f"JOIN unnest({self._arrays(table, key_columns)}) AS w({', '.join(key_columns)}) "
+            f"ON {on}",
+            [list(values) for values in zip(*keys, strict=True)],
+        )
+        return self.fetchall()
+
+    def tuples(self, sql: str) -> list[tuple[Any, ...]]:
+        self.raw.row_factory = tuple_row
+        self.raw.execute(sql)
+        return list(self.raw.fetchall())
+
+    def _arrays(self, table: str, columns: Sequence[str]) -> str:
+        types = self._column_types(table)
+        return ", ".join(f"%s::{types[column]}[]" for column in columns)
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        types = COLUMN_TYPES.get(table)
+        if types is None:
+            self.raw.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s AND table_schema = current_schema()",
+                (table,),
+            )
+            types = {row["column_name"]: row["data_type"] for row in self.raw.fetchall()}
+            COLUMN_TYPES[table] = types
+        return types
+
+
+class PostgresDatabase(Database):
+    """`casetrail.db.Database` on PostgreSQL."""
+
+    dialect = "postgres"
+    serial_primary_key = "BIGSERIAL PRIMARY KEY"
+    position_column = "notification_id"
+
+    def add_column(self, table: str, column: str, sql_type: str) -> None:
+        self.execute_script([f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}"])
+
+    def cursor(self, raw: Any) -> PostgresDbCursor:
+        return PostgresDbCursor(raw)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Without the BEGIN and ROLLBACK (two round trips fewer: the library's
+        connections are in autocommit)."""
+        with self.datastore.get_connection() as pg, pg.cursor() as raw:
+            return self.cursor(raw).execute(sql, params).fetchall()
+
+    def maintain(self, statements: Sequence[str]) -> None:
+        with self.datastore.get_connection() as conn:
+            for statement in statements:
+                conn.execute(statement)  # the library's connections are in autocommit
+
+    def lock_table(self, cur: Cursor, table: str) -> None:
+        cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+
+    def execute_script(self, statements: Sequence[str]) -> None:
+        """Under the schema's advisory lock, so that processes starting at once do not
+        create the same table or index concurrently."""
+        with self.transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(?)", (schema_lock_key(self.datastore),))
+            for statement in statements:
+                cur.execute(statement)
+
+    def text_list(self, alias: str, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"unnest(?::text[]) AS {alias}({column})", [list(values)]

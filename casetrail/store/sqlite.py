@@ -1,8 +1,12 @@
 """The embedded store: SQLite in WAL mode with synchronous=FULL, so that an accepted
 command is on disk before its response is sent.
 
-SQLite has one writer at a time. casetrail's writers (the event and snapshot recorders'
-write transactions, read-model batches) take `writer_lock` first.
+SQLite has one writer at a time. Every writer of casetrail takes `writer_lock` first: the
+event and snapshot recorders' write transactions, and through `SQLiteDatabase` every
+transaction that commits (read-model batches and their tracking records, checkpoints,
+units and users, DDL). Here: the recorders, their factory, and `SQLiteDatabase` with its
+cursor (what SQLite does its own way: `?` as it is, bulk writes by executemany, the
+writer's turn, a derived transaction without its own fsync).
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment
 
-from casetrail.store.extras import ChainLink, create_statements, write_extras
+from casetrail.db import Cursor, Database
+from casetrail.store import chain_links, idempotency
+from casetrail.store.chain_links import ChainLink
 
 SYNCHRONOUS_FULL = 2
 # Beside the database file: its writers take turns on it (`writer_lock`).
@@ -161,7 +167,18 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         release_lock_file(self.db_name)
 
 
-class LockedRecorder(SQLiteAggregateRecorder):
+class LockedCreate:
+    """The library's `create_table` (a write transaction of its own) under `writer_lock`:
+    a process that starts while others append creates what is missing in turn."""
+
+    datastore: SQLiteDatastore
+
+    def create_table(self) -> None:
+        with writer_lock(self.datastore):
+            super().create_table()  # type: ignore[misc]
+
+
+class LockedRecorder(LockedCreate, SQLiteAggregateRecorder):
     """Writes under `writer_lock`; reads an aggregate's events with one statement. The
     snapshots' recorder, and the base of the events' one."""
 
@@ -310,24 +327,30 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
                 pending.done = True
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *create_statements(blob="BLOB")]
+        return [
+            *super().construct_create_table_statements(),
+            *chain_links.create_statements(),
+            *idempotency.create_statements(),
+        ]
 
     def _insert_linked(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[ChainLink]:
         positions = list(super()._insert_events(c, stored_events, **kwargs) or [])
+        cur = SQLiteDbCursor(c)
+        links = chain_links.write_links(cur, stored_events, positions, **kwargs)
+        idempotency.record_key(cur, stored_events, positions, **kwargs)
+        return links
 
-        def execute(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-            c.execute(sql, params)
-            return [dict(row) for row in c.fetchall()]
 
-        return write_extras(execute, stored_events, positions, **kwargs)
+class TrackingRecorder(LockedCreate, SQLiteTrackingRecorder):
+    pass
 
 
 class Factory(SQLiteFactory):
     aggregate_recorder_class = LockedRecorder
     application_recorder_class = CaseEventRecorder
-    tracking_recorder_class = SQLiteTrackingRecorder
+    tracking_recorder_class = TrackingRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
@@ -336,6 +359,10 @@ class Factory(SQLiteFactory):
             db_name=old.db_name, lock_timeout=old.lock_timeout, pool_size=5, max_overflow=20
         )
         old.close()
+
+    def database(self) -> SQLiteDatabase:
+        """Plain SQL on this store's database (units, users, checkpoints, read models)."""
+        return SQLiteDatabase(self.datastore)
 
     def check_durability(self) -> None:
         """Refuses to run unless the database is in WAL mode with synchronous=FULL."""
@@ -348,3 +375,135 @@ class Factory(SQLiteFactory):
             raise PersistenceError(
                 f"SQLite must run in WAL mode with synchronous=FULL (got {mode}, {synchronous})"
             )
+
+
+# Keys per SELECT of `select_by_keys` (two parameters each; SQLite allows 32,766).
+KEYS_PER_SELECT = 500
+
+
+class SQLiteDbCursor(Cursor):
+    """`casetrail.db.Cursor` on SQLite: `?` placeholders as written; many rows by the
+    driver's executemany (one prepared statement stepped per row, in C)."""
+
+    def select_by_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        keys: Sequence[Sequence[Any]],
+    ) -> list[dict[str, Any]]:
+        """An OR of the keys, in chunks (each term an index probe)."""
+        condition = "(" + " AND ".join(f"{column} = ?" for column in key_columns) + ")"
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), KEYS_PER_SELECT):
+            chunk = keys[start : start + KEYS_PER_SELECT]
+            found += self.execute(
+                f"SELECT {', '.join(columns)} FROM {table} "
+                f"WHERE {' OR '.join([condition] * len(chunk))}",
+                [value for key in chunk for value in key],
+            ).fetchall()
+        return found
+
+    def tuples(self, sql: str) -> list[tuple[Any, ...]]:
+        inner = self.raw.sqlite_cursor
+        inner.row_factory = None
+        inner.execute(sql)
+        return list(inner.fetchall())
+
+
+# (pid, database path) of the databases whose writer lock this thread holds through
+# `SQLiteDatabase.writer` (a forked child's thread holds none of its parent's).
+_held = threading.local()
+
+
+def _held_here() -> set[tuple[int, str]]:
+    held: set[tuple[int, str]] | None = getattr(_held, "databases", None)
+    if held is None:
+        held = _held.databases = set()
+    return held
+
+
+class SQLiteDatabase(Database):
+    """`casetrail.db.Database` on SQLite. Every transaction that commits waits for the
+    writer lock, as the recorders' do.
+
+    Why the lock and not SQLite's busy timeout: a transaction starts with a plain BEGIN
+    (deferred, the library's), so a writer that reads first (a checkpoint reads the
+    last checkpoint, a user insert checks the unit) holds a read snapshot; if another
+    writer commits before it writes, its write is refused at once with "database is
+    locked" (SQLITE_BUSY_SNAPSHOT), which no busy handler waits out. Writers that take
+    turns never interleave so. A writer of another program (the sqlite3 shell) still
+    meets ours at SQLite's lock and its busy timeout (`lock_timeout`)."""
+
+    dialect = "sqlite"
+    serial_primary_key = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    position_column = "rowid"
+
+    def add_column(self, table: str, column: str, sql_type: str) -> None:
+        if column in self._columns(table):
+            return
+        try:
+            self.execute_script([f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"])
+        except sqlite3.OperationalError:  # another process added it meanwhile
+            if column not in self._columns(table):
+                raise
+
+    def _columns(self, table: str) -> set[str]:
+        return {row["name"] for row in self.query(f"PRAGMA table_info({table})")}
+
+    datastore: SQLiteDatastore
+
+    def cursor(self, raw: Any) -> SQLiteDbCursor:
+        return SQLiteDbCursor(raw)
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Waits for the database's single write lock (`writer_lock`: across threads and
+        processes, shared with the appends); a thread that holds it already goes on."""
+        key = (os.getpid(), self.datastore.pool.db_name)
+        held = _held_here()
+        if key in held:
+            yield
+            return
+        with writer_lock(self.datastore):
+            held.add(key)
+            try:
+                yield
+            finally:
+                held.discard(key)
+
+    @contextmanager
+    def derived_transaction(self) -> Iterator[Cursor]:
+        """Commits with synchronous=NORMAL: in WAL mode the commit is not fsynced on its
+        own but by the next durable commit or checkpoint, and the database stays
+        consistent after a power cut; what is lost is the last few batches, tracking
+        record included, which the next catch-up applies again. The connection goes back
+        to the pool at synchronous=FULL: the events' commits stay durable one by one."""
+        with self.writer(), self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.transaction(commit=True) as curs:
+                    yield self.cursor(curs)
+            finally:
+                raw.execute("PRAGMA synchronous=FULL")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Without the BEGIN and ROLLBACK (two calls fewer, each giving up the GIL)."""
+        with self.datastore.get_connection(commit=False) as lite, lite.cursor() as raw:
+            return self.cursor(raw).execute(sql, params).fetchall()
+
+    def maintain(self, statements: Sequence[str]) -> None:
+        """Nothing: SQLite's plans are fixed by its indexes, and it has no VACUUM that
+        read models would need."""
+
+    def lock_table(self, cur: Cursor, table: str) -> None:
+        """Nothing more: the transaction holds the writer lock, so no other writes."""
+
+    def stored_id(self, case_id: str) -> Any:
+        # eventsourcing stores UUIDs as 32 hex digits in SQLite.
+        return case_id.replace("-", "")
+
+    def text_list(self, alias: str, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        rows = ", ".join("(?)" for _ in values)
+        return f"(SELECT column1 AS {column} FROM (VALUES {rows})) AS {alias}", list(values)

@@ -18,6 +18,7 @@ from uuid import UUID
 from casetrail.bootstrap import Casetrail
 from casetrail.chain import ChainEntry, event_hash
 from casetrail.db import Cursor
+from casetrail.store.postgres import PostgresDatabase
 from domain.case import Actor
 from domain.clock import FixedClock
 
@@ -623,28 +624,23 @@ def sqlite_worker(data_dir: str, pristine: str, count: int, seed: int) -> Outcom
         ct.close()
 
 
-class ConnectionDatabase:
-    """The reading surface of `casetrail.db.Database` over one open connection, so that
-    the verifier reads the edit inside its own (uncommitted) transaction."""
+class ConnectionDatabase(PostgresDatabase):
+    """`casetrail.db.Database` reading over one open connection, so that the verifier
+    reads the edit inside its own (uncommitted) transaction."""
 
-    def __init__(self, conn: Any, dialect: str) -> None:
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.dialect = dialect
 
     @contextmanager
     def transaction(self, *, commit: bool = False) -> Iterator[Cursor]:
         from psycopg.rows import dict_row
 
         with self.conn.cursor(row_factory=dict_row) as raw:
-            yield Cursor(raw, self.dialect)
+            yield self.cursor(raw)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.transaction() as cur:
             return cur.execute(sql, params).fetchall()
-
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
 
 
 def postgres_worker(
@@ -675,9 +671,7 @@ def postgres_worker(
     settings = Settings(data_dir=Path(data_dir), database_url=url, database_schema=schema)
     ct = bootstrap(settings, clock=FixedClock(start_of_2026()))
     edits = PostgresEdits(url, schema)
-    trail = AuditTrail(
-        ct.app, ConnectionDatabase(edits.conn, "postgres"), ct.clock, ct.audit.signer
-    )  # type: ignore[arg-type]
+    trail = AuditTrail(ct.app, ConnectionDatabase(edits.conn), ct.clock, ct.audit.signer)  # type: ignore[arg-type]
     try:
         outcome = run_campaign(edits, trail.verify, edits.conn.rollback, count, seed, commit=False)
         outcome.clean_after = ct.audit.verify().ok and trail.verify().ok

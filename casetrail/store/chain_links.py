@@ -1,19 +1,18 @@
-"""What the recorders write beside the events, in the events' own transaction."""
+"""The hash chain's table: one link per case event (its hash over the event and the link
+before it), written in the event's own transaction by the event recorders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 
 from casetrail.chain import GENESIS, ChainEntry, data_hash, event_hash
+from casetrail.db import Cursor
 
 CHAIN_TABLE = "case_event_chain"
-IDEMPOTENCY_TABLE = "idempotency_keys"
-# Chain rows per INSERT statement (11 parameters each; SQLite allows 32,766).
-ROWS_PER_INSERT = 500
 CHAIN_COLUMNS = (
     "case_id",
     "version",
@@ -30,17 +29,8 @@ CHAIN_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class IdempotencyRecord:
-    """A command's idempotency key (scoped to its user) and the hash of its request."""
-
-    scope: str
-    request_hash: str
-    created_at: str
-
-
-@dataclass(frozen=True)
 class ChainLink:
-    """What `write_extras` wrote to the chain for one event: the service answers with it
+    """What `write_links` wrote to the chain for one event: the service answers with it
     instead of reading the row back."""
 
     case_id: str
@@ -50,11 +40,7 @@ class ChainLink:
     prev_hash: str
 
 
-class Executor(Protocol):
-    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
-
-
-def create_statements(*, blob: str) -> list[str]:
+def create_statements() -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
         "case_id TEXT NOT NULL, version BIGINT NOT NULL, position BIGINT NOT NULL, "
@@ -62,26 +48,20 @@ def create_statements(*, blob: str) -> list[str]:
         "actor_role TEXT NOT NULL, actor_unit TEXT NOT NULL, data_sha256 TEXT NOT NULL, "
         "prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (case_id, version))",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {CHAIN_TABLE}_position ON {CHAIN_TABLE} (position)",
-        f"CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} ("
-        "scope TEXT PRIMARY KEY, request_hash TEXT NOT NULL, case_id TEXT NOT NULL, "
-        "version BIGINT NOT NULL, position BIGINT NOT NULL, created_at TEXT NOT NULL)",
     ]
 
 
-def write_extras(
-    execute: Executor,
+def write_links(
+    cur: Cursor,
     stored_events: Sequence[StoredEvent],
     positions: Sequence[int],
     *,
     chain: Sequence[ChainEntry] | None = None,
-    idempotency: IdempotencyRecord | None = None,
     previous: Mapping[str, tuple[int, str]] | None = None,
-    dialect: str = "sqlite",
-    insert_rows: Callable[[str, Sequence[Sequence[Any]]], None] | None = None,
-    **_: Any,
+    **_: Any,  # the other keywords of `Application.save` (the idempotency key)
 ) -> list[ChainLink]:
-    """Links each new event into its case's chain and records the idempotency key; the
-    links written, in order (valid only once the transaction commits).
+    """Links each new event into its case's chain; the links written, in order (valid only
+    once the transaction commits).
 
     Runs inside the insert transaction, after the event rows took the write lock, so
     the previous link read here cannot change before commit.
@@ -91,9 +71,6 @@ def write_extras(
     the case's first new event. That is safe outside the transaction: a link never
     changes once written, and if another append took the next version meanwhile, the
     event insert has already failed on its unique key.
-
-    `insert_rows` (PostgreSQL: `casetrail.db.Cursor.executemany`, one statement over
-    column arrays) writes the new links; without it, multi-row VALUES statements.
     """
     if not stored_events:
         return []
@@ -102,7 +79,7 @@ def write_extras(
     # One statement for the previous links of the cases that already have events, one
     # for the new links: a page of the case list appends an access event per case shown,
     # and a round trip per event was most of such a request's time on PostgreSQL.
-    last_hash = _previous_links(execute, stored_events, dialect, previous or {})
+    last_hash = _previous_links(cur, stored_events, previous or {})
     rows: list[tuple[Any, ...]] = []
     links: list[ChainLink] = []
     for stored, entry, position in zip(stored_events, chain, positions, strict=True):
@@ -130,61 +107,13 @@ def write_extras(
         )
         last_hash[case_id] = link
         links.append(ChainLink(case_id, version, position, link, prev))
-    _insert_links(execute, rows, insert_rows)
-    if idempotency is not None:
-        last = stored_events[-1]
-        execute(
-            f"INSERT INTO {IDEMPOTENCY_TABLE} (scope, request_hash, case_id, version, position, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                idempotency.scope,
-                idempotency.request_hash,
-                str(last.originator_id),
-                last.originator_version,
-                positions[-1],
-                idempotency.created_at,
-            ),
-        )
+    cur.insert_many(CHAIN_TABLE, CHAIN_COLUMNS, rows)
     return links
 
 
-# PostgreSQL: the previous links over column arrays, a statement text that does not
-# depend on the number of rows, so that psycopg and the server parse and plan it once
-# (prepared), where an OR list of a new length each time was parsed anew (the links'
-# INSERT likewise, through `insert_rows`): 7 of the 24 ms of recording a case-list page's
-# 20 reads went to the chain's two statements.
-PG_PREVIOUS_LINKS = (
-    f"SELECT c.case_id, c.version, c.hash FROM {CHAIN_TABLE} c "
-    "JOIN unnest(?::text[], ?::bigint[]) AS w(case_id, version) "
-    "ON c.case_id = w.case_id AND c.version = w.version"
-)
-INSERT_LINK = (
-    f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in CHAIN_COLUMNS)})"
-)
-
-
-def _insert_links(
-    execute: Executor,
-    rows: list[tuple[Any, ...]],
-    insert_rows: Callable[[str, Sequence[Sequence[Any]]], None] | None,
-) -> None:
-    if insert_rows is not None:
-        insert_rows(INSERT_LINK, rows)
-        return
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ", ".join([f"({', '.join('?' for _ in CHAIN_COLUMNS)})"] * len(chunk))
-        execute(
-            f"INSERT INTO {CHAIN_TABLE} ({', '.join(CHAIN_COLUMNS)}) VALUES {values}",
-            [value for row in chunk for value in row],
-        )
-
-
 def _previous_links(
-    execute: Executor,
+    cur: Cursor,
     stored_events: Sequence[StoredEvent],
-    dialect: str,
     previous: Mapping[str, tuple[int, str]],
 ) -> dict[str, str]:
     """The stored hash of the link before each case's first new event (cases whose first
@@ -205,17 +134,9 @@ def _previous_links(
             found[case_id] = known[1]
         else:
             pairs.append((case_id, version))
-    if dialect == "postgres" and pairs:
-        case_ids, versions = zip(*pairs, strict=True)
-        for row in execute(PG_PREVIOUS_LINKS, [list(case_ids), list(versions)]):
-            found[str(row["case_id"])] = str(row["hash"])
-        return found
-    for start in range(0, len(pairs), ROWS_PER_INSERT):
-        chunk = pairs[start : start + ROWS_PER_INSERT]
-        condition = " OR ".join(["(case_id = ? AND version = ?)"] * len(chunk))
-        for row in execute(
-            f"SELECT case_id, version, hash FROM {CHAIN_TABLE} WHERE {condition}",
-            [value for pair in chunk for value in pair],
+    if pairs:
+        for row in cur.select_by_keys(
+            CHAIN_TABLE, ("case_id", "version", "hash"), ("case_id", "version"), pairs
         ):
             found[str(row["case_id"])] = str(row["hash"])
     return found
