@@ -19,6 +19,7 @@ from domain.case import (
     CaseOpened,
     Context,
     parse_date,
+    require_not_before,
     require_not_future,
     rule,
     statuses,
@@ -526,13 +527,3 @@ class Resettlement(Case):
 
     def names(self) -> list[str]:
         return [self.person["name"]]
-
-
-def require_not_before(day_: date, earliest: date | None, field: str, what: str) -> None:
-    """A date cannot precede the event it follows (when that event is on the case)."""
-    if earliest is not None and day_ < earliest:
-        raise RuleViolation(
-            f"'{field}' ({day_.isoformat()}) is before {what} ({earliest.isoformat()}).",
-            code="date_out_of_order",
-            details={"field": field, "earliest": earliest.isoformat()},
-        )
