@@ -516,3 +516,24 @@ def test_a_mediation_that_never_met_does_not_fail(casetrail: Casetrail, clock: F
     engine_for(casetrail).catch_up()
     figures = ReadModels(casetrail).indicators(kind="dispute", unit="320102")
     assert figures["success_rate"] == rate(0, 1)
+
+
+def test_a_subject_counts_as_reoffended_on_the_earliest_offence(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "correction", "CorrectionSubjectReceived")
+    c = s.open("2026-02-01", "320102001", reception(1, "2026-02-01", "parole", "2027-02-01"))
+    s.step(c, "2026-05-02", "Reoffended", offence="盜竊罪", on="2026-05-01")
+    s.step(c, "2026-05-03", "Reoffended", offence="詐騙罪", on="2026-03-01")  # found later
+    clock.set(at(NOW))
+    engine_for(casetrail).catch_up()
+    models = ReadModels(casetrail)
+
+    def reoffended(month: str) -> int:
+        figures = models.indicators(
+            kind="correction", unit="320102", from_=f"{month}-01", to=f"{month}-28"
+        )
+        return int(figures["reoffended"])
+
+    assert (reoffended("2026-03"), reoffended("2026-05")) == (1, 0)
+    assert casetrail.service.case_state(CITY_WORKER, c)["reoffended_on"] == "2026-03-01"
