@@ -212,6 +212,15 @@ def _committed(rng: random.Random, t: Timeline, outcome: str, on: date, county: 
         t.at(on, "Reoffended", {"offence": offence, "on": on.isoformat()}, order=90)
         grounds = {"basis": "reoffending", "facts": f"矫正期间因涉嫌{offence}被刑事拘留"}
     else:
+        # The ladder in order: a reprimand before the warnings (训诫 → 警告).
+        reprimanded = on - timedelta(days=30)
+        t.at(
+            reprimanded,
+            "ReprimandIssued",
+            {"violation": "未按规定时间报告", "on": reprimanded.isoformat()},
+            order=89,
+            role="supervisor",
+        )
         for i, violation in enumerate(("未经批准外出", "多次未按规定报告")):
             warned = on - timedelta(days=30 - 10 * i)
             t.at(
@@ -228,8 +237,14 @@ def _committed(rng: random.Random, t: Timeline, outcome: str, on: date, county: 
         t.at(
             decided,
             "SubjectCommitted",
-            {"on": decided.isoformat(), "decision": "人民法院裁定撤销缓刑（假释），收监执行"},
+            {
+                "on": decided.isoformat(),
+                "decision": "人民法院裁定撤销缓刑（假释），收监执行",
+                "decision_no": f"（{decided.year}）苏{county}刑更{len(t.todo):03d}号",
+            },
             order=99,
+            role="supervisor",
+            unit=county,
         )
 
 

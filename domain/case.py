@@ -298,6 +298,16 @@ def require_not_future(day_: date, ctx: Context, field: str) -> None:
         )
 
 
+def require_not_before(day_: date, earliest: date | None, field: str, what: str) -> None:
+    """A date cannot precede the event it follows (when that event is on the case)."""
+    if earliest is not None and day_ < earliest:
+        raise RuleViolation(
+            f"'{field}' ({day_.isoformat()}) is before {what} ({earliest.isoformat()}).",
+            code="date_out_of_order",
+            details={"field": field, "earliest": earliest.isoformat()},
+        )
+
+
 def statuses(*names: str) -> frozenset[str]:
     return frozenset(names)
 

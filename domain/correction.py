@@ -143,6 +143,8 @@ class RevocationProposedData(StrictSchema):
 class SubjectCommittedData(StrictSchema):
     on = day()
     decision = long_text()
+    # The reference (文號) of the ruling or decision that orders the committal.
+    decision_no = text(max_length=100)
 
 
 class DayData(StrictSchema):
@@ -196,6 +198,8 @@ class CorrectionSubjectReceived(CaseOpened):
         case.residence_changes = 0
         case.sanctions = dict.fromkeys(rules.SANCTION_RUNGS, 0)
         case.revocation_basis = None
+        case.revocation_proposed_on = None
+        case.committal_decision_no = None
         case.absconded_on = None
         case.abscondings = 0
         case.longest_absconding_days = 0
@@ -406,17 +410,20 @@ class RevocationProposed(SanctionEvent):
     def apply(self, case: Any) -> None:
         super().apply(case)
         case.revocation_basis = self.data["grounds"]["basis"]
+        case.revocation_proposed_on = cst_date(self.timestamp)
 
 
 class SubjectCommitted(CaseEvent):
-    """收監執行: the subject is committed to prison; correction ends."""
+    """收監執行: on the decision that orders it, after a revocation proposal; correction ends."""
 
     schema = SubjectCommittedData
     leads_to = "committed"
     allowed_in = OPEN
+    supervisors_only = True
 
     def apply(self, case: Any) -> None:
         end_correction(case, self.data["on"])
+        case.committal_decision_no = self.data.get("decision_no")
 
 
 class SubjectAbsconded(CaseEvent):
@@ -450,7 +457,9 @@ class Reoffended(CaseEvent):
 
     def apply(self, case: Any) -> None:
         case.reoffences += 1
-        case.reoffended_on = date.fromisoformat(self.data["on"])
+        case.reoffended_on = first_reoffence(
+            case.reoffended_on, date.fromisoformat(self.data["on"])
+        )
 
 
 class CorrectionCompleted(CaseEvent):
@@ -513,6 +522,24 @@ def is_minor(birth_date: date, offence_date: date) -> bool:
     return age_on(birth_date, offence_date) < rules.ADULT_AGE
 
 
+def first_reoffence(known: date | None, on: date) -> date:
+    """The day a person counts as re-offended: the earliest offence, in whatever order the
+    offences were recorded (the read model counts the person on the same day)."""
+    return on if known is None or on < known else known
+
+
+def sanction_rung_missing(sanctions: dict[str, int], rung: str) -> str | None:
+    """The rung below `rung` that the case has not climbed yet (None: in order).
+
+    DOMAIN.md's ladder, 訓誡 → 警告 → 治安管理處罰: a warning follows a reprimand, a penalty
+    proposal follows a warning. Revocation is borne out by its own grounds instead."""
+    index = rules.SANCTION_RUNGS.index(rung)
+    if index == 0 or rung == "revocation":
+        return None
+    below = rules.SANCTION_RUNGS[index - 1]
+    return below if sanctions[below] == 0 else None
+
+
 def report_in_due(decision_effective_on: date) -> date:
     """社區矯正法 §21: report in within 10 days of the decision taking effect."""
     return add_days(decision_effective_on, rules.REPORT_IN_DAYS)
@@ -546,6 +573,8 @@ class Correction(Case):
         leaves: list[dict[str, Any]]
         monitoring: dict[str, Any] | None
         sanctions: dict[str, int]
+        revocation_proposed_on: date | None
+        received_on: date
         absconded_on: date | None
         longest_absconding_days: int
         reoffences: int
@@ -802,6 +831,47 @@ class Correction(Case):
                 details={"basis": basis},
             )
 
+    @rule(WarningIssued)
+    def _warning_after_a_reprimand(self, data: dict[str, Any], ctx: Context) -> None:
+        self._require_ladder(WarningIssued.rung)
+
+    @rule(PublicSecurityPenaltyProposed)
+    def _penalty_after_a_warning(self, data: dict[str, Any], ctx: Context) -> None:
+        self._require_ladder(PublicSecurityPenaltyProposed.rung)
+
+    @rule(SubjectCommitted)
+    def _committal_follows_a_revocation_proposal(self, data: dict[str, Any], ctx: Context) -> None:
+        # 收監執行 is the court's (or the authority's) decision on a proposal to revoke
+        # probation or parole, or to end a temporary outside execution; 管制 has neither.
+        if self.correction_type not in rules.REVOCABLE_CORRECTION_TYPES:
+            name = rules.CORRECTION_TYPE_NAMES[self.correction_type]
+            raise RuleViolation(
+                f"A {self.correction_type} ({name}) subject is not committed to prison.",
+                code="committal_not_applicable",
+            )
+        proposed_on = self.revocation_proposed_on
+        if proposed_on is None:
+            raise RuleViolation(
+                "Committal follows a revocation proposal (RevocationProposed).",
+                code="committal_without_revocation_proposal",
+            )
+        if data["on"] < proposed_on:
+            raise RuleViolation(
+                f"The committal cannot precede the revocation proposal ({proposed_on.isoformat()}).",
+                code="date_out_of_order",
+                details={"field": "on"},
+            )
+
+    @rule(Reoffended)
+    def _reoffence_during_correction(self, data: dict[str, Any], ctx: Context) -> None:
+        if data["on"] < self.decision_effective_on:
+            raise RuleViolation(
+                "A re-offence is an offence during correction, on or after the decision took "
+                f"effect ({self.decision_effective_on.isoformat()}).",
+                code="date_out_of_order",
+                details={"field": "on"},
+            )
+
     @rule(SubjectAbsconded)
     def _not_already_absconded(self, data: dict[str, Any], ctx: Context) -> None:
         if self.absconded_on is not None:
@@ -829,6 +899,16 @@ class Correction(Case):
                 f"({self.term_end.isoformat()}).",
                 code="completion_before_term_end",
                 details={"term_end": self.term_end.isoformat()},
+            )
+
+    def _require_ladder(self, rung: str) -> None:
+        missing = sanction_rung_missing(self.sanctions, rung)
+        if missing is not None:
+            raise RuleViolation(
+                f"The sanction ladder is climbed in order: a {rung.replace('_', ' ')} "
+                f"follows a {missing.replace('_', ' ')}.",
+                code="sanction_out_of_order",
+                details={"rung": rung, "needs": missing},
             )
 
     def _require_within_term(self, day_: date, field: str) -> None:

@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from marshmallow import fields, validate
 
 from domain import rules
-from domain.case import Case, CaseEvent, CaseOpened, Context, require_not_future, rule, statuses
+from domain.case import (
+    Case,
+    CaseEvent,
+    CaseOpened,
+    Context,
+    require_not_before,
+    require_not_future,
+    rule,
+    statuses,
+)
 from domain.clock import add_days, add_months, cst_date
-from domain.errors import RuleViolation
+from domain.errors import NotPermitted, RuleViolation
 from domain.schemas import (
     Party,
     StrictSchema,
@@ -25,6 +34,7 @@ from domain.schemas import (
     text,
     unit_code,
 )
+from domain.units import is_at_or_above
 
 OUTCOMES = statuses("agreement_reached", "mediation_failed", "refused", "withdrawn")
 BEFORE_OUTCOME = statuses("registered", "triaged", "assigned", "in_mediation", "returned")
@@ -173,6 +183,7 @@ class DisputeRegistered(CaseOpened):
         case.supervision_orders = 0
         case.early_warnings = []
         case.deadline_extended = False
+        case.deadline_extensions = 0
         case.outcome = None
         case.outcome_on = None
         case.agreement_effective_on = None
@@ -214,6 +225,8 @@ class DisputeAssigned(CaseEvent):
         case.handling_body = self.data["handling_body"]
         case.assigned_unit = self.data["assigned_unit"]
         case.mediators = self.data["mediators"]
+        # One 會辦, one reassignment: the next needs another return and 會辦.
+        case.joint_handling_convened = False
 
 
 class MediationSessionHeld(CaseEvent):
@@ -280,6 +293,7 @@ class DeadlineExtended(CaseEvent):
     def apply(self, case: Any) -> None:
         case.deadline = date.fromisoformat(self.data["new_deadline"])
         case.deadline_extended = True
+        case.deadline_extensions += 1
 
 
 class SupervisionOrdered(CaseEvent):
@@ -433,6 +447,7 @@ class Dispute(Case):
         joint_handling_convened: bool
         closed_on: date | None
         deadline_extended: bool
+        deadline_extensions: int
         parties: list[dict[str, Any]]
     opening_event = DisputeRegistered
     open_statuses = OPEN
@@ -482,6 +497,23 @@ class Dispute(Case):
             )
 
     @rule(DeadlineExtended)
+    def _extension_by_a_county_supervisor(self, data: dict[str, Any], ctx: Context) -> None:
+        # 特殊情況: the limit is stretched once, by the county (the 調處服務中心's level) or above.
+        if not is_at_or_above(ctx.actor.unit, rules.DEADLINE_EXTENSION_LEVEL):
+            raise NotPermitted(
+                "A dispute's deadline is extended by a "
+                f"{rules.DEADLINE_EXTENSION_LEVEL}-level or higher supervisor.",
+                code="extension_needs_county_supervisor",
+            )
+        if self.deadline_extensions >= rules.DEADLINE_EXTENSIONS_ALLOWED:
+            raise RuleViolation(
+                f"The deadline was already extended (to {self.deadline.isoformat()}); it is "
+                f"extended {rules.DEADLINE_EXTENSIONS_ALLOWED} time(s) at most.",
+                code="extension_already_granted",
+                details={"deadline": self.deadline.isoformat()},
+            )
+
+    @rule(DeadlineExtended)
     def _extension_within_two_months(self, data: dict[str, Any], ctx: Context) -> None:
         limits = rules.MEDIATION_TIME_LIMITS[self.time_limit_class]
         latest = add_months(self.registered_on, limits.max_months)
@@ -500,9 +532,26 @@ class Dispute(Case):
                 details={"deadline": self.deadline.isoformat()},
             )
 
-    @rule(MediationSessionHeld)
-    def _session_not_after_its_day(self, data: dict[str, Any], ctx: Context) -> None:
+    @rule(MediationSessionHeld, HearingHeld)
+    def _held_between_registration_and_today(self, data: dict[str, Any], ctx: Context) -> None:
+        require_not_before(data["held_on"], self.registered_on, "held_on", "the registration")
         require_not_future(data["held_on"], ctx, "held_on")
+
+    @rule(PublicNoticePosted)
+    def _posted_between_registration_and_today(self, data: dict[str, Any], ctx: Context) -> None:
+        require_not_before(data["posted_on"], self.registered_on, "posted_on", "the registration")
+        require_not_future(data["posted_on"], ctx, "posted_on")
+
+    @rule(MediationFailed)
+    def _failure_needs_a_session(self, data: dict[str, Any], ctx: Context) -> None:
+        # Mediation that never met has not failed: before any session a party refuses
+        # (MediationRefused) or withdraws; the success rate counts mediations held.
+        if self.sessions == 0:
+            raise RuleViolation(
+                "Mediation can only fail after at least one mediation session; before any, "
+                "record MediationRefused or DisputeWithdrawn.",
+                code="failure_before_mediation",
+            )
 
     @rule(AgreementReached)
     def _agreement_needs_a_session(self, data: dict[str, Any], ctx: Context) -> None:
@@ -512,6 +561,17 @@ class Dispute(Case):
                 "An agreement can only follow at least one mediation session.",
                 code="agreement_before_mediation",
             )
+
+    @rule(AgreementReached)
+    def _agreement_dates_in_order(self, data: dict[str, Any], ctx: Context) -> None:
+        # 人民調解法 §29: an agreement takes effect when it is signed (or, oral, when reached):
+        # a day that has come, after the registration; performance is due after that.
+        effective: date = data.get("effective_on") or cst_date(ctx.now)
+        require_not_before(effective, self.registered_on, "effective_on", "the registration")
+        require_not_future(effective, ctx, "effective_on")
+        require_not_before(
+            data["performance_due"], effective, "performance_due", "the agreement taking effect"
+        )
 
     @rule(MediationRefused)
     def _refusal_before_any_session(self, data: dict[str, Any], ctx: Context) -> None:

@@ -19,6 +19,7 @@ from domain.case import (
     CaseOpened,
     Context,
     parse_date,
+    require_not_before,
     require_not_future,
     rule,
     statuses,
@@ -135,8 +136,11 @@ class ReleaseNotified(CaseOpened):
         case.offence = data["offence"]
         case.expected_release_date = date.fromisoformat(data["expected_release_date"])
         case.notified_on = parse_date(data.get("notified_on")) or cst_date(self.timestamp)
-        case.notice_days = (case.expected_release_date - case.notified_on).days
-        case.late_notice = case.notice_days < rules.RELEASE_NOTICE_MIN_DAYS
+        # Lateness is the server's to judge: counted to the day the notice was recorded,
+        # whatever day the client says it arrived.
+        case.notice_recorded_on = cst_date(self.timestamp)
+        case.notice_days = notice_days(case.expected_release_date, case.notice_recorded_on)
+        case.late_notice = notice_is_late(case.expected_release_date, case.notice_recorded_on)
         case.pre_release_assistance = 0
         case.released_on = None
         case.handover_due = None
@@ -329,6 +333,23 @@ class AssistanceEnded(CaseEvent):
         case.ended_on = date.fromisoformat(self.data["ended_on"])
         # A closed case no longer holds a place (at a transitional base or elsewhere).
         end_placement(case)
+
+
+def notice_days(expected_release_date: date, recorded_on: date) -> int:
+    """Days between the day a release notice was recorded and the expected release."""
+    return (expected_release_date - recorded_on).days
+
+
+def notice_is_late(expected_release_date: date, recorded_on: date) -> bool:
+    """The prison notifies at least RELEASE_NOTICE_MIN_DAYS ahead; the day the notice is
+    recorded (the server's clock) decides."""
+    return notice_days(expected_release_date, recorded_on) < rules.RELEASE_NOTICE_MIN_DAYS
+
+
+def reoffended_under_assistance(received_on: date | None, on: date) -> bool:
+    """Whether a re-offence on `on` counts in the re-offending rate: the person had been
+    received (the rate's population is the people under assistance), on or before that day."""
+    return received_on is not None and on >= received_on
 
 
 def handover_due(released_on: date) -> date:
@@ -526,13 +547,3 @@ class Resettlement(Case):
 
     def names(self) -> list[str]:
         return [self.person["name"]]
-
-
-def require_not_before(day_: date, earliest: date | None, field: str, what: str) -> None:
-    """A date cannot precede the event it follows (when that event is on the case)."""
-    if earliest is not None and day_ < earliest:
-        raise RuleViolation(
-            f"'{field}' ({day_.isoformat()}) is before {what} ({earliest.isoformat()}).",
-            code="date_out_of_order",
-            details={"field": field, "earliest": earliest.isoformat()},
-        )

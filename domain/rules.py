@@ -32,6 +32,10 @@ MEDIATION_TIME_LIMITS: dict[str, MediationTimeLimits] = {
     ),
 }
 
+# 特殊情況: a dispute's deadline is extended once, by a supervisor at this level or above.
+DEADLINE_EXTENSION_LEVEL = "county"
+DEADLINE_EXTENSIONS_ALLOWED = 1
+
 # Which source puts a dispute in which time-limit class.
 TIME_LIMIT_CLASS_BY_SOURCE: dict[str, str] = {"court": "court_referred"}
 
@@ -156,6 +160,8 @@ def catalogue() -> dict[str, Any]:
             for k, v in MEDIATION_TIME_LIMITS.items()
         },
         "time_limit_class_by_source": TIME_LIMIT_CLASS_BY_SOURCE,
+        "deadline_extension_level": DEADLINE_EXTENSION_LEVEL,
+        "deadline_extensions_allowed": DEADLINE_EXTENSIONS_ALLOWED,
         "dispute_categories": DISPUTE_CATEGORIES,
         "collective_dispute_threshold": COLLECTIVE_DISPUTE_THRESHOLD,
         "judicial_confirmation_window_days": JUDICIAL_CONFIRMATION_WINDOW_DAYS,

@@ -1,7 +1,10 @@
 """Community-correction indicators (DOMAIN.md §3), upcoming term ends and report-in windows.
 
 Counters per (unit, day, metric) for what happened in a period; one row per subject for
-what depends on "now" (current, 漏管, absconded, monitoring, terms ending soon).
+what depends on "now" (current, 漏管, absconded, monitoring, terms ending soon, report-in
+windows still open). `active_delta` counters (+1 received, -1 ended, ±1 moved) give the
+subjects under correction on any day: the re-offending ‰ for a period is the people who
+re-offended in it ÷ (those under correction at its start + received in it + moved in).
 """
 
 from __future__ import annotations
@@ -28,11 +31,21 @@ from domain.correction import (
     SubjectLocated,
     SubjectReportedIn,
     WarningIssued,
+    first_reoffence,
     is_minor,
     report_in_due,
 )
 from projections.figures import per_mille, rate
-from projections.readmodel import Batch, Projection, Tables, counter_table, event_day, on
+from projections.readmodel import (
+    Batch,
+    Place,
+    Projection,
+    Tables,
+    counter_table,
+    event_day,
+    on,
+    subtree_range,
+)
 
 
 def minor_at_offence(data: dict[str, Any]) -> bool:
@@ -54,21 +67,26 @@ class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
     tables: ClassVar[tuple[str, ...]] = ("subjects", "counts")
     weight: ClassVar[float] = 0.1
+    # 2: `active_delta`/`moved_in` counters for the ‰'s population; a re-offence on its
+    # earliest day; report-in windows (`window_due`, `report_moot`, late report-ins).
+    version: ClassVar[int] = 2
 
     def create_statements(self, t: Tables) -> list[str]:
         subjects = t["subjects"]
         return [
             f"CREATE TABLE IF NOT EXISTS {subjects} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             "path TEXT NOT NULL, received_on TEXT NOT NULL, received_unit TEXT NOT NULL, "
-            "active INTEGER NOT NULL, term_end TEXT, active_term_end TEXT, "
-            "report_due TEXT, reported INTEGER NOT NULL DEFAULT 0, "
+            "received_path TEXT NOT NULL, active INTEGER NOT NULL, term_end TEXT, "
+            "active_term_end TEXT, report_due TEXT, window_due TEXT, "
+            "reported INTEGER NOT NULL DEFAULT 0, report_moot INTEGER NOT NULL DEFAULT 0, "
             "absconded INTEGER NOT NULL DEFAULT 0, monitoring_until TEXT, "
-            "reoffended INTEGER NOT NULL DEFAULT 0, minor INTEGER NOT NULL DEFAULT 0)",
+            "reoffended_on TEXT, reoffended_unit TEXT, minor INTEGER NOT NULL DEFAULT 0)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_active ON {subjects} (active, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_term ON {subjects} (active_term_end, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_report ON {subjects} (report_due, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_absconded ON {subjects} (absconded, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_monitoring ON {subjects} (monitoring_until, path)",
+            f"CREATE INDEX IF NOT EXISTS {subjects}_cohort ON {subjects} (received_on, received_path)",
             *counter_table(t),
         ]
 
@@ -87,18 +105,23 @@ class CorrectionIndicators(Projection):
                 "path": place.path,
                 "received_on": received_on,
                 "received_unit": place.unit,
+                "received_path": place.path,
                 "active": 1,
                 "term_end": term_end,
                 "active_term_end": term_end,
                 "report_due": report_due(data),
+                "window_due": report_due(data),
                 "reported": 0,
+                "report_moot": 0,
                 "absconded": 0,
                 "monitoring_until": None,
-                "reoffended": 0,
+                "reoffended_on": None,
+                "reoffended_unit": None,
                 "minor": int(minor_at_offence(data)),
             },
         )
         b.count("counts", place, received_on, "received")
+        b.count("counts", place, received_on, "active_delta")
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         """A subject's row is read once for every later event it has a handler for."""
@@ -123,23 +146,29 @@ class CorrectionIndicators(Projection):
         reported_on = event_day(event, "reported_on")
         changes.update(reported=1, report_due=None)
         b.count("counts", b.place(row["unit"]), reported_on, "reported_in")
-        due = row["report_due"]
-        if due is None or reported_on <= due:
-            # On-time report-in rate: over the cohort received, on its day and unit.
-            b.count(
-                "counts",
-                b.place(row["received_unit"]),
-                row["received_on"],
-                "received_reported_on_time",
-            )
+        due = row["window_due"]
+        # On-time report-in rate: over the cohort received, on its day and unit.
+        on_time = due is None or reported_on <= due
+        b.count(
+            "counts",
+            b.place(row["received_unit"]),
+            row["received_on"],
+            "received_reported_on_time" if on_time else "received_reported_late",
+        )
 
     @on(CorrectionCompleted, SubjectCommitted, SubjectDied)
     def ended(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         changes.update(
             active=0, active_term_end=None, report_due=None, monitoring_until=None, absconded=0
         )
+        day = event_day(event, "on")
         # Counted by the status the correction ends in (completed, committed, died).
-        b.count("counts", b.place(row["unit"]), event_day(event, "on"), event.leads_to)
+        b.count("counts", b.place(row["unit"]), day, event.leads_to)
+        if row["active"]:
+            b.count("counts", b.place(row["unit"]), day, "active_delta", -1)
+        if not row["reported"] and row["window_due"] and day <= row["window_due"]:
+            # Ended within the report-in window: neither on time nor missed.
+            changes["report_moot"] = 1
 
     @on(ReprimandIssued, WarningIssued, PublicSecurityPenaltyProposed, RevocationProposed)
     def sanctioned(
@@ -168,34 +197,81 @@ class CorrectionIndicators(Projection):
     @on(ResidenceChanged)
     def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         if event.data.get("to_unit"):
-            new = b.place(event.data["to_unit"])
+            old, new = b.place(row["unit"]), b.place(event.data["to_unit"])
             changes.update(unit=new.unit, path=new.path)
+            if row["active"]:
+                day = event_day(event)
+                b.count("counts", old, day, "active_delta", -1)
+                b.count("counts", new, day, "active_delta", 1)
+                # Under correction in the new subtree from now on: in the ‰'s population.
+                arrived = Place(new.unit, tuple(u for u in new.chain if u not in old.chain))
+                b.count("counts", arrived, day, "moved_in")
 
     @on(Reoffended)
     def reoffended(
         self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
     ) -> None:
-        if not row["reoffended"]:
-            # Re-offending is counted per person (the seed's 98 people).
-            changes["reoffended"] = 1
-            b.count("counts", b.place(row["unit"]), event_day(event, "on"), "reoffended")
+        # Re-offending is counted per person (the seed's 98 people), on the day of their
+        # earliest offence, as the domain keeps it whatever order they were recorded in.
+        day = event_day(event, "on")
+        known = row["reoffended_on"]
+        first = first_reoffence(
+            date.fromisoformat(known) if known else None, date.fromisoformat(day)
+        ).isoformat()
+        if first == known:
+            return
+        if known:
+            b.count("counts", b.place(row["reoffended_unit"]), known, "reoffended", -1)
+        changes.update(reoffended_on=first, reoffended_unit=row["unit"])
+        b.count("counts", b.place(row["unit"]), first, "reoffended")
+
+    @staticmethod
+    def missed_report_ins(
+        cur: Any, t: Tables, places: list[Place], start: str, end: str, today: str
+    ) -> int:
+        """Subjects received in [start, end] in the subtrees whose report-in window closed
+        before today without a report-in (and who were not ended within it)."""
+        total = 0
+        for place in places:
+            low, high = subtree_range(place.path)
+            value = cur.execute(
+                f"SELECT COUNT(*) AS n FROM {t['subjects']} WHERE received_on >= ? "
+                "AND received_on <= ? AND received_path >= ? AND received_path < ? "
+                "AND reported = 0 AND report_moot = 0 AND window_due < ?",
+                (start, end, low, high, today),
+            ).scalar()
+            total += int(value or 0)
+        return total
 
 
 def correction_indicators(
-    counts: dict[str, int], received_to_end: int, now: dict[str, int]
+    counts: dict[str, int],
+    received_to_end: int,
+    now: dict[str, int],
+    at_start: int = 0,
+    missed_report_ins: int = 0,
 ) -> dict[str, Any]:
+    """`at_start`: under correction at the period's start; `missed_report_ins`: of those
+    received in the period, the windows that closed without a report-in."""
     received = counts.get("received", 0)
     reoffended = counts.get("reoffended", 0)
+    on_time = counts.get("received_reported_on_time", 0)
+    # The windows whose outcome is known: reported in (on time or late) or closed unreported.
+    report_ins_due = on_time + counts.get("received_reported_late", 0) + missed_report_ins
     return {
         "received": received,
         "cumulative_received": received_to_end,
+        "under_correction_at_start": at_start,
+        "moved_in": counts.get("moved_in", 0),
         "current": now.get("current", 0),
         "completed_on_schedule": counts.get("completed", 0),
         "committed": counts.get("committed", 0),
         "died": counts.get("died", 0),
         "reoffended": reoffended,
-        "reoffending_per_mille": per_mille(reoffended, received_to_end),
-        "on_time_report_in_rate": rate(counts.get("received_reported_on_time", 0), received),
+        "reoffending_per_mille": per_mille(
+            reoffended, at_start + received + counts.get("moved_in", 0)
+        ),
+        "on_time_report_in_rate": rate(on_time, report_ins_due),
         "reported_in": counts.get("reported_in", 0),
         "missed_report_in_now": now.get("missed_report_in", 0),
         "absconded_now": now.get("absconded", 0),

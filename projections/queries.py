@@ -18,7 +18,7 @@ from domain.errors import NotPermitted
 from domain.roles import AUDITOR
 from projections import engine_for
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
-from projections.correction import correction_indicators
+from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
 from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
@@ -360,6 +360,10 @@ class ReadModels:
                 received_to_end = self._metric_before(
                     cur, t["counts"], places, "received", _next_day(end)
                 )
+                at_start = self._metric_before(cur, t["counts"], places, "active_delta", start)
+                missed = CorrectionIndicators.missed_report_ins(
+                    cur, t, places, start, end, today.isoformat()
+                )
                 subjects = t["subjects"]
                 soon = (today + timedelta(days=30)).isoformat()
                 now = {
@@ -379,7 +383,7 @@ class ReadModels:
                         cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
                     ),
                 }
-                result = correction_indicators(counts, received_to_end, now)
+                result = correction_indicators(counts, received_to_end, now, at_start, missed)
         return {
             "kind": kind,
             "unit": unit,

@@ -4,7 +4,7 @@ Rates are over the cohort received in the period: a person counts as placed (or 
 on the day and at the unit of their reception, whenever the placement (or the category and
 first activity) happens. `active_delta` counters (+1 received, ±1 delegated, -1 ended) give
 the people under assistance at any day: the re-offending rate for a period is the people who
-re-offended in it (once a calendar year each) ÷ (those under assistance at its start +
+re-offended in it while under assistance (once a calendar year each) ÷ (those under assistance at its start +
 those received during it + those delegated into the subtree during it).
 """
 
@@ -29,6 +29,8 @@ from domain.resettlement import (
     ReleaseNotified,
     Reoffended,
     handover_due,
+    notice_is_late,
+    reoffended_under_assistance,
 )
 from projections.figures import rate
 from projections.readmodel import Batch, Place, Projection, Tables, counter_table, event_day, on
@@ -49,6 +51,9 @@ class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
     tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
     weight: ClassVar[float] = 0.1
+    # 2: re-offences count only once the person was received (`unreceived_reoffences`);
+    # a late notice is judged by the day it was recorded.
+    version: ClassVar[int] = 2
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases = t["people"], t["bases"]
@@ -57,7 +62,7 @@ class ResettlementIndicators(Projection):
             f"CREATE TABLE IF NOT EXISTS {people} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             f"path TEXT NOT NULL, {flags}, released_on TEXT, handover_due TEXT, received_on TEXT, "
             "received_unit TEXT, base_id TEXT, reoffence_years TEXT NOT NULL DEFAULT '', "
-            "ended INTEGER NOT NULL DEFAULT 0)",
+            "unreceived_reoffences TEXT NOT NULL DEFAULT '', ended INTEGER NOT NULL DEFAULT 0)",
             f"CREATE INDEX IF NOT EXISTS {people}_handover ON {people} (handover_due, path)",
             f"CREATE INDEX IF NOT EXISTS {people}_lost ON {people} (contact_lost, path)",
             f"CREATE INDEX IF NOT EXISTS {people}_active ON {people} (active, path)",
@@ -85,17 +90,16 @@ class ResettlementIndicators(Projection):
                 "received_unit": None,
                 "base_id": None,
                 "reoffence_years": "",
+                "unreceived_reoffences": "",
                 "ended": 0,
             },
         )
         notified_on = event_day(event, "notified_on")
         b.count("counts", place, notified_on, "notified")
         expected = data.get("expected_release_date")
-        if (
-            expected
-            and (date.fromisoformat(expected) - date.fromisoformat(notified_on)).days
-            < rules.RELEASE_NOTICE_MIN_DAYS
-        ):
+        # Counted with the notice (by `notified_on`), judged late by the day it was recorded.
+        recorded_on = date.fromisoformat(event_day(event))
+        if expected and notice_is_late(date.fromisoformat(expected), recorded_on):
             b.count("counts", place, notified_on, "late_notice")
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
@@ -147,6 +151,10 @@ class ResettlementIndicators(Projection):
         due = row["handover_due"]
         if due and received_on > due:
             b.count("counts", place, received_on, "late_handover")
+        # Re-offences recorded before the reception count if they came after it.
+        changes["unreceived_reoffences"] = ""
+        for day in filter(None, str(row["unreceived_reoffences"]).split(",")):
+            self._count_reoffence(b, {**row, **changes}, changes, day)
 
     @on(AssistanceCategorised)
     def categorised(
@@ -209,9 +217,27 @@ class ResettlementIndicators(Projection):
         self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
     ) -> None:
         day = event_day(event, "on")
-        years = [y for y in str(row["reoffence_years"]).split(",") if y]
+        if not row["received"]:
+            # Not (yet) in the rate's population: kept until the reception says whether the
+            # offence came after it.
+            pending = [d for d in str(row["unreceived_reoffences"]).split(",") if d]
+            changes["unreceived_reoffences"] = ",".join([*pending, day])
+            return
+        self._count_reoffence(b, row, changes, day)
+
+    def _count_reoffence(
+        self, b: Batch, row: dict[str, Any], changes: dict[str, Any], day: str
+    ) -> None:
+        """The people re-offending while under assistance, once a calendar year each."""
+        received_on = row["received_on"]
+        if not reoffended_under_assistance(
+            date.fromisoformat(received_on) if received_on else None, date.fromisoformat(day)
+        ):
+            return
+        years = [
+            y for y in str(changes.get("reoffence_years", row["reoffence_years"])).split(",") if y
+        ]
         if day[:4] not in years:
-            # The yearly rate counts people, once a year each.
             b.count("counts", b.place(row["unit"]), day, "reoffended")
             changes["reoffence_years"] = ",".join(sorted([*years, day[:4]]))
 

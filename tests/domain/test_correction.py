@@ -125,6 +125,14 @@ def grounds(basis: str) -> dict[str, Any]:
     return {"grounds": {"basis": basis, "facts": "見案卷"}}
 
 
+def committal(on: str) -> dict[str, Any]:
+    return {
+        "on": on,
+        "decision": "人民法院裁定撤銷緩刑，收監執行",
+        "decision_no": "（2026）蘇0102刑更12號",
+    }
+
+
 def refused(
     case: Correction,
     type_name: str,
@@ -193,6 +201,7 @@ def test_state_is_the_same_when_the_events_are_replayed(clock: FixedClock) -> No
     case.record("CommunityServiceRecorded", activity("CommunityServiceRecorded"), at(clock))
     case.record("LeaveRequested", leave("2026-03-02", "2026-03-05"), at(clock))
     case.record("LeaveApproved", leave("2026-03-02", "2026-03-05"), at(clock, TOWNSHIP_SUPERVISOR))
+    case.record("ReprimandIssued", SANCTIONS["ReprimandIssued"][0], at(clock, TOWNSHIP_SUPERVISOR))
     case.record("WarningIssued", SANCTIONS["WarningIssued"][0], at(clock, TOWNSHIP_SUPERVISOR))
     case.record(
         "ElectronicMonitoringStarted", monitoring("2026-04-01"), at(clock, COUNTY_SUPERVISOR)
@@ -787,12 +796,37 @@ def test_sanctions_are_for_supervisors(clock: FixedClock, type_name: str) -> Non
     refused(case, type_name, data, at(clock), "supervisor_only", NotPermitted)
 
 
-@pytest.mark.parametrize("type_name", SANCTIONS)
-def test_a_supervisor_climbs_the_ladder(clock: FixedClock, type_name: str) -> None:
-    case = under_correction(clock)
+def climbed(case: Correction, clock: FixedClock, *type_names: str) -> Correction:
+    for type_name in type_names:
+        case.record(type_name, SANCTIONS[type_name][0], at(clock, TOWNSHIP_SUPERVISOR))
+    return case
+
+
+def test_a_supervisor_climbs_the_ladder_in_order(clock: FixedClock) -> None:
+    case = climbed(under_correction(clock), clock, *SANCTIONS)
+    assert case.state(clock.now())["sanctions"] == {
+        "reprimand": 1,
+        "warning": 1,
+        "public_security_penalty": 1,
+        "revocation": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("type_name", "below", "needs"),
+    [
+        ("WarningIssued", [], "reprimand"),
+        ("PublicSecurityPenaltyProposed", [], "warning"),
+        ("PublicSecurityPenaltyProposed", ["ReprimandIssued"], "warning"),
+    ],
+)
+def test_a_rung_is_not_climbed_before_the_one_below(
+    clock: FixedClock, type_name: str, below: list[str], needs: str
+) -> None:
+    case = climbed(under_correction(clock), clock, *below)
     data, rung = SANCTIONS[type_name]
-    case.record(type_name, data, at(clock, TOWNSHIP_SUPERVISOR))
-    assert case.state(clock.now())["sanctions"][rung] == 1
+    error = refused(case, type_name, data, at(clock, TOWNSHIP_SUPERVISOR), "sanction_out_of_order")
+    assert error.details == {"rung": rung, "needs": needs}
 
 
 @pytest.mark.parametrize("type_name", ["ReprimandIssued", "WarningIssued"])
@@ -803,7 +837,7 @@ def test_a_sanction_dated_in_the_future_is_refused(clock: FixedClock, type_name:
 
 
 def test_revocation_for_warnings_needs_two_warnings(clock: FixedClock) -> None:
-    case = under_correction(clock)
+    case = climbed(under_correction(clock), clock, "ReprimandIssued")
     supervisor = at(clock, TOWNSHIP_SUPERVISOR)
     warning = SANCTIONS["WarningIssued"][0]
     case.record("WarningIssued", warning, supervisor)
@@ -867,7 +901,7 @@ def test_revocation_after_a_penalty_needs_the_penalty_first(clock: FixedClock) -
     refused(
         case, "RevocationProposed", grounds(basis), supervisor, "revocation_grounds_not_borne_out"
     )
-    case.record("PublicSecurityPenaltyProposed", {"grounds": "經警告仍不改正"}, supervisor)
+    climbed(case, clock, "ReprimandIssued", "WarningIssued", "PublicSecurityPenaltyProposed")
     case.record("RevocationProposed", grounds(basis), supervisor)
 
 
@@ -925,13 +959,106 @@ def test_only_an_absconded_subject_is_located(clock: FixedClock) -> None:
     [
         ("SubjectAbsconded", {"on": "2026-03-03"}),
         ("Reoffended", {"offence": "盜竊", "on": "2026-03-03"}),
-        ("SubjectCommitted", {"on": "2026-03-03", "decision": "收監執行決定書"}),
+        ("SubjectCommitted", committal("2026-03-03")),
         ("SubjectDied", {"on": "2026-03-03"}),
     ],
 )
 def test_a_day_in_the_future_is_refused(clock: FixedClock, type_name: str, data: Any) -> None:
+    case = proposed_for_revocation(clock)
+    refused(case, type_name, data, at(clock, COUNTY_SUPERVISOR), "date_in_future")
+
+
+def test_a_new_offence_is_one_during_correction(clock: FixedClock) -> None:
     case = under_correction(clock)
-    refused(case, type_name, data, at(clock), "date_in_future")
+    error = refused(
+        case, "Reoffended", {"offence": "盜竊", "on": "2026-02-19"}, at(clock), "date_out_of_order"
+    )
+    assert error.details == {"field": "on"}
+    case.record("Reoffended", {"offence": "盜竊", "on": "2026-02-20"}, at(clock))
+
+
+def test_the_first_offence_by_date_is_the_reoffence_day(clock: FixedClock) -> None:
+    case = under_correction(clock)
+    case.record("Reoffended", {"offence": "盜竊", "on": "2026-03-01"}, at(clock))
+    case.record("Reoffended", {"offence": "詐騙", "on": "2026-02-25"}, at(clock))
+    case.record("Reoffended", {"offence": "搶奪", "on": "2026-03-02"}, at(clock))
+    state = case.state(clock.now())
+    assert (state["reoffences"], state["reoffended_on"]) == (3, "2026-02-25")
+
+
+# --- committal (收監執行) -----------------------------------------------------------------------
+
+
+def proposed_for_revocation(clock: FixedClock, **overrides: Any) -> Correction:
+    case = under_correction(clock, **overrides)
+    case.record("Reoffended", {"offence": "盜竊", "on": "2026-03-01"}, at(clock))
+    case.record("RevocationProposed", grounds("reoffending"), at(clock, COUNTY_SUPERVISOR))
+    return case
+
+
+def test_committal_follows_a_revocation_proposal_and_records_the_decision(
+    clock: FixedClock,
+) -> None:
+    case = under_correction(clock)
+    case.record("Reoffended", {"offence": "盜竊", "on": "2026-03-01"}, at(clock))
+    supervisor = at(clock, COUNTY_SUPERVISOR)
+    refused(
+        case,
+        "SubjectCommitted",
+        committal("2026-03-02"),
+        supervisor,
+        "committal_without_revocation_proposal",
+    )
+    case.record("RevocationProposed", grounds("reoffending"), supervisor)
+    case.record("SubjectCommitted", committal("2026-03-02"), supervisor)
+    state = case.state(clock.now())
+    assert state["status"] == "committed"
+    assert state["committal_decision_no"] == "（2026）蘇0102刑更12號"
+    assert replayed(case).committal_decision_no == "（2026）蘇0102刑更12號"
+
+
+def test_committal_is_a_supervisors_act(clock: FixedClock) -> None:
+    case = proposed_for_revocation(clock)
+    refused(
+        case,
+        "SubjectCommitted",
+        committal("2026-03-02"),
+        at(clock),
+        "supervisor_only",
+        NotPermitted,
+    )
+
+
+def test_committal_names_the_decision_that_orders_it(clock: FixedClock) -> None:
+    case = proposed_for_revocation(clock)
+    data = {key: value for key, value in committal("2026-03-02").items() if key != "decision_no"}
+    error = refused(
+        case, "SubjectCommitted", data, at(clock, COUNTY_SUPERVISOR), "invalid_data", InvalidData
+    )
+    assert list(error.details) == ["decision_no"]
+
+
+def test_committal_is_not_dated_before_the_revocation_proposal(clock: FixedClock) -> None:
+    case = proposed_for_revocation(clock)
+    error = refused(
+        case,
+        "SubjectCommitted",
+        committal("2026-03-01"),
+        at(clock, COUNTY_SUPERVISOR),
+        "date_out_of_order",
+    )
+    assert error.details == {"field": "on"}
+
+
+def test_a_control_subject_is_not_committed(clock: FixedClock) -> None:
+    case = under_correction(clock, correction_type="control")
+    refused(
+        case,
+        "SubjectCommitted",
+        committal("2026-03-02"),
+        at(clock, COUNTY_SUPERVISOR),
+        "committal_not_applicable",
+    )
 
 
 def test_a_new_offence_is_recorded(clock: FixedClock) -> None:
@@ -995,15 +1122,15 @@ def test_a_subject_who_never_reported_in_is_not_released(clock: FixedClock) -> N
 @pytest.mark.parametrize(
     ("type_name", "data", "status"),
     [
-        ("SubjectCommitted", {"on": "2026-03-01", "decision": "收監執行決定書"}, "committed"),
+        ("SubjectCommitted", committal("2026-03-02"), "committed"),
         ("SubjectDied", {"on": "2026-03-01"}, "died"),
     ],
 )
 def test_after_the_end_nothing_more_is_recorded(
     clock: FixedClock, type_name: str, data: Any, status: str
 ) -> None:
-    case = under_correction(clock)
-    case.record(type_name, data, at(clock))
+    case = proposed_for_revocation(clock)
+    case.record(type_name, data, at(clock, COUNTY_SUPERVISOR))
     assert case.status == status
     assert case.is_open is False
     refused(
@@ -1020,12 +1147,12 @@ def test_after_the_end_nothing_more_is_recorded(
 
 
 def test_every_open_flag_is_down_once_correction_ended(clock: FixedClock) -> None:
-    case = under_correction(clock)
+    case = proposed_for_revocation(clock)
     case.record("SubjectAbsconded", {"on": "2026-03-01"}, at(clock))
     case.record(
         "ElectronicMonitoringStarted", monitoring("2026-04-01"), at(clock, COUNTY_SUPERVISOR)
     )
-    case.record("SubjectCommitted", {"on": "2026-03-02", "decision": "收監執行決定書"}, at(clock))
+    case.record("SubjectCommitted", committal("2026-03-02"), at(clock, COUNTY_SUPERVISOR))
     state = case.state(clock.now())
     assert state["absconded_now"] is False
     assert state["electronic_monitoring_active"] is False

@@ -426,6 +426,17 @@ def test_a_returned_dispute_may_be_reassigned_after_joint_handling() -> None:
     assert case.status == "agreement_reached"
 
 
+def test_one_joint_handling_allows_one_reassignment() -> None:
+    case = record(returned(), "JointHandlingConvened")
+    record(case, "DisputeAssigned", handling_body="住建局", assigned_unit="320102001")
+    assert case.joint_handling_convened is False
+    refused(case, "DisputeAssigned", "already_assigned", handling_body="街道办")
+    record(case, "MediationSessionHeld")
+    record(record(case, "DisputeReturned"), "JointHandlingConvened")
+    record(case, "DisputeAssigned", handling_body="街道办")
+    assert case.handling_body == "街道办"
+
+
 def test_a_second_return_needs_its_own_joint_handling() -> None:
     case = record(record(returned(), "JointHandlingConvened"), "DisputeReturned")
     assert case.returns == 2
@@ -433,6 +444,45 @@ def test_a_second_return_needs_its_own_joint_handling() -> None:
 
 
 # --- hearings, notices, early warnings ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field"),
+    [("MediationSessionHeld", "held_on"), ("HearingHeld", "held_on")],
+)
+def test_a_meeting_is_dated_between_the_registration_and_today(event_type: str, field: str) -> None:
+    error = refused(assigned(), event_type, "date_out_of_order", **{field: "2026-03-01"})
+    assert error.details == {"field": field, "earliest": "2026-03-02"}
+    error = refused(assigned(), event_type, "date_in_future", **{field: "2026-03-03"})
+    assert error.details == {"field": field}
+    record(assigned(), event_type, **{field: "2026-03-02"})
+
+
+def test_a_public_notice_is_dated_between_the_registration_and_today() -> None:
+    refused(agreed(), "PublicNoticePosted", "date_out_of_order", posted_on="2026-03-01")
+    refused(agreed(), "PublicNoticePosted", "date_in_future", posted_on="2026-03-03")
+    assert record(agreed(), "PublicNoticePosted", posted_on="2026-03-02").public_notices == 1
+
+
+def test_an_agreement_takes_effect_between_the_registration_and_today() -> None:
+    case = record(in_mediation(), "MediationSessionHeld", now=day(3))
+    error = refused(
+        case, "AgreementReached", "date_out_of_order", now=day(3), effective_on="2026-03-01"
+    )
+    assert error.details == {"field": "effective_on", "earliest": "2026-03-02"}
+    error = refused(
+        case, "AgreementReached", "date_in_future", now=day(3), effective_on="2026-03-06"
+    )
+    assert error.details == {"field": "effective_on"}
+    record(case, "AgreementReached", now=day(3), effective_on="2026-03-04")
+    assert case.agreement_effective_on == date(2026, 3, 4)
+
+
+def test_performance_is_due_once_the_agreement_took_effect() -> None:
+    case = in_mediation()
+    error = refused(case, "AgreementReached", "date_out_of_order", performance_due="2026-03-01")
+    assert error.details == {"field": "performance_due", "earliest": "2026-03-02"}
+    record(case, "AgreementReached", performance_due="2026-03-02")
 
 
 @pytest.mark.parametrize("status", BEFORE_OUTCOME)
@@ -508,6 +558,32 @@ def test_a_court_referred_dispute_is_also_held_to_two_months() -> None:
         new_deadline="2026-05-03",
     )
     record(case, "DeadlineExtended", actor=SUPERVISOR, new_deadline="2026-05-02")
+
+
+def test_the_deadline_is_extended_once() -> None:
+    case = record(triaged(), "DeadlineExtended", actor=SUPERVISOR, new_deadline="2026-04-01")
+    assert case.deadline_extensions == 1
+    error = refused(
+        case,
+        "DeadlineExtended",
+        "extension_already_granted",
+        actor=SUPERVISOR,
+        new_deadline="2026-04-20",
+    )
+    assert error.details == {"deadline": "2026-04-01"}
+
+
+def test_a_township_supervisor_cannot_extend_the_deadline() -> None:
+    township = Actor(user_id="u_town", role="supervisor", unit="320102001")
+    refused(
+        triaged(),
+        "DeadlineExtended",
+        "extension_needs_county_supervisor",
+        actor=township,
+        new_deadline="2026-04-01",
+    )
+    city = Actor(user_id="u_city", role="supervisor", unit="320100")
+    record(triaged(), "DeadlineExtended", actor=city, new_deadline="2026-04-01")
 
 
 def test_a_caseworker_cannot_extend_the_deadline() -> None:
@@ -588,11 +664,22 @@ def test_an_agreement_names_its_form() -> None:
     assert list(error.details) == ["form"]
 
 
-@pytest.mark.parametrize("status", ["assigned", "in_mediation"])
-def test_mediation_fails_while_assigned_or_in_mediation(status: str) -> None:
-    case = record(in_status(status), "MediationFailed", referral="arbitration")
+def test_mediation_fails_after_a_session() -> None:
+    case = record(in_mediation(), "MediationFailed", referral="arbitration")
     assert case.status == "mediation_failed"
     assert case.referral == "arbitration"
+
+
+def test_mediation_that_never_met_cannot_fail() -> None:
+    # Before any session, a party refuses or the applicant withdraws; the success rate
+    # counts only mediations that took place.
+    refused(assigned(), "MediationFailed", "failure_before_mediation")
+    assert record(assigned(), "MediationRefused").status == "refused"
+
+
+def test_after_a_joint_handling_mediation_may_fail_without_a_new_session() -> None:
+    case = record(returned(), "JointHandlingConvened")
+    assert record(case, "MediationFailed").status == "mediation_failed"
 
 
 @pytest.mark.parametrize(
@@ -661,7 +748,13 @@ def test_judicial_confirmation_after_thirty_days_is_refused() -> None:
 
 
 def test_the_thirty_days_run_from_the_agreement_taking_effect() -> None:
-    case = agreed(effective_on="2026-03-10")
+    case = record(
+        in_mediation(),
+        "AgreementReached",
+        now=day(8),
+        effective_on="2026-03-10",
+        performance_due="2026-04-10",
+    )
     refused(
         case,
         "JudicialConfirmationRequested",

@@ -225,10 +225,15 @@ def test_a_notice_after_the_release_itself_is_accepted_and_flagged(clock: FixedC
     assert state(case, clock)["notice_days"] == -10
 
 
-def test_a_notice_recorded_later_counts_from_the_day_it_arrived(clock: FixedClock) -> None:
+def test_lateness_is_judged_by_the_day_the_notice_is_recorded(clock: FixedClock) -> None:
+    # The client says the notice arrived 32 days ahead; the server recorded it 29 days ahead.
     case = notified(clock, expected_release_date="2026-03-31", notified_on="2026-02-27")
-    assert state(case, clock)["notified_on"] == "2026-02-27"
-    assert state(case, clock)["late_notice"] is False
+    current = state(case, clock)
+    assert current["notified_on"] == "2026-02-27"
+    assert (current["notice_recorded_on"], current["notice_days"]) == (NOTICE_DAY, 29)
+    assert current["late_notice"] is True
+    on_time = notified(clock, expected_release_date="2026-04-01", notified_on="2026-02-27")
+    assert state(on_time, clock)["late_notice"] is False
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,15 @@ def test_a_correction_case_from_reception_to_completion(
     )
     assert steps.state()["electronic_monitoring_active"] is True
 
-    steps.append(STREET_SUPERVISOR, "WarningIssued", violation="未按時報告", on="2026-03-09")
+    steps.refused(
+        STREET_SUPERVISOR,
+        "WarningIssued",
+        "sanction_out_of_order",
+        violation="未按時報告",
+        on="2026-03-09",
+    )
+    steps.append(STREET_SUPERVISOR, "ReprimandIssued", violation="未按時報告", on="2026-03-09")
+    steps.append(STREET_SUPERVISOR, "WarningIssued", violation="再次未按時報告", on="2026-03-09")
     steps.refused(
         STREET_SUPERVISOR,
         "RevocationProposed",

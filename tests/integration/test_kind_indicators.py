@@ -290,7 +290,22 @@ def correction(casetrail: Casetrail, clock: FixedClock) -> ReadModels:
         on="2026-05-01",
     )
     s.step(c5, "2026-05-01", "ResidenceChanged", to_unit="320102001", approved_on="2026-05-01")
-    s.step(c2, "2026-05-10", "SubjectCommitted", on="2026-05-10", decision="撤銷假釋，收監執行")
+    s.step(
+        c2,
+        "2026-05-02",
+        "RevocationProposed",
+        CITY_SUPERVISOR,
+        grounds={"basis": "reoffending", "facts": "矯正期間涉嫌盜竊"},
+    )
+    s.step(
+        c2,
+        "2026-05-10",
+        "SubjectCommitted",
+        CITY_SUPERVISOR,
+        on="2026-05-10",
+        decision="撤銷假釋，收監執行",
+        decision_no="（2026）蘇0104刑更3號",
+    )
     c3 = s.open("2026-06-01", "320102", reception(3, "2026-06-01", "control", "2026-12-01"))
     s.step(c4, "2026-06-01", "CorrectionCompleted", on="2026-06-01", certificate_no="JZ-2026-001")
     s.step(
@@ -341,7 +356,7 @@ def test_correction_indicators_for_the_city(correction: ReadModels) -> None:
         "missed_report_in_now": 1,  # C3
         "absconded_now": 1,
         "terms_ending_within_30_days": 1,  # C1 on 07-20
-        "sanctions": {"reprimand": 1, "warning": 1, "public_security_penalty": 0, "revocation": 0},
+        "sanctions": {"reprimand": 1, "warning": 1, "public_security_penalty": 0, "revocation": 1},
         "electronic_monitoring_now": 1,
     }
 
@@ -378,3 +393,147 @@ def test_upcoming_term_ends_and_report_in_windows(
     assert correction.upcoming("320104", days=10)["report_in_windows"] == []
     listed = correction.list_cases(kind="correction", category="probation")
     assert listed["total"] == 2 and all(item["minor"] is False for item in listed["items"])
+
+
+# --- populations: numerator and denominator count the same people ---------------------------
+
+
+def test_a_reoffence_before_the_reception_is_not_in_the_resettlement_rate(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "resettlement", "ReleaseNotified")
+    # R6 re-offends between release and reception; R7's re-offence is recorded before the
+    # reception, which is then dated earlier; R8 re-offends once received.
+    r6 = s.open("2026-03-01", "320102001", notice(6, "2026-05-01"))
+    r7 = s.open("2026-03-01", "320102001", notice(7, "2026-05-01"))
+    r8 = s.open("2026-03-01", "320102001", notice(8, "2026-05-01"))
+    for r in (r6, r7, r8):
+        s.step(r, "2026-05-01", "PersonReleased", released_on="2026-05-01")
+    s.step(r6, "2026-05-03", "Reoffended", offence="盜竊罪", on="2026-05-03")
+    s.step(r7, "2026-05-05", "Reoffended", offence="盜竊罪", on="2026-05-04")
+    s.step(r6, "2026-05-10", "PersonReceived", received_on="2026-05-10", method="escorted")
+    s.step(r7, "2026-05-06", "PersonReceived", received_on="2026-05-02", method="escorted")
+    s.step(r8, "2026-05-02", "PersonReceived", received_on="2026-05-02", method="escorted")
+    s.step(r8, "2026-05-20", "Reoffended", offence="搶奪罪", on="2026-05-20")
+    clock.set(at(NOW))
+    engine_for(casetrail).catch_up()
+    models = ReadModels(casetrail)
+    year = models.indicators(
+        kind="resettlement", unit="320100", from_="2026-01-01", to="2026-12-31"
+    )
+    assert year["received"] == 3
+    assert year["reoffending_rate"] == rate(2, 3)  # R7, R8; not R6
+
+
+def test_a_late_notice_is_judged_by_the_day_it_is_recorded(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "resettlement", "ReleaseNotified")
+    # Recorded 22 days before the release; the client says it arrived 40 days before.
+    late = s.open(
+        "2026-03-10", "320102001", {**notice(1, "2026-04-01"), "notified_on": "2026-02-20"}
+    )
+    s.open("2026-03-01", "320102001", notice(2, "2026-04-15"))  # 45 days ahead
+    state = casetrail.service.case_state(CITY_WORKER, late)
+    assert (state["notified_on"], state["notice_days"], state["late_notice"]) == (
+        "2026-02-20",
+        22,
+        True,
+    )
+    engine_for(casetrail).catch_up()
+    figures = ReadModels(casetrail).indicators(kind="resettlement", unit="320100")
+    assert (figures["notified"], figures["late_notices"]) == (2, 1)
+
+
+def test_the_correction_per_mille_of_a_period_counts_those_under_correction_in_it(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "correction", "CorrectionSubjectReceived")
+    # S1 completed in 2025; S3 under correction through 2026; S2 received and re-offends in 2026.
+    s1 = s.open("2025-09-01", "320102001", reception(1, "2025-09-01", "probation", "2025-11-01"))
+    s.step(s1, "2025-09-02", "SubjectReportedIn", reported_on="2025-09-02")
+    s.step(s1, "2025-11-01", "CorrectionCompleted", on="2025-11-01", certificate_no="JZ-1")
+    s.open("2025-12-01", "320102001", reception(3, "2025-12-01", "probation", "2026-12-01"))
+    s2 = s.open("2026-02-01", "320102001", reception(2, "2026-02-01", "parole", "2027-02-01"))
+    s.step(s2, "2026-03-01", "Reoffended", offence="盜竊罪", on="2026-03-01")
+    clock.set(at(NOW))
+    engine_for(casetrail).catch_up()
+    models = ReadModels(casetrail)
+    year = models.indicators(kind="correction", unit="320100", from_="2026-01-01", to="2026-12-31")
+    assert year["cumulative_received"] == 3
+    assert year["under_correction_at_start"] == 1  # S3
+    assert year["reoffending_per_mille"] == {"value": 500.0, "numerator": 1, "denominator": 2}
+    # Since the beginning: the seed's re-offended ÷ cumulative received.
+    ever = models.indicators(kind="correction", unit="320100")
+    assert ever["reoffending_per_mille"] == {"value": 333.3333, "numerator": 1, "denominator": 3}
+
+
+def test_the_on_time_report_in_rate_waits_for_the_window_to_close(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "correction", "CorrectionSubjectReceived")
+    term_end = "2027-06-01"
+    on_time = s.open("2026-06-01", "320102001", reception(1, "2026-06-01", "probation", term_end))
+    s.step(on_time, "2026-06-05", "SubjectReportedIn", reported_on="2026-06-05")
+    s.open("2026-06-05", "320102001", reception(2, "2026-06-05", "probation", term_end))  # missed
+    late = s.open("2026-06-10", "320102001", reception(3, "2026-06-10", "probation", term_end))
+    s.step(late, "2026-06-25", "SubjectReportedIn", reported_on="2026-06-25")
+    died = s.open("2026-06-20", "320102001", reception(4, "2026-06-20", "probation", term_end))
+    s.step(died, "2026-06-22", "SubjectDied", on="2026-06-22")  # within the window: moot
+    s.open("2026-06-25", "320102001", reception(5, "2026-06-25", "probation", term_end))  # open
+    clock.set(at(NOW))
+    engine_for(casetrail).catch_up()
+    models = ReadModels(casetrail)
+    june = models.indicators(kind="correction", unit="320102", from_="2026-06-01", to="2026-06-30")
+    assert june["received"] == 5
+    assert june["on_time_report_in_rate"] == rate(1, 3)  # of on time, late and missed
+    clock.set(at("2026-07-06"))  # the last window closed unreported
+    june = models.indicators(kind="correction", unit="320102", from_="2026-06-01", to="2026-06-30")
+    assert june["on_time_report_in_rate"] == rate(1, 4)
+
+
+def test_a_mediation_that_never_met_does_not_fail(casetrail: Casetrail, clock: FixedClock) -> None:
+    from domain.errors import RuleViolation
+    from tests.dispute_builders import event_data, registration
+
+    s = Script(casetrail, clock, "dispute", "DisputeRegistered")
+    d = s.open("2026-06-01", "320102", registration())
+    for event_type in ("DisputeTriaged", "DisputeAssigned"):
+        s.step(d, "2026-06-01", event_type, **event_data(event_type, date(2026, 6, 1)))
+    with pytest.raises(RuleViolation) as refused:
+        s.step(
+            d, "2026-06-02", "MediationFailed", **event_data("MediationFailed", date(2026, 6, 2))
+        )
+    assert refused.value.code == "failure_before_mediation"
+    s.step(
+        d,
+        "2026-06-02",
+        "MediationSessionHeld",
+        **event_data("MediationSessionHeld", date(2026, 6, 2)),
+    )
+    s.step(d, "2026-06-03", "MediationFailed", **event_data("MediationFailed", date(2026, 6, 3)))
+    s.step(d, "2026-06-03", "DisputeClosed", **event_data("DisputeClosed", date(2026, 6, 3)))
+    engine_for(casetrail).catch_up()
+    figures = ReadModels(casetrail).indicators(kind="dispute", unit="320102")
+    assert figures["success_rate"] == rate(0, 1)
+
+
+def test_a_subject_counts_as_reoffended_on_the_earliest_offence(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    s = Script(casetrail, clock, "correction", "CorrectionSubjectReceived")
+    c = s.open("2026-02-01", "320102001", reception(1, "2026-02-01", "parole", "2027-02-01"))
+    s.step(c, "2026-05-02", "Reoffended", offence="盜竊罪", on="2026-05-01")
+    s.step(c, "2026-05-03", "Reoffended", offence="詐騙罪", on="2026-03-01")  # found later
+    clock.set(at(NOW))
+    engine_for(casetrail).catch_up()
+    models = ReadModels(casetrail)
+
+    def reoffended(month: str) -> int:
+        figures = models.indicators(
+            kind="correction", unit="320102", from_=f"{month}-01", to=f"{month}-28"
+        )
+        return int(figures["reoffended"])
+
+    assert (reoffended("2026-03"), reoffended("2026-05")) == (1, 0)
+    assert casetrail.service.case_state(CITY_WORKER, c)["reoffended_on"] == "2026-03-01"

@@ -379,7 +379,8 @@ def resettlement_invariants(
         if before["ever_placed"]:
             assert after["ever_placed"]
     # The prison notifies at least 30 days ahead; a later notice is flagged.
-    expected, notified = day_of(after, "expected_release_date"), day_of(after, "notified_on")
+    # Judged by the day the notice was recorded (the server's clock).
+    expected, notified = day_of(after, "expected_release_date"), day_of(after, "notice_recorded_on")
     assert expected is not None and notified is not None
     assert after["late_notice"] == ((expected - notified).days < rules.RELEASE_NOTICE_MIN_DAYS)
     released, received = day_of(after, "released_on"), day_of(after, "received_on")
