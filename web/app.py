@@ -15,7 +15,7 @@ from flask_smorest import Api
 from casetrail.bootstrap import Casetrail, bootstrap
 from web import audit, auth, commands, errors, meta, queries
 from web.context import EXTENSION
-from web.schemas import ErrorResponse
+from web.schemas import ErrorResponse, canonical_case_id
 
 # Bodies above this are refused with 413; the largest legitimate command is a few kB.
 MAX_CONTENT_LENGTH = 256 * 1024
@@ -63,8 +63,24 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     meta.document_event_data(api.spec)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
+    app.url_value_preprocessor(canonical_ids)
+    app.after_request(no_store)
     logging.getLogger("casetrail").setLevel(logging.INFO)
     return app
+
+
+def canonical_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Case ids in paths in their canonical form, before any view (or idempotency hash,
+    or access record) sees them: `/cases/ABC…/events` is the same case as `/cases/abc…`."""
+    if values and isinstance(values.get("case_id"), str):
+        values["case_id"] = canonical_case_id(values["case_id"])
+
+
+def no_store(response: Response) -> Response:
+    """Answers name people: no cache keeps them, no browser reads them as another type."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def add_root_aliases(app: Flask, api: Api) -> None:

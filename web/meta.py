@@ -8,7 +8,6 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 
 from casetrail.directory import User
 from domain import rules
@@ -16,6 +15,7 @@ from domain.errors import NotPermitted
 from domain.kinds import KINDS
 from domain.units import natural_parent
 from web.auth import require_role
+from web.bodies import Blueprint
 from web.context import casetrail
 from web.errors import refusals
 from web.schemas import (
@@ -136,7 +136,7 @@ def list_units() -> Response:
 @blp.route("/units", methods=["POST"])
 @blp.arguments(UnitRequest())
 @blp.response(201, UnitResponse)
-@refusals(blp, 400, 401, 403, 409, 413, 422)
+@refusals(blp, 400, 401, 403, 409, 413, 415, 422)
 def add_unit(body: dict[str, Any]) -> Response:
     """Adds a unit under a parent in the admin's subtree (default parent: implied by the code)."""
     parent = body.get("parent") or natural_parent(body["code"])
@@ -163,7 +163,7 @@ def list_users() -> Response:
 @blp.route("/users", methods=["POST"])
 @blp.arguments(UserRequest())
 @blp.response(201, NewUserResponse)
-@refusals(blp, 400, 401, 403, 413, 422)
+@refusals(blp, 400, 401, 403, 413, 415, 422)
 def create_user(body: dict[str, Any]) -> Response:
     """Creates a user in the admin's subtree; the answer shows the bearer token this once."""
     require_admin_over(body["unit"])
