@@ -317,6 +317,7 @@ class KeepAliveThreadWorker(ThreadWorker):
         work_queue = getattr(self.tpool, "_work_queue", None)
         if work_queue is not None and not work_queue.empty():
             return False  # other connections wait for a thread: give this one back
+        deadline = time.monotonic() + LINGER_SECONDS
         poller = select.poll()
         poller.register(conn.sock, select.POLLIN | select.POLLPRI)
         try:
@@ -324,10 +325,16 @@ class KeepAliveThreadWorker(ThreadWorker):
                 return False
             if not self.reads_ahead:
                 return True
-            peeked = conn.sock.recv(RECV_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            while True:
+                # A client may send the head and the body in two writes: the body is
+                # waited for, within the same linger.
+                peeked = conn.sock.recv(RECV_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                state = arrival(peeked) if peeked else WHOLE  # closed: gthread's path
+                if state != PARTIAL or time.monotonic() >= deadline:
+                    return state == WHOLE
+                time.sleep(LINGER_SECONDS / 20)
         except OSError:
             return False
-        return bool(peeked) and arrival(peeked) == WHOLE
 
     # --- refusals as JSON ------------------------------------------------------------
 
