@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +50,15 @@ class AccessLogger(glogging.Logger):  # type: ignore[misc]
             return None
 
 
+# C0 and C1 controls, DEL, and the quote and backslash that delimit and escape a field:
+# a path decoded from `%0A` must not end the line and forge another (issue 14).
+UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
+
+
+def escaped(field: str) -> str:
+    return UNSAFE.sub(lambda match: f"\\x{ord(match.group()):02x}", field)
+
+
 def access_line(resp: Any, environ: dict[str, Any], request_time: timedelta) -> str:
     status = resp.status if resp is not None else "-"
     if isinstance(status, str):
@@ -56,6 +66,7 @@ def access_line(resp: Any, environ: dict[str, Any], request_time: timedelta) -> 
     sent = getattr(resp, "sent", None)
     ms = request_time.seconds * 1000 + request_time.microseconds // 1000
     return (
-        f'{environ.get("REMOTE_ADDR", "-")} "{environ.get("REQUEST_METHOD", "-")} '
-        f'{environ.get("PATH_INFO", "-")}" {status} {"-" if sent is None else sent} {ms}ms\n'
+        f'{environ.get("REMOTE_ADDR", "-")} "{escaped(environ.get("REQUEST_METHOD", "-"))} '
+        f'{escaped(environ.get("PATH_INFO", "-"))}" {status} {"-" if sent is None else sent} '
+        f"{ms}ms\n"
     )

@@ -18,7 +18,7 @@ from casetrail.config import Settings
 from domain.errors import CasetrailError
 from web import audit, auth, commands, errors, limits, meta, queries
 from web.context import EXTENSION
-from web.schemas import ErrorResponse
+from web.schemas import ErrorResponse, canonical_case_id
 from workers.signals import ProjectionSignal
 
 # Bodies above this are refused with 413; the largest legitimate command is a few kB.
@@ -77,8 +77,24 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     limits.install(app, casetrail.settings, shared=shared)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
+    app.url_value_preprocessor(canonical_ids)
+    app.after_request(no_store)
     logging.getLogger("casetrail").setLevel(logging.INFO)
     return app
+
+
+def canonical_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Case ids in paths in their canonical form, before any view (or idempotency hash,
+    or access record) sees them: `/cases/ABC…/events` is the same case as `/cases/abc…`."""
+    if values and isinstance(values.get("case_id"), str):
+        values["case_id"] = canonical_case_id(values["case_id"])
+
+
+def no_store(response: Response) -> Response:
+    """Answers name people: no cache keeps them, no browser reads them as another type."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def add_root_aliases(app: Flask, api: Api) -> None:

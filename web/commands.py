@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 
 from casetrail.events import Appended
 from web.auth import current_actor
+from web.bodies import Blueprint
 from web.context import casetrail
 from web.errors import refusals
 from web.schemas import (
@@ -51,7 +51,7 @@ def created(appended: Appended) -> Response:
 @blp.arguments(IdempotencyHeader(), location="headers", as_kwargs=True)
 @blp.arguments(OpenCaseRequest())
 @blp.response(201, AppendedResponse)
-@refusals(blp, 400, 401, 403, 413, 422)
+@refusals(blp, 400, 401, 403, 413, 415, 422)
 def open_case(body: dict[str, Any], idempotency_key: str | None = None) -> Response:
     """Open a case with its kind's opening event (e.g. `DisputeRegistered`)."""
     appended = casetrail().service.open_case(
@@ -71,7 +71,7 @@ def open_case(body: dict[str, Any], idempotency_key: str | None = None) -> Respo
 @blp.arguments(IdempotencyHeader(), location="headers", as_kwargs=True)
 @blp.arguments(AppendEventRequest())
 @blp.response(201, AppendedResponse)
-@refusals(blp, 400, 401, 403, 404, 409, 413, 422)
+@refusals(blp, 400, 401, 403, 404, 409, 413, 415, 422)
 def append_event(
     body: dict[str, Any], case_id: str, idempotency_key: str | None = None
 ) -> Response:

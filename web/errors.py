@@ -7,10 +7,14 @@ mapped onto the same shape. Bad input never becomes a 500.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -27,10 +31,13 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    408: "request_timeout",
     413: "body_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "invalid_data",
     429: "too_many_requests",
+    431: "headers_too_large",
     503: "unavailable",
 }
 
@@ -91,8 +98,57 @@ def handle_http_exception(error: HTTPException) -> Response:
     return response
 
 
+# While the store cannot write (a full disk) or cannot be reached (PostgreSQL down or
+# restarting), nothing is lost and nothing was done: the client may retry after this.
+RETRY_AFTER_SECONDS = 5
+# SQLite's words for a store that cannot take a write now (SQLITE_FULL, SQLITE_IOERR,
+# SQLITE_CANTOPEN, SQLITE_BUSY); "no such table" and the like stay faults of ours.
+SQLITE_UNAVAILABLE = (
+    "database or disk is full",
+    "disk i/o error",
+    "unable to open database file",
+    "database is locked",
+)
+OS_UNAVAILABLE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and the errors it was raised from or while handling."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def storage_unavailable(error: BaseException) -> bool:
+    """Whether the store, not the request or our code, is why `error` happened."""
+    for cause in causes(error):
+        if isinstance(cause, sqlite3.OperationalError):
+            if any(words in str(cause).lower() for words in SQLITE_UNAVAILABLE):
+                return True
+        elif isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)):
+            # Connection lost or refused, no pooled connection in time (PoolTimeout),
+            # disk full, the server shutting down.
+            return True
+        elif isinstance(cause, OSError) and cause.errno in OS_UNAVAILABLE:
+            return True
+    return False
+
+
 def handle_unexpected(error: Exception) -> Response:
     original = getattr(error, "original_exception", None) or error
+    if storage_unavailable(original):
+        log.warning("storage unavailable: %s", type(original).__name__)
+        response = error_response(
+            503,
+            "storage_unavailable",
+            "The case store cannot be written or reached just now; nothing was changed. "
+            "Retry later.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     # The type and where, never the message: it may quote personal data from the request.
     frames = traceback.extract_tb(original.__traceback__)
     where = "\n".join(f"  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)

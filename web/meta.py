@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, jsonify, request
-from flask_smorest import Blueprint
 
 from casetrail.directory import User
 from domain import rules
 from domain.kinds import KINDS
 from domain.roles import ADMIN
 from web.auth import require_role
+from web.bodies import Blueprint
 from web.context import casetrail
 from web.errors import refusals
 from web.schemas import (
@@ -141,7 +141,7 @@ def list_units() -> Response:
 @blp.route("/units", methods=["POST"])
 @blp.arguments(UnitRequest())
 @blp.response(201, UnitResponse)
-@refusals(blp, 400, 401, 403, 409, 413, 422)
+@refusals(blp, 400, 401, 403, 409, 413, 415, 422)
 def add_unit(body: dict[str, Any]) -> Response:
     """Adds a unit under the parent its code implies, in the admin's subtree (a `parent`
     given must be that one)."""
@@ -188,7 +188,7 @@ def page_link(page: int) -> str:
 @blp.route("/users", methods=["POST"])
 @blp.arguments(UserRequest())
 @blp.response(201, NewUserResponse)
-@refusals(blp, 400, 401, 403, 413, 422)
+@refusals(blp, 400, 401, 403, 413, 415, 422)
 def create_user(body: dict[str, Any]) -> Response:
     """Creates a user in the admin's subtree; the answer shows the bearer token this once."""
     admin = require_role(ADMIN)

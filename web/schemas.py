@@ -8,6 +8,7 @@ Response schemas document what the service answers (and what schemathesis checks
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -25,6 +26,15 @@ POSITION_MAX = 2**62
 def position(**kwargs: Any) -> fields.Integer:
     """A position in the global log, as a query parameter."""
     return fields.Integer(validate=validate.Range(min=0, max=POSITION_MAX), **kwargs)
+
+
+def canonical_case_id(case_id: str) -> str:
+    """A case id as the store spells it (lower case, hyphenated), whichever way a client
+    spelled the same UUID; anything else as given (it names no case)."""
+    try:
+        return str(UUID(case_id))
+    except ValueError:
+        return case_id
 
 
 # --- requests: commands -------------------------------------------------------------

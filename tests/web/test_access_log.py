@@ -93,10 +93,19 @@ def test_the_web_process_logs_every_request_without_query_strings(
         headers = tokens.headers("supervisor")
         assert requests.get(f"{service.url}/cases", params={"q": NAME}, headers=headers).ok
         assert requests.get(f"{service.url}/no-such-address", headers=headers).status_code == 404
+        # A path that decodes to a line break and a line of its own (issue 14).
+        forged = "/x%0A10.6.6.6%20%22GET%20/forged%22%20200%201%201ms%0D%09%1B%5B31m%22%5C"
+        assert requests.get(f"{service.url}{forged}", headers=headers).status_code == 404
     finally:
         service.stop()
     lines = log.read_text(encoding="utf-8").splitlines()
     assert any(line.startswith('127.0.0.1 "GET /api/v1/cases" 200 ') for line in lines), lines
     assert any('"GET /api/v1/no-such-address" 404 ' in line for line in lines), lines
+    assert not any(line.startswith("10.6.6.6") for line in lines), lines
+    assert any(
+        '"GET /api/v1/x\\x0a10.6.6.6 \\x22GET /forged\\x22 200 1 1ms\\x0d\\x09\\x1b[31m\\x22\\x5c" 404 '
+        in line
+        for line in lines
+    ), lines
     text = log.read_text(encoding="utf-8")
     assert NAME not in text and quote(NAME) not in text and "q=" not in text
