@@ -154,6 +154,8 @@ def gunicorn(
         **(extra_env or {}),
         "CASETRAIL_BIND": f"127.0.0.1:{port}",
         "CASETRAIL_LOG_LEVEL": "warning",
+        # Each client appends as fast as it can: the per-token rate limit is not measured.
+        "CASETRAIL_RATE_LIMIT": "",
     }
     gunicorn_bin = gunicorn_bin or str(Path(sys.executable).with_name("gunicorn"))
     with log.open("wb") as out:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import append, machine, readmodels, replay
+from bench.projections import load, units
 from bench.stats import Rate
 from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
 from casetrail.bootstrap import bootstrap
@@ -70,8 +71,6 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
     # and the event store in chunks by bench/projections.py's loader, for size), then the
     # demo province, written event by event through CaseService.
     if args.bulk_cases:
-        from bench.projections import load, units
-
         ct = bootstrap(settings, clock=FixedClock(datetime(2018, 1, 2, 1, 0, tzinfo=UTC)))
         ct.directory.load_units(units())
         log(f"{backend}: bulk-loading {args.bulk_cases:,} disputes")

@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from domain import rules
+from domain.errors import InvalidData
 
 SHORT_TEXT = 200
 LONG_TEXT = 4000
@@ -100,8 +101,6 @@ class DateRange(StrictSchema):
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     """Validates `data`; returns the loaded values or raises InvalidData naming each field."""
-    from domain.errors import InvalidData
-
     if not isinstance(data, dict):
         raise InvalidData(
             "The event data must be a JSON object.", details={"data": ["Not an object."]}

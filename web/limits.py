@@ -19,6 +19,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from casetrail.config import Settings
 from web.auth import PUBLIC_ENDPOINTS
 from web.errors import error_response
+from workers.redis_conn import redis_url
 
 log = logging.getLogger("casetrail.web")
 EXTENSION = "casetrail.limiter"
@@ -35,8 +36,6 @@ def caller_key() -> str:
 
 def storage_uri(settings: Settings) -> str:
     """The shared Redis as flask-limiter (the `limits` package) names it."""
-    from workers.redis_conn import redis_url
-
     url = redis_url(settings)
     return "redis+" + url if url.startswith("unix://") else url
 

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from casetrail.chain import ChainEntry
-from casetrail.store.chain_links import CHAIN_TABLE, ChainLink, create_statements, write_links
+from casetrail.store.chain_links import CHAIN_TABLE, create_statements, write_links
 from casetrail.store.sqlite import SQLiteDbCursor
 
 CASE = "5c1d7d2e-7f0e-4d37-9d4a-3f7c4f0f2a11"
@@ -41,14 +41,12 @@ def append_version_6(
     chain: tuple[sqlite3.Connection, list[str]], previous: dict[str, tuple[int, str]] | None
 ) -> tuple[list[str], str]:
     conn, statements = chain
-    links: list[ChainLink] = []
     stored = StoredEvent(CASE, 6, "casetrail.audit.access:AccessLog.AccessRecorded", b"{}")
-    write_links(
+    links = write_links(
         SQLiteDbCursor(conn.cursor()),
         [stored],
         [100],
         chain=[ENTRY],
-        links=links,
         previous=previous,
     )
     ran = list(statements)

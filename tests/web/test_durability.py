@@ -78,6 +78,8 @@ def test_every_acknowledged_event_survives_kill_9_of_the_web_process(
 ) -> None:
     # One web worker: a kill -9 takes master and worker down alike, and restarts stay quick.
     service = Service(settings, tmp_path / "gunicorn.log", workers=1)
+    # One client appending as fast as it can: a load test, not the per-token rate limit's.
+    service.env["CASETRAIL_RATE_LIMIT"] = ""
     service.start()
     headers = tokens.headers("caseworker")
     body = {"kind": "dispute", "unit": INSIDE, "type": "DisputeRegistered", "data": registration()}
