@@ -19,10 +19,10 @@ from bench.readmodels import catch_up, raw_log_read, rebuild_all, time_calls
 from bench.stats import Rate, percentile
 from bench.stores import fresh_settings
 from casetrail.bootstrap import Casetrail, bootstrap
-from casetrail.chain import ChainEntry
 from domain.case import Actor, CaseEvent, Context
 from domain.clock import FixedClock
 from domain.dispute import Dispute
+from evidence.chain import ChainEntry
 from projections.queries import ReadModels
 
 CITIES = [f"32{n:02d}00" for n in range(1, 14)]

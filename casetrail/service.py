@@ -16,7 +16,6 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from casetrail.application import CaseApplication
-from casetrail.chain import ChainEntry
 from casetrail.directory import Directory
 from casetrail.events import Appended
 from casetrail.idempotency import IdempotencyKeys
@@ -24,6 +23,7 @@ from domain.case import Actor, Case, CaseEvent, Context
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted, RuleViolation, VersionConflict
 from domain.kinds import KINDS
+from evidence.chain import ChainEntry
 
 log = logging.getLogger("casetrail.service")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from casetrail.audit.note import NoteError, VerifierKey
-from casetrail.audit.offline import verify_export
-from casetrail.audit.verifier import Report
 from casetrail.files import write_private
 from cli.store import build as _build
+from evidence.note import NoteError, VerifierKey
+from evidence.offline import verify_export
+from evidence.verifier import Report
 
 
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:

@@ -13,7 +13,17 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("domain", "casetrail", "projections", "workers", "web", "demo", "cli", "bench")
+PACKAGES = (
+    "domain",
+    "evidence",
+    "casetrail",
+    "projections",
+    "workers",
+    "web",
+    "demo",
+    "cli",
+    "bench",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 # The application proper (service, stores, audit trail) stays readable in one sitting.
 CASETRAIL_MAX_LINES = 4_500

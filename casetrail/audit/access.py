@@ -21,12 +21,12 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
-from casetrail.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
+from evidence.chain import ChainEntry
 
 log = logging.getLogger("casetrail.audit.access")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from casetrail.audit.note import (
+from evidence.note import (
     ED25519_TYPE,
     SIGNATURE_PREFIX,
     NoteError,

@@ -18,15 +18,15 @@ from casetrail.application import CaseApplication
 from casetrail.audit import records
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
-from casetrail.audit.merkle import leaf_hash, log_entry
-from casetrail.audit.note import Checkpoint, NoteError, open_checkpoint
-from casetrail.audit.offline import EXPORT_FORMAT, canonical_export
-from casetrail.audit.tree import Tree
-from casetrail.audit.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
 from casetrail.db import Database
 from domain.case import Actor
 from domain.clock import Clock
 from domain.errors import CaseNotFound, CasetrailError
+from evidence.merkle import leaf_hash, log_entry
+from evidence.note import Checkpoint, NoteError, open_checkpoint
+from evidence.offline import EXPORT_FORMAT, canonical_export
+from evidence.tree import Tree
+from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
 
 log = logging.getLogger("casetrail.audit")
 

@@ -11,15 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casetrail.audit.keys import Signer
-from casetrail.audit.merkle import (
+from evidence.merkle import (
     EMPTY_ROOT,
     leaf_hash,
     root_of,
     verify_consistency,
     verify_inclusion,
 )
-from casetrail.audit.note import Checkpoint, NoteError, open_checkpoint
-from casetrail.audit.tree import Tree
+from evidence.note import Checkpoint, NoteError, open_checkpoint
+from evidence.tree import Tree
 
 MAX_SIZE = 256
 LEAVES = [leaf_hash(hashlib.sha256(i.to_bytes(4, "big")).digest()) for i in range(MAX_SIZE)]

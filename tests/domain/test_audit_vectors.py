@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from casetrail.audit.keys import Signer
-from casetrail.audit.merkle import EMPTY_ROOT, leaf_hash, log_entry, root_of
-from casetrail.audit.note import Checkpoint, VerifierKey, open_checkpoint, open_note
-from casetrail.chain import GENESIS, ChainEntry, canonical_encoding, data_hash, event_hash
+from evidence.chain import GENESIS, ChainEntry, canonical_encoding, data_hash, event_hash
+from evidence.merkle import EMPTY_ROOT, leaf_hash, log_entry, root_of
+from evidence.note import Checkpoint, VerifierKey, open_checkpoint, open_note
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "hash-chain.md").read_text()
 CASE = "6f1c2a3e-8d4b-4c5a-9e7f-0a1b2c3d4e5f"

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casetrail.audit.keys import Signer
-from casetrail.audit.merkle import leaf_hash, log_entry, root_of
-from casetrail.audit.note import Checkpoint
-from casetrail.audit.offline import verify_export
-from casetrail.audit.verifier import CheckpointRow, LinkRow, StoredRow, verify_log
-from casetrail.chain import GENESIS, ChainEntry, canonical_encoding, link_hash
+from evidence.chain import GENESIS, ChainEntry, canonical_encoding, link_hash
+from evidence.merkle import leaf_hash, log_entry, root_of
+from evidence.note import Checkpoint
+from evidence.offline import verify_export
+from evidence.verifier import CheckpointRow, LinkRow, StoredRow, verify_log
 
 SIGNER = Signer("example.org/verifier-test", bytes(range(32)))
 STREAMS = [str(uuid.UUID(int=n + 1)) for n in range(4)]

@@ -16,11 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.bootstrap import Casetrail
-from casetrail.chain import ChainEntry, event_hash
 from casetrail.db import Cursor
 from casetrail.store.postgres import PostgresDatabase
 from domain.case import Actor
-from domain.clock import FixedClock
+from domain.clock import FixedClock, cst_date
+from evidence.chain import ChainEntry, event_hash
 
 WORKER = Actor("u_worker", "caseworker", "320102")
 OUTSIDER = Actor("u_outsider", "caseworker", "320104")
@@ -76,7 +76,9 @@ def build_store(ct: Casetrail, clock: FixedClock, cases: int) -> list[str]:
             case_id,
             "MediationSessionHeld",
             {
-                "held_on": clock.now().date().isoformat(),
+                "held_on": cst_date(
+                    clock.now()
+                ).isoformat(),  # the day in China, as the domain counts
                 "mediators": ["王调解"],
                 "attendees": [NAMES[n % 4], NAMES[(n + 1) % 4]],
                 "notes": "双方陈述意见",

@@ -14,16 +14,16 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.cryptography import AESCipher
 
-from casetrail.audit.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
-from casetrail.audit.note import VerifierKey, open_checkpoint
-from casetrail.audit.offline import verify_export
 from casetrail.audit.trail import LogInconsistent
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from cli.main import main
 from domain.case import Actor
-from domain.clock import FixedClock
+from domain.clock import FixedClock, cst_date
 from domain.errors import NotPermitted
+from evidence.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
+from evidence.note import VerifierKey, open_checkpoint
+from evidence.offline import verify_export
 from tests.conftest import start_of_2026
 from tests.integration.audit_support import (
     AUDITOR,
@@ -245,7 +245,7 @@ def test_with_the_cipher_key_the_files_hold_no_personal_data_and_everything_veri
                     ids[0],
                     "MediationSessionHeld",
                     {
-                        "held_on": clock.now().date().isoformat(),
+                        "held_on": cst_date(clock.now()).isoformat(),
                         "mediators": ["王调解"],
                         "attendees": [NAMES[n % 4]],
                         "notes": f"第{n}次调解",
@@ -375,7 +375,7 @@ def test_a_snapshot_that_is_not_the_replay_of_its_events_is_reported(
             ids[0],
             "MediationSessionHeld",
             {
-                "held_on": clock.now().date().isoformat(),
+                "held_on": cst_date(clock.now()).isoformat(),
                 "mediators": ["王调解"],
                 "attendees": [NAMES[n % 4]],
                 "notes": f"第{n}次调解",

@@ -14,9 +14,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from casetrail.bootstrap import Casetrail, bootstrap
-from casetrail.chain import ChainEntry
 from casetrail.config import Settings
 from domain.clock import FixedClock
+from evidence.chain import ChainEntry
 from projections import all_projections, engine_for
 from projections.engine import Engine
 from projections.queries import ReadModels

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from casetrail.bootstrap import Casetrail
-from casetrail.chain import GENESIS
 from casetrail.events import Appended
 from casetrail.service import CaseService
 from domain.case import Actor
 from domain.clock import CST, FixedClock, cst_date
 from domain.dispute import Dispute
 from domain.errors import CasetrailError
+from evidence.chain import GENESIS
 from tests.dispute_builders import PERSONAL_DATA, event_data, registration
 
 THREADS = 16

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from casetrail.audit.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
-from casetrail.audit.note import VerifierKey, open_checkpoint
 from casetrail.bootstrap import Casetrail
+from evidence.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
+from evidence.note import VerifierKey, open_checkpoint
 from tests.integration.audit_support import registration
 from tests.web.conftest import Tokens
 

@@ -13,10 +13,10 @@ import binascii
 import json
 from typing import Any
 
-from casetrail.audit.merkle import leaf_hash, log_entry, verify_inclusion
-from casetrail.audit.note import NoteError, VerifierKey, open_checkpoint
-from casetrail.audit.verifier import LinkRow, Report, StoredRow, recompute_link
-from casetrail.chain import GENESIS
+from evidence.chain import GENESIS
+from evidence.merkle import leaf_hash, log_entry, verify_inclusion
+from evidence.note import NoteError, VerifierKey, open_checkpoint
+from evidence.verifier import LinkRow, Report, StoredRow, recompute_link
 
 EXPORT_FORMAT = "casetrail-case-export/v1"
 EXPORT_FIELDS = frozenset({"format", "case", "public_key", "checkpoint", "events"})

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from casetrail.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
-from casetrail.audit.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
-from casetrail.chain import GENESIS, link_hash
+from evidence.chain import GENESIS, link_hash
+from evidence.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
+from evidence.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
 
 ACCESS_LOG_TOPIC_PREFIX = "casetrail.audit.access:"
 ADMINISTRATION_TOPIC_PREFIX = "casetrail.administration:"

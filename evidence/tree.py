@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from casetrail.audit.merkle import EMPTY_ROOT, node_hash
+from evidence.merkle import EMPTY_ROOT, node_hash
 
 
 def _split(n: int) -> int:
