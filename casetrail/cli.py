@@ -105,3 +105,7 @@ main.add_command(projections)
 from casetrail.audit.cli import audit  # noqa: E402
 
 main.add_command(audit)
+
+from workers.deadlines import deadlines  # noqa: E402
+
+main.add_command(deadlines)
