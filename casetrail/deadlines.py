@@ -329,13 +329,15 @@ class DeadlineSweeper:
         *,
         within: Callable[[str], bool] | None = None,
         kind: str | None = None,
-        deadline: str | None = None,
+        case_kind: str | None = None,
         state: str | None = None,
         from_: date | None = None,
         to: date | None = None,
     ) -> list[dict[str, Any]]:
         """Every recorded warning and breach, newest first, with its resolution if any.
 
+        `kind`: a deadline type (domain.deadlines); `case_kind`: dispute, resettlement,
+        correction.
         `state`: `warning` or `breached` (not resolved), `resolved`; `from_`/`to`: the
         day (CST) it was detected; `within(unit)`: whether a unit may be shown."""
         rows = self.db.query(
@@ -361,9 +363,9 @@ class DeadlineSweeper:
             what = WARNING if isinstance(event, DeadlineLog.DeadlineWarned) else BREACH
             items[(*key, what)] = {
                 "case": data["case"],
-                "kind": data["kind"],
+                "case_kind": data["kind"],
                 "unit": data["unit"],
-                "deadline": data["deadline"],
+                "kind": data["deadline"],
                 "ref": data["ref"],
                 "due": data["due"],
                 "record": what,
@@ -382,7 +384,7 @@ class DeadlineSweeper:
                 continue
             if kind is not None and item["kind"] != kind:
                 continue
-            if deadline is not None and item["deadline"] != deadline:
+            if case_kind is not None and item["case_kind"] != case_kind:
                 continue
             if state is not None and item["state"] != state:
                 continue

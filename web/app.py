@@ -13,7 +13,7 @@ from flask import Flask, Response, redirect, url_for
 from flask_smorest import Api
 
 from casetrail.bootstrap import Casetrail, bootstrap
-from web import audit, auth, commands, errors, meta, queries
+from web import audit, auth, commands, deadlines, errors, meta, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse
 
@@ -58,7 +58,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = casetrail
     api = CasetrailApi(app)
-    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp):
+    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp, deadlines.blp):
         api.register_blueprint(blueprint)
     meta.document_event_data(api.spec)
     auth.install(app, casetrail)

@@ -57,15 +57,15 @@ def deadlines_sweep() -> None:
 
 @deadlines.command("list")
 @click.option("--unit", default=None, help="Only this unit's subtree.")
-@click.option("--kind", default=None, help="dispute, resettlement or correction.")
-@click.option("--deadline", default=None, help="A deadline type (domain.deadlines).")
+@click.option("--kind", default=None, help="A kind of deadline (domain.deadlines).")
+@click.option("--case-kind", default=None, help="dispute, resettlement or correction.")
 @click.option("--state", type=click.Choice(["warning", "breached", "resolved"]), default=None)
 @click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--to", type=click.DateTime(["%Y-%m-%d"]), default=None)
 def deadlines_list(
     unit: str | None,
     kind: str | None,
-    deadline: str | None,
+    case_kind: str | None,
     state: str | None,
     from_: object,
     to: object,
@@ -79,7 +79,7 @@ def deadlines_list(
     for item in sweeper_for(ct).records(
         within=within,
         kind=kind,
-        deadline=deadline,
+        case_kind=case_kind,
         state=state,
         from_=_day(from_),
         to=_day(to),

@@ -202,7 +202,7 @@ def recorded(sweeper: DeadlineSweeper, case_ids: list[str]) -> dict[str, set[tup
     for item in sweeper.records():
         if item["case"] not in case_ids:
             continue
-        key = (item["case"], item["deadline"], item["ref"], item["due"])
+        key = (item["case"], item["kind"], item["ref"], item["due"])
         found[item["record"]].add(key)
         if item["resolution"] is not None:
             found["resolved"].add(key)
