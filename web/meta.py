@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 
 from casetrail.directory import User
 from domain import rules
+from domain.deadlines import catalogue as deadline_table
 from domain.errors import NotPermitted
 from domain.kinds import KINDS
 from domain.roles import ADMIN
@@ -61,7 +62,8 @@ def event_catalogue() -> dict[str, Any]:
                 "schema": plugin.converter.schema2jsonschema(event_class.schema_instance()),
             }
         kinds[kind] = {"opening_event": case_class.opening_event.__name__, "events": events}
-    return {"kinds": kinds, "rules": rules.catalogue()}
+    # The table of deadlines (domain.deadlines) beside the figures it reads.
+    return {"kinds": kinds, "rules": {**rules.catalogue(), "deadlines": deadline_table()}}
 
 
 def document_event_data(spec: APISpec) -> None:

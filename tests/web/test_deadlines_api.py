@@ -172,3 +172,13 @@ def test_supervisors_list_the_recorded_warnings_and_breaches_of_their_subtree(
         headers=tokens.headers("supervisor"),
     )
     assert backwards.status_code == 422
+
+
+def test_the_table_of_deadlines_is_served_with_the_rules(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    response = client.get("/api/v1/event-types", headers=tokens.headers("caseworker"))
+    table = response.get_json()["rules"]["deadlines"]
+    assert table["report_in"]["lead_days"] == 2
+    assert table["monitoring_end"]["must_act"] == "supervisor"
+    assert set(table) >= {"dispute_time_limit", "judicial_confirmation", "leave_return"}
