@@ -422,6 +422,11 @@ def deadline_after_triage(limit: date, deadline: date, extended: bool) -> date:
     return max(limit, deadline) if extended else limit
 
 
+def judicial_confirmation_due(agreement_effective_on: date) -> date:
+    """人民調解法 §33: the last day to apply for judicial confirmation of an agreement."""
+    return add_days(agreement_effective_on, rules.JUDICIAL_CONFIRMATION_WINDOW_DAYS)
+
+
 def conclude(case: Any, outcome: str | None, at: datetime) -> None:
     case.outcome = outcome
     case.outcome_on = cst_date(at)
@@ -598,7 +603,7 @@ class Dispute(Case):
                 code="judicial_confirmation_already_requested",
             )
         requested_on: date = data["requested_on"]
-        latest = add_days(self.agreement_effective_on, rules.JUDICIAL_CONFIRMATION_WINDOW_DAYS)
+        latest = judicial_confirmation_due(self.agreement_effective_on)
         if requested_on < self.agreement_effective_on or requested_on > latest:
             raise RuleViolation(
                 "Judicial confirmation must be requested within "

@@ -76,6 +76,8 @@ FAILURE_REFERRALS = ("litigation", "arbitration", "administrative", "none")
 COLLECTIVE_DISPUTE_THRESHOLD = 5
 # 人民調解法 §33: judicial confirmation within 30 days of the agreement taking effect.
 JUDICIAL_CONFIRMATION_WINDOW_DAYS = 30
+# 督查回訪: a closed dispute is visited again within this many days of its close.
+FOLLOW_UP_DAYS = 30
 
 # --- 刑釋解教人員安置幫教 -------------------------------------------------------
 # The prison notifies the community at least this many days before release.
@@ -165,6 +167,7 @@ def catalogue() -> dict[str, Any]:
         "dispute_categories": DISPUTE_CATEGORIES,
         "collective_dispute_threshold": COLLECTIVE_DISPUTE_THRESHOLD,
         "judicial_confirmation_window_days": JUDICIAL_CONFIRMATION_WINDOW_DAYS,
+        "follow_up_days": FOLLOW_UP_DAYS,
         "release_notice_min_days": RELEASE_NOTICE_MIN_DAYS,
         "handover_window_days": HANDOVER_WINDOW_DAYS,
         "assistance_period_years": ASSISTANCE_PERIOD_YEARS,

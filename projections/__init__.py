@@ -8,6 +8,7 @@ from projections.cases import CaseList
 from projections.correction import CorrectionIndicators
 from projections.disputes import DisputeIndicators
 from projections.engine import Engine, Projection
+from projections.inbox import Inbox
 from projections.resettlement import ResettlementIndicators
 
 if TYPE_CHECKING:
@@ -15,7 +16,13 @@ if TYPE_CHECKING:
 
 
 def all_projections() -> list[Projection]:
-    return [CaseList(), DisputeIndicators(), ResettlementIndicators(), CorrectionIndicators()]
+    return [
+        CaseList(),
+        DisputeIndicators(),
+        ResettlementIndicators(),
+        CorrectionIndicators(),
+        Inbox(),
+    ]
 
 
 def engine_for(ct: Casetrail) -> Engine:

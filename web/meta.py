@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 
 from casetrail.directory import User
 from domain import rules
+from domain.deadlines import catalogue as deadline_table
 from domain.kinds import KINDS
 from domain.roles import ADMIN
 from web.auth import require_role
@@ -63,7 +64,8 @@ def event_catalogue() -> dict[str, Any]:
                 "schema": plugin.converter.schema2jsonschema(event_class.schema_instance()),
             }
         kinds[kind] = {"opening_event": case_class.opening_event.__name__, "events": events}
-    return {"kinds": kinds, "rules": rules.catalogue()}
+    # The table of deadlines (domain.deadlines) beside the figures it reads.
+    return {"kinds": kinds, "rules": {**rules.catalogue(), "deadlines": deadline_table()}}
 
 
 def document_event_data(spec: APISpec) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rq.cron import CronScheduler
 
 from casetrail.config import Settings
+from workers.deadlines import SWEEP_TIMEOUT_SECONDS, sweep_interval, sweep_job
 from workers.jobs import checkpoint_job, safety_net
 from workers.redis_conn import connect
 
@@ -42,4 +43,13 @@ def register(register_job: object, settings: Settings) -> None:
         job_timeout=SAFETY_NET_TIMEOUT_SECONDS,
         result_ttl=60,
         name=f"{settings.queue_name}:audit-checkpoint",
+    )
+    # Deadline warnings and breaches, each recorded once (casetrail.deadlines).
+    register_job(
+        sweep_job,
+        settings.queue_name,
+        interval=sweep_interval(),
+        job_timeout=SWEEP_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:deadline-sweep",
     )

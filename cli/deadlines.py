@@ -1,0 +1,60 @@
+"""`casetrail deadlines sweep|list`: a sweep by hand (beside the cron's), and the recorded
+warnings, breaches and resolutions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+from casetrail.deadlines import sweeper_for
+from cli.store import build
+
+
+@click.group("deadlines")
+def deadlines() -> None:
+    """Deadlines: sweep for warnings and breaches, list what was recorded."""
+
+
+@deadlines.command("sweep")
+def deadlines_sweep() -> None:
+    """Sweeps every case now (no worker needed); safe beside running sweeps."""
+    report = sweeper_for(build()).sweep()
+    click.echo(json.dumps(report.as_dict()))
+
+
+@deadlines.command("list")
+@click.option("--unit", default=None, help="Only this unit's subtree.")
+@click.option("--kind", default=None, help="A kind of deadline (domain.deadlines).")
+@click.option("--case-kind", default=None, help="dispute, resettlement or correction.")
+@click.option("--state", type=click.Choice(["warning", "breached", "resolved"]), default=None)
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+def deadlines_list(
+    unit: str | None,
+    kind: str | None,
+    case_kind: str | None,
+    state: str | None,
+    from_: object,
+    to: object,
+) -> None:
+    """The recorded warnings and breaches, newest first, one JSON line each."""
+    ct = build()
+    within = None
+    if unit is not None:
+        ct.directory.require_unit(unit)
+        within = lambda code: ct.directory.may_act(unit, code)  # noqa: E731
+    for item in sweeper_for(ct).records(
+        within=within,
+        kind=kind,
+        case_kind=case_kind,
+        state=state,
+        from_=_day(from_),
+        to=_day(to),
+    ):
+        click.echo(json.dumps(item, ensure_ascii=False))
+
+
+def _day(value: object) -> date | None:
+    return value.date() if hasattr(value, "date") else None

@@ -1,0 +1,109 @@
+"""The inbox query: what the current user's unit must act on, most urgent first.
+
+A caseworker sees the deadlines a caseworker acts on at their own unit; a supervisor every
+deadline of their unit's subtree. A deadline is in the inbox from its warning lead on
+(`due_soon`) and stays there once past due (`overdue`) until the act it waits for is
+recorded. Jurisdiction is the case list's (`ReadModels.jurisdiction_unit`), and the cases
+shown are recorded in the read-access log like every read.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from casetrail.deadlines import leads_from_env
+from domain.case import Actor
+from domain.deadlines import DEADLINE_TYPES, DUE_SOON, OVERDUE, lead_days
+from domain.errors import NotPermitted
+from domain.roles import CASEWORKER, SUPERVISOR
+from projections.queries import ReadModels
+from projections.readmodel import subtree_range
+
+INBOX_ROLES = (CASEWORKER, SUPERVISOR)
+
+
+def inbox_for(
+    models: ReadModels,
+    actor: Actor,
+    *,
+    unit: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+    leads: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """A page of the inbox with the counts by state (of every page, whatever `state`)."""
+    if actor.role not in INBOX_ROLES:
+        raise NotPermitted(
+            f"A user with the role '{actor.role}' has no inbox.", code="role_not_permitted"
+        )
+    scope = models.jurisdiction_unit(actor, unit)
+    assert scope is not None
+    leads = leads if leads is not None else leads_from_env()
+    today = models.today()
+    where: list[str] = []
+    params: list[Any] = []
+    if actor.role == SUPERVISOR:
+        low, high = subtree_range(models.engine.place(scope).path)
+        where.append("path >= ? AND path < ?")
+        params += [low, high]
+    else:
+        if scope != actor.unit:
+            raise NotPermitted(
+                "A caseworker's inbox is their own unit's.", code="outside_jurisdiction"
+            )
+        where.append("unit = ? AND must_act = ?")
+        params += [actor.unit, CASEWORKER]
+    # In the inbox from the warning lead on: due <= today + lead, per deadline type.
+    types = [kind] if kind is not None else list(DEADLINE_TYPES)
+    windows = []
+    for name in types:
+        windows.append("(deadline = ? AND due <= ?)")
+        params += [name, (today + timedelta(days=lead_days(name, leads))).isoformat()]
+    where.append("(" + " OR ".join(windows) + ")")
+    table = models.engine.tables("inbox", _active(models))["deadlines"]
+    condition = " AND ".join(where)
+    day = today.isoformat()
+    with models.ct.db.transaction(commit=False) as cur:
+        counted = cur.execute(
+            f"SELECT SUM(CASE WHEN due < ? THEN 1 ELSE 0 END) AS overdue, COUNT(*) AS n "
+            f"FROM {table} WHERE {condition}",
+            [day, *params],
+        ).fetchone()
+        overdue = int((counted or {}).get("overdue") or 0)
+        counts = {DUE_SOON: int((counted or {}).get("n") or 0) - overdue, OVERDUE: overdue}
+        if state == OVERDUE:
+            condition += " AND due < ?"
+            params.append(day)
+        elif state == DUE_SOON:
+            condition += " AND due >= ?"
+            params.append(day)
+        rows = cur.execute(
+            f"SELECT case_id, deadline, ref, case_kind, unit, due, must_act FROM {table} "
+            f"WHERE {condition} ORDER BY due, case_id, deadline, ref LIMIT ? OFFSET ?",
+            [*params, per_page, (page - 1) * per_page],
+        ).fetchall()
+    items = [
+        {
+            "case": row["case_id"],
+            "case_kind": row["case_kind"],
+            "unit": row["unit"],
+            "kind": row["deadline"],
+            "ref": row["ref"],
+            "due": row["due"],
+            "state": OVERDUE if row["due"] < day else DUE_SOON,
+            "must_act": row["must_act"],
+        }
+        for row in rows
+    ]
+    models.ct.reads.record_reads(actor, [item["case"] for item in items], "inbox")
+    total = counts[state] if state in counts else sum(counts.values())
+    return {"items": items, "total": total, "page": page, "counts": counts, "today": day}
+
+
+def _active(models: ReadModels) -> int:
+    generation = models.engine.active_generation("inbox")
+    assert generation is not None
+    return generation

@@ -1,0 +1,81 @@
+"""Deadlines over HTTP: a caseworker's or supervisor's inbox (`GET /inbox`) and the recorded
+warnings and breaches for supervisors (`GET /deadlines`, where 督辦 starts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from flask_smorest import Blueprint
+
+from casetrail.deadlines import sweeper_for
+from domain.roles import AUDITOR, SUPERVISOR
+from projections.inbox_query import INBOX_ROLES, inbox_for
+from web.auth import require_role
+from web.context import casetrail
+from web.deadline_schemas import DeadlinesQuery, DeadlinesResponse, InboxQuery, InboxResponse
+from web.errors import refusals
+from web.queries import page_link, read_models, wait_for, with_headers
+
+blp = Blueprint(
+    "deadlines",
+    __name__,
+    url_prefix="/api/v1",
+    description="Deadlines: what is due (the inbox) and what was warned of or breached.",
+)
+
+
+def links(page: int, per_page: int, total: int) -> dict[str, Any]:
+    return {
+        "self": page_link(page),
+        "next": page_link(page + 1) if page * per_page < total else None,
+        "prev": page_link(page - 1) if page > 1 else None,
+    }
+
+
+@blp.route("/inbox", methods=["GET"])
+@blp.arguments(InboxQuery(), location="query")
+@blp.response(200, InboxResponse)
+@refusals(blp, 401, 403, 422)
+def inbox(args: dict[str, Any]) -> Response:
+    """What the caller's unit must act on (a supervisor's: their subtree's), due soon or
+    overdue, most urgent first, with the counts by state."""
+    user = require_role(*INBOX_ROLES)
+    models = read_models()
+    headers = wait_for(models, args)
+    result = inbox_for(models, user.actor, **args)
+    body = {
+        **result,
+        "per_page": args["per_page"],
+        "links": links(result["page"], args["per_page"], result["total"]),
+    }
+    return with_headers(jsonify(body), headers)
+
+
+@blp.route("/deadlines", methods=["GET"])
+@blp.arguments(DeadlinesQuery(), location="query")
+@blp.response(200, DeadlinesResponse)
+@refusals(blp, 401, 403, 422)
+def deadlines(args: dict[str, Any]) -> Response:
+    """The recorded warnings and breaches of the caller's subtree (an auditor's: any unit),
+    newest first, each with its resolution once it was met, extended or made moot."""
+    user = require_role(SUPERVISOR, AUDITOR)
+    ct = casetrail()
+    scope = read_models().jurisdiction_unit(user.actor, args.get("unit"))
+    within = None if scope is None else (lambda code: ct.directory.may_act(scope, code))
+    items = sweeper_for(ct).records(
+        within=within,
+        kind=args.get("kind"),
+        state=args.get("state"),
+        from_=args.get("from_"),
+        to=args.get("to"),
+    )
+    page, per_page = args["page"], args["per_page"]
+    body = {
+        "items": items[(page - 1) * per_page : page * per_page],
+        "total": len(items),
+        "page": page,
+        "per_page": per_page,
+        "links": links(page, per_page, len(items)),
+    }
+    return jsonify(body)
