@@ -33,7 +33,7 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records as stored
-from casetrail.chain import ChainEntry
+from evidence.chain import ChainEntry
 from casetrail.db import Database
 from casetrail.store.extras import CHAIN_TABLE
 from domain.case import RecordedEvent

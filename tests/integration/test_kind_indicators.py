@@ -434,7 +434,7 @@ def test_a_late_notice_is_judged_by_the_day_it_is_recorded(
         "2026-03-10", "320102001", {**notice(1, "2026-04-01"), "notified_on": "2026-02-20"}
     )
     s.open("2026-03-01", "320102001", notice(2, "2026-04-15"))  # 45 days ahead
-    state = casetrail.service.case_state(CITY_WORKER, late)
+    state = casetrail.reads.case_state(CITY_WORKER, late)
     assert (state["notified_on"], state["notice_days"], state["late_notice"]) == (
         "2026-02-20",
         22,
@@ -536,4 +536,4 @@ def test_a_subject_counts_as_reoffended_on_the_earliest_offence(
         return int(figures["reoffended"])
 
     assert (reoffended("2026-03"), reoffended("2026-05")) == (1, 0)
-    assert casetrail.service.case_state(CITY_WORKER, c)["reoffended_on"] == "2026-03-01"
+    assert casetrail.reads.case_state(CITY_WORKER, c)["reoffended_on"] == "2026-03-01"
