@@ -20,30 +20,25 @@ def build() -> Casetrail:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
 def worker(burst: bool) -> None:
-    """An RQ worker that builds the read models (and runs the cron's jobs)."""
-    from rq import Queue, SimpleWorker
-
+    """An RQ worker that builds the read models (and runs the cron's jobs); it rides out
+    a Redis outage."""
     from workers import jobs
-    from workers.redis_conn import connect
+    from workers.resilience import run_worker
 
     logging.basicConfig(level=logging.INFO)
     ct = build()
     jobs.use(ct)
     engine_for(ct).setup()
-    conn = connect(ct.settings)
-    queue = Queue(ct.settings.queue_name, connection=conn)
-    # SimpleWorker runs jobs in this process, with its casetrail and connection pool
-    # (a forked work horse would share the parent's database connections).
-    SimpleWorker([queue], connection=conn).work(burst=burst, logging_level="INFO")
+    run_worker(ct.settings, burst=burst)
 
 
 @click.command("cron")
 def cron() -> None:
-    """The periodic jobs: the projection catch-up safety net."""
-    from workers.cron import scheduler
+    """The periodic jobs: the projection catch-up safety net; it rides out a Redis outage."""
+    from workers.cron import run
 
     logging.basicConfig(level=logging.INFO)
-    scheduler(Settings.from_env()).start()
+    run(Settings.from_env())
 
 
 @click.group("projections")

@@ -15,6 +15,18 @@ from workers.redis_conn import connect
 SAFETY_NET_TIMEOUT_SECONDS = 600
 
 
+def run(settings: Settings) -> None:
+    """`casetrail cron`: the scheduler, started again whenever it ends on a lost Redis
+    (a fresh start queues the safety net at once: whatever was missed is caught up)."""
+    from workers.resilience import ride_out
+
+    def session() -> bool:
+        scheduler(settings).start()
+        return True
+
+    ride_out(session, what="cron")
+
+
 def scheduler(settings: Settings) -> CronScheduler:
     cron = CronScheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
     register(cron.register, settings)
