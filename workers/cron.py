@@ -5,7 +5,11 @@ The same schedule can be run by RQ's own command: `rq cron workers.cron_config -
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from rq.cron import CronScheduler
+from rq.exceptions import SchedulerNotFound
 
 from casetrail.audit.checkpoints import CHECKPOINT_INTERVAL_SECONDS, checkpoint_job
 from casetrail.config import Settings
@@ -21,14 +25,27 @@ def run(settings: Settings) -> None:
     from workers.resilience import ride_out
 
     def session() -> bool:
-        scheduler(settings).start()
-        return True
+        cron = scheduler(settings)
+        # A Redis restarted empty has forgotten this scheduler: its leaving cannot be noted.
+        with contextlib.suppress(SchedulerNotFound):
+            cron.start()
+        return cron.stop_requested
 
     ride_out(session, what="cron")
 
 
-def scheduler(settings: Settings) -> CronScheduler:
-    cron = CronScheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
+class Scheduler(CronScheduler):
+    """RQ's cron scheduler, remembering whether it was asked to stop (or lost Redis)."""
+
+    stop_requested = False
+
+    def _request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_requested = True
+        super()._request_stop(signum, frame)
+
+
+def scheduler(settings: Settings) -> Scheduler:
+    cron = Scheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
     register(cron.register, settings)
     return cron
 
