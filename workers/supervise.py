@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import signal
@@ -36,14 +35,18 @@ RESTART_PAUSE_MAX = 10.0
 HEALTHY_AFTER = 30.0
 
 
+# Loaded before any fork: the function run between fork and exec must not load libraries
+# or take locks another thread may hold.
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     """A `preexec_fn`: the child gets `sig` when its parent (thread) ends."""
     parent = os.getpid()
 
     def arrange() -> None:
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if _libc is not None:
+            _libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         # The parent may have died between fork and prctl: then nobody sends the signal.
         if os.getppid() != parent:
             os.kill(os.getpid(), sig)

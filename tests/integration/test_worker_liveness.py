@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue, Worker
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
@@ -127,8 +128,13 @@ def test_a_catch_up_whose_worker_is_killed_mid_batch_is_taken_over_within_5_s(
 
     try:
         # Both workers idle (their start-up catch-ups done), then a backlog and one job.
-        assert wait_until(lambda: conn.llen(f"rq:queue:{queue}") == 0 and not leases(), 30)
-        time.sleep(1)
+        def idle() -> bool:
+            registered = Worker.count(queue=Queue(queue, connection=conn)) == 2
+            return registered and conn.llen(f"rq:queue:{queue}") == 0 and not leases()
+
+        assert wait_until(idle, 30)
+        time.sleep(0.5)
+        assert idle()
         bulk_disputes(ct, clock, 200)
         enqueue_catch_up(conn, queue)
         assert wait_until(lambda: bool(leases()) and processed() > 0, 30)
