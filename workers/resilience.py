@@ -65,8 +65,9 @@ def _stop_on_signals() -> None:
 
 
 class Watch:
-    """Every second: take over lost catch-ups; after Redis comes back, queue one (whatever
-    was appended while it was away announced itself to nobody)."""
+    """Every second: take over lost catch-ups; after Redis comes back (an error seen, or a
+    new server behind the address), queue one: whatever was appended while it was away
+    announced itself to nobody."""
 
     def __init__(self, connect: Callable[[], redis.Redis], queue_name: str) -> None:
         self.connect = connect
@@ -86,14 +87,16 @@ class Watch:
     def _run(self) -> None:
         conn: redis.Redis | None = None
         reachable = True
+        server: str | None = None  # Redis's run id: a new one is a restarted server
         while not self._stop.wait(WATCH_SECONDS):
             try:
                 if conn is None:
                     conn = self.connect()
-                if not reachable:
+                run_id = str(conn.info("server").get("run_id"))
+                if not reachable or (server is not None and run_id != server):
                     enqueue_catch_up(conn, self.queue_name, force=True)
                     log.info("Redis is back: queued a catch-up")
-                    reachable = True
+                reachable, server = True, run_id
                 self.suspects = take_over_lost_catch_ups(conn, self.queue_name, self.suspects)
             except (redis.RedisError, OSError):
                 reachable = False
