@@ -136,6 +136,8 @@ def start_server(data_dir: Path, *, popen: Any = None) -> subprocess.Popen[bytes
             deadline = time.monotonic() + START_TIMEOUT
             while not answers(path):
                 if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
                     log_tail = _tail(data_dir / "redis.log")
                     raise RuntimeError(f"the embedded Redis did not start: {log_tail}")
                 time.sleep(0.02)
