@@ -12,7 +12,7 @@ from casetrail.store.presence import require_store
 from cli.store import open_store, settings_for
 from projections import engine_for
 from projections.rebuild import default_rebuild_processes
-from workers.cron import scheduler
+from workers.cron import run
 from workers.signals import ProjectionSignal
 from workers.worker import work
 
@@ -25,18 +25,19 @@ def build() -> Casetrail:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
 def worker(burst: bool) -> None:
-    """An RQ worker that builds the read models (and runs the cron's jobs)."""
+    """An RQ worker that builds the read models (and runs the cron's jobs); it rides out
+    a Redis outage."""
     logging.basicConfig(level=logging.INFO)
     work(build(), burst=burst)
 
 
 @click.command("cron")
 def cron() -> None:
-    """The periodic jobs: the projection catch-up safety net."""
+    """The periodic jobs: the projection catch-up safety net; it rides out a Redis outage."""
     logging.basicConfig(level=logging.INFO)
     settings = settings_for()
     require_store(settings)
-    scheduler(settings).start()
+    run(settings)
 
 
 @click.group("projections")

@@ -5,12 +5,17 @@ The same schedule can be run by RQ's own command: `rq cron workers.cron_config -
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from rq.cron import CronScheduler
+from rq.exceptions import SchedulerNotFound
 
 from casetrail.config import Settings
 from workers.deadlines import SWEEP_TIMEOUT_SECONDS, sweep_interval, sweep_job
 from workers.jobs import checkpoint_job, safety_net
 from workers.redis_conn import connect
+from workers.resilience import ride_out
 
 SAFETY_NET_TIMEOUT_SECONDS = 600
 # How often a grown audit log is signed: the window in which new events are protected by
@@ -18,8 +23,32 @@ SAFETY_NET_TIMEOUT_SECONDS = 600
 CHECKPOINT_INTERVAL_SECONDS = 300
 
 
-def scheduler(settings: Settings) -> CronScheduler:
-    cron = CronScheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
+def run(settings: Settings) -> None:
+    """`casetrail cron`: the scheduler, started again whenever it ends on a lost Redis
+    (a fresh start queues the safety net at once: whatever was missed is caught up)."""
+
+    def session() -> bool:
+        cron = scheduler(settings)
+        # A Redis restarted empty has forgotten this scheduler: its leaving cannot be noted.
+        with contextlib.suppress(SchedulerNotFound):
+            cron.start()
+        return cron.stop_requested
+
+    ride_out(session, what="cron")
+
+
+class Scheduler(CronScheduler):
+    """RQ's cron scheduler, remembering whether it was asked to stop (or lost Redis)."""
+
+    stop_requested = False
+
+    def _request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_requested = True
+        super()._request_stop(signum, frame)
+
+
+def scheduler(settings: Settings) -> Scheduler:
+    cron = Scheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
     register(cron.register, settings)
     return cron
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 
+from rq import get_current_job
+
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
-from workers.signals import ProjectionSignal
+from workers.signals import ProjectionSignal, catch_up_lease, enqueue_catch_up, pending_key
 
 log = logging.getLogger("casetrail.workers")
 
@@ -47,20 +49,19 @@ def current() -> Casetrail:
 
 
 def catch_up() -> int:
-    """The signalled job: clears the pending flag first, then projects up to the head."""
-    from rq import get_current_job
-
-    from workers.signals import enqueue_catch_up, pending_key
-
+    """The signalled job: under its lease, clears the pending flag first, then projects up
+    to the head (a worker that dies meanwhile leaves the lease to lapse: another takes over)."""
     ct = current()
-    job = get_current_job()
-    conn = job.connection if job is not None else None
-    if conn is not None:
-        conn.delete(pending_key(ct.settings.queue_name))
     engine = engine_for(ct)
-    applied = engine.catch_up(max_seconds=JOB_SECONDS)
-    if conn is not None and any(entry["lag"] > 0 for entry in engine.status()):
-        enqueue_catch_up(conn, ct.settings.queue_name)
+    job = get_current_job()
+    if job is None:
+        return engine.catch_up(max_seconds=JOB_SECONDS)
+    conn, queue_name = job.connection, ct.settings.queue_name
+    with catch_up_lease(conn, queue_name, job.id):
+        conn.delete(pending_key(queue_name))
+        applied = engine.catch_up(max_seconds=JOB_SECONDS)
+        if any(entry["lag"] > 0 for entry in engine.status()):
+            enqueue_catch_up(conn, queue_name)
     log.info("catch-up applied %s events", applied)
     return applied
 

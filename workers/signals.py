@@ -1,10 +1,15 @@
 """After each accepted append: wake the projection workers, at most one job at a time.
 
-A burst of appends queues one catch-up job: the first append sets a `pending` flag (SET NX)
-and enqueues; the others find the flag set. The job clears the flag before it reads the
-log, so an append that comes in meanwhile queues the next job. If Redis is down the append
-has already succeeded: the failure is logged (without personal data) and the cron safety
-net catches up.
+A burst of appends queues one catch-up job: the first append sets a `pending` flag (SET NX,
+naming the job) and enqueues; the others find the flag set. The job clears the flag before
+it reads the log, so an append that comes in meanwhile queues the next job. If Redis is
+down the append has already succeeded: the failure is logged (without personal data), and
+the workers queue a catch-up when Redis is back (and the cron safety net catches up).
+
+No wake-up is lost to a worker that dies: a running catch-up holds a lease (refreshed every
+second, gone 3 s after its worker), and a flag names a job that must still be in the queue;
+every worker's watch (workers.resilience) takes over a job whose lease lapsed, or a flag
+whose job left the queue without starting, by queuing a new one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import logging
 import os
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 import redis
 from rq import Queue
@@ -22,8 +30,11 @@ from workers.redis_conn import SOCKET_TIMEOUT, connect
 
 log = logging.getLogger("casetrail.workers")
 
-# A job whose worker died leaves the flag set at most this long.
+# A flag outlives its job at most this long (the workers' watch takes over sooner).
 PENDING_TTL_SECONDS = 60
+# A running catch-up's lease: refreshed this often, lapses this long after its worker died.
+LEASE_REFRESH_SECONDS = 1.0
+LEASE_SECONDS = 3
 # After a failure, appends do not try Redis again for this long (they stay fast).
 RETRY_AFTER_SECONDS = 5.0
 # After a signal, this process's appends wait for one trailing signal this long.
@@ -36,15 +47,99 @@ def pending_key(queue_name: str) -> str:
     return f"{queue_name}:projections:pending"
 
 
+def running_key(queue_name: str) -> str:
+    """The set of catch-up jobs running (each with a lease while its worker lives)."""
+    return f"{queue_name}:projections:running"
+
+
+def lease_key(queue_name: str, job_id: str) -> str:
+    return f"{queue_name}:projections:lease:{job_id}"
+
+
 def enqueue_catch_up(conn: redis.Redis, queue_name: str, *, force: bool = False) -> bool:
     """Queues a catch-up job unless one is already pending; True if one was queued."""
-    flagged = conn.set(pending_key(queue_name), "1", nx=True, ex=PENDING_TTL_SECONDS)
+    job_id = f"catch-up-{uuid.uuid4().hex}"
+    flagged = conn.set(pending_key(queue_name), job_id, nx=True, ex=PENDING_TTL_SECONDS)
     if not flagged and not force:
         return False
     Queue(queue_name, connection=conn).enqueue(
-        CATCH_UP_JOB, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=60, failure_ttl=3600
+        CATCH_UP_JOB,
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        result_ttl=60,
+        failure_ttl=3600,
     )
     return True
+
+
+@contextmanager
+def catch_up_lease(conn: redis.Redis, queue_name: str, job_id: str) -> Iterator[None]:
+    """Holds the lease of a running catch-up: while it lives, nobody takes over its work.
+
+    The lease is set before the job joins the running set, so a member without a lease
+    is a job whose worker stopped refreshing it. Redis errors do not fail the job.
+    """
+    key, running = lease_key(queue_name, job_id), running_key(queue_name)
+    done = threading.Event()
+
+    def refresh() -> None:
+        while not done.wait(LEASE_REFRESH_SECONDS):
+            with suppress(redis.RedisError, OSError):
+                conn.set(key, os.getpid(), ex=LEASE_SECONDS)
+
+    conn.set(key, os.getpid(), ex=LEASE_SECONDS)
+    conn.sadd(running, job_id)
+    refresher = threading.Thread(target=refresh, name="catch-up-lease", daemon=True)
+    refresher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        refresher.join(5)
+        try:
+            conn.srem(running, job_id)
+            conn.delete(key)
+        except (redis.RedisError, OSError):
+            pass  # the lease lapses; a watch queues a catch-up that finds nothing to do
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# Deletes the flag only if it still names the job the caller found lost.
+_DELETE_IF = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+def take_over_lost_catch_ups(conn: redis.Redis, queue_name: str, suspects: set[str]) -> set[str]:
+    """Queues a catch-up for work nobody will do: a running job whose lease lapsed, or a
+    flagged job neither queued nor running (lost between dequeue and start: seen so on
+    two rounds in a row, since a job takes a moment to start). Returns this round's
+    suspects, for the next round. A duplicate catch-up is harmless (it finds no work)."""
+    owed = False
+    running = running_key(queue_name)
+    for member in conn.smembers(running):
+        job_id = _text(member)
+        if not conn.exists(lease_key(queue_name, job_id)) and conn.srem(running, job_id):
+            log.warning("catch-up %s lost its worker; taking it over", job_id)
+            owed = True
+    now_suspected: set[str] = set()
+    flag = conn.get(pending_key(queue_name))
+    if flag is not None:
+        job_id = _text(flag)
+        queued = conn.lpos(Queue(queue_name, connection=conn).key, job_id) is not None
+        if not queued and not conn.sismember(running, job_id):
+            if job_id in suspects:
+                if conn.eval(_DELETE_IF, 1, pending_key(queue_name), job_id):
+                    log.warning("catch-up %s left the queue and never ran; queuing another", job_id)
+                    owed = True
+            else:
+                now_suspected.add(job_id)
+    if owed:
+        enqueue_catch_up(conn, queue_name, force=True)
+    return now_suspected
 
 
 class ProjectionSignal:

