@@ -1,1 +1,1 @@
-"""casetrail's application layer: configuration, stores, the one application service, the CLI."""
+"""casetrail's application layer: configuration, the stores, the one application service, the audit trail."""

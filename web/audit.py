@@ -1,8 +1,8 @@
 """The auditors' blueprint: what the event streams and the audit trail answer.
 
 Case state at any version or moment, case history and the global feed read the event
-streams themselves, never the read models (auditors anywhere; the case's own unit chain
-for the case endpoints). Verification, signed checkpoints with consistency proofs, the
+streams themselves, never the read models (auditors within their unit's subtree, the
+global feed for the province's auditors; the case's own unit chain for the case endpoints). Verification, signed checkpoints with consistency proofs, the
 public key, inclusion proofs and the read-access log are the audit trail's (auditors
 only): the checks themselves are `casetrail.audit`'s; these views only translate.
 """

@@ -1,4 +1,4 @@
-"""Queries (supervisors, caseworkers for their own subtree, auditors anywhere): read models.
+"""Queries on the read models (caseworkers, supervisors and auditors, each within their unit's subtree).
 
 Read models are eventually consistent; `?min_position=N` (a command's `position`)
 waits briefly until they include it. A caseworker or supervisor queries their own unit
