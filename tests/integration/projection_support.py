@@ -15,7 +15,7 @@ from bench.projections import COURSES, save_with_chain
 from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
 from domain.case import Actor, Context
-from domain.clock import FixedClock
+from domain.clock import FixedClock, cst_date
 from domain.dispute import Dispute
 from tests.dispute_builders import event_data, registration
 from tests.units import TEST_UNITS
@@ -43,7 +43,9 @@ def bulk_disputes(ct: Casetrail, clock: FixedClock, cases: int, chunk: int = 100
                     changes["responsible_unit"] = unit
                 if event_type == "DisputeAssigned":
                     changes["assigned_unit"] = unit
-                case.record(event_type, event_data(event_type, clock.now().date(), **changes), ctx)
+                case.record(
+                    event_type, event_data(event_type, cst_date(clock.now()), **changes), ctx
+                )
             batch.append(case)
         stored += save_with_chain(ct, batch)
     return stored

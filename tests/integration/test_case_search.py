@@ -12,7 +12,7 @@ import pytest
 
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor, Context
-from domain.clock import FixedClock
+from domain.clock import FixedClock, cst_date
 from domain.dispute import Dispute
 from projections import engine_for
 from projections.privacy import SUMMARY_SEARCH_CHARS, grams, normalise, pairs
@@ -54,8 +54,10 @@ def searchable(casetrail: Casetrail, clock: FixedClock) -> tuple[ReadModels, lis
         )
         closed = number % 3 == 0
         if closed:
-            case.record("MediationRefused", event_data("MediationRefused", clock.now().date()), ctx)
-            case.record("DisputeClosed", event_data("DisputeClosed", clock.now().date()), ctx)
+            case.record(
+                "MediationRefused", event_data("MediationRefused", cst_date(clock.now())), ctx
+            )
+            case.record("DisputeClosed", event_data("DisputeClosed", cst_date(clock.now())), ctx)
         batch.append(case)
         cases.append(
             {

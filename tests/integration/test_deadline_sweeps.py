@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from casetrail.store.extras import CHAIN_TABLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +20,7 @@ from casetrail.audit import audit_of
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from casetrail.deadlines import DeadlineSweeper, deadline_log_id
+from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from domain.deadlines import DUE_SOON, OVERDUE, RUNNING_STATES, deadlines_of, parse_leads

@@ -31,7 +31,13 @@ from tests.integration.projection_support import (
     wait_until,
 )
 from workers.redis_conn import connect, embedded_server, socket_path, stop_embedded
-from workers.signals import enqueue_catch_up, lease_key, pending_key, running_key
+from workers.signals import (
+    ProjectionSignal,
+    enqueue_catch_up,
+    lease_key,
+    pending_key,
+    running_key,
+)
 
 
 @pytest.fixture
@@ -73,7 +79,7 @@ def caught_up(ct: Casetrail) -> bool:
 def test_worker_and_cron_ride_out_a_redis_outage_and_project_the_backlog_once_it_is_back(
     embedded: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
-    ct = bootstrap(embedded, clock=clock, signal_workers=True)
+    ct = bootstrap(embedded, clock=clock, on_append=ProjectionSignal(embedded))
     # A safety net far away: what projects the backlog is the workers' own recovery.
     env = process_env(embedded, CASETRAIL_CATCHUP_INTERVAL="3600")
     worker = start(["worker"], env, tmp_path / "worker.log")
@@ -158,7 +164,7 @@ def test_a_catch_up_whose_worker_is_killed_mid_batch_is_taken_over_within_5_s(
 def test_a_flag_whose_job_never_ran_does_not_hold_back_the_next_appends(
     embedded: Settings, clock: FixedClock, tmp_path: Path
 ) -> None:
-    ct = bootstrap(embedded, clock=clock, signal_workers=True)
+    ct = bootstrap(embedded, clock=clock, on_append=ProjectionSignal(embedded))
     worker = start(["worker"], process_env(embedded), tmp_path / "worker.log")
     try:
         load_units(ct)

@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 import requests
 
+from domain.clock import SystemClock, cst_date
 from tests.dispute_builders import registration
 from tests.web.conftest import INSIDE, Service, Tokens, check
 
-HEARING = {"held_on": "2026-03-02", "notes": "Both parties came."}
+# Sessions fall between the registration (the service's today, in China) and today.
+TODAY = cst_date(SystemClock().now()).isoformat()
+
+HEARING = {"held_on": TODAY, "notes": "Both parties came."}
 DEEP = "[" * 1500 + "]" * 1500
 
 

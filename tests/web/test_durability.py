@@ -19,8 +19,12 @@ import pytest
 import requests
 
 from casetrail.config import Settings
+from domain.clock import SystemClock, cst_date
 from tests.dispute_builders import registration
 from tests.web.conftest import INSIDE, Service, Tokens, check
+
+# Sessions fall between the registration (the service's today, in China) and today.
+TODAY = cst_date(SystemClock().now()).isoformat()
 
 KILLS = 20
 CLIENTS = 4
@@ -52,7 +56,7 @@ class Client(threading.Thread):
                 return
             case_id = self.shared if n % 3 == 0 else self.own
             key = f"{self.name}-{n}-{uuid.uuid4().hex[:6]}"
-            body = {"type": "HearingHeld", "data": {"held_on": "2026-03-02", "notes": f"n{n}"}}
+            body = {"type": "HearingHeld", "data": {"held_on": TODAY, "notes": f"n{n}"}}
             while not self.stop.is_set():
                 try:
                     answer = self.session.post(

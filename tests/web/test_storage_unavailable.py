@@ -22,9 +22,13 @@ import requests
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
+from domain.clock import SystemClock, cst_date
 from tests.conftest import make_settings
 from tests.dispute_builders import registration
 from tests.web.conftest import INSIDE, Service, Tokens, check, create_users
+
+# Sessions fall between the registration (the service's today, in China) and today.
+TODAY = cst_date(SystemClock().now()).isoformat()
 
 DISK_SIZE = "24m"
 
@@ -77,7 +81,7 @@ def test_a_full_disk_answers_503_storage_unavailable_and_recovers_when_space_ret
             "data": registration(),
         }
         case_id = check(requests.post(f"{service.url}/cases", json=body, headers=worker), 201)["id"]
-        hearing = {"type": "HearingHeld", "data": {"held_on": "2026-03-02", "notes": "x" * 2000}}
+        hearing = {"type": "HearingHeld", "data": {"held_on": TODAY, "notes": "x" * 2000}}
         acknowledged = 1
         filler = fill(small_disk)
 
@@ -210,7 +214,7 @@ def relay_to_postgres(settings: Settings, tmp_path: Path) -> None:
             "data": registration(),
         }
         case_id = check(requests.post(f"{service.url}/cases", json=body, headers=worker), 201)["id"]
-        hearing = {"type": "HearingHeld", "data": {"held_on": "2026-03-02", "notes": "n"}}
+        hearing = {"type": "HearingHeld", "data": {"held_on": TODAY, "notes": "n"}}
         cable.cut()
         for _ in range(2):
             answer = requests.post(

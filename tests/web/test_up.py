@@ -261,7 +261,7 @@ def test_up_refuses_a_port_in_use_at_once_and_creates_nothing(tmp_path: Path) ->
         holder.bind(("127.0.0.1", up.port))
         holder.listen()
         started = time.monotonic()
-        command = [sys.executable, "-c", "from casetrail.cli import main; main()", "up"]
+        command = [sys.executable, "-c", "from cli.main import main; main()", "up"]
         refused = subprocess.run(
             [*command, "--port", str(up.port), "--data-dir", str(up.data_dir)],
             cwd=ROOT,
@@ -285,6 +285,10 @@ def test_the_embedded_redis_ends_with_honcho_and_its_procfile(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASETRAIL_")}
     env.update(CASETRAIL_DATA_DIR=str(data), PORT=str(port), CASETRAIL_QUEUE=f"honcho-{port}")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The Procfile route, as the README tells it: `casetrail init`, then the processes.
+    subprocess.run(
+        [str(Path(sys.executable).parent / "casetrail"), "init"], env=env, check=True, timeout=60
+    )
     log = tmp_path / "honcho.log"
     with log.open("wb") as out:
         honcho = subprocess.Popen(
