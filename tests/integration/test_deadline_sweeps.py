@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from casetrail.audit import audit_of
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from casetrail.deadlines import DeadlineSweeper, deadline_log_id
@@ -329,7 +328,7 @@ def test_recording_leaves_a_caseworkers_expected_version_valid(
     assert breach["resolution"]["resolution"] == "met_late"
     assert sweeper.records(state="resolved") == [breach, warning]
     assert sweeper.records(state="breached") == []
-    assert audit_of(casetrail).verify().ok
+    assert casetrail.audit.verify().ok
 
 
 def test_an_extension_resolves_the_warning_and_the_new_due_day_is_warned_again(
@@ -397,4 +396,4 @@ def test_sweeps_from_several_processes_at_once_record_each_deadline_once(
         "DeadlineBreached": len(brute.breaches),
         "DeadlineResolved": 0,
     }
-    assert audit_of(casetrail).verify().ok
+    assert casetrail.audit.verify().ok
