@@ -7,8 +7,8 @@ know (how the projection workers are woken) they hand in: `on_append`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from casetrail.administration import AdministrationLog
 from casetrail.application import CaseApplication
@@ -17,6 +17,7 @@ from casetrail.audit.records import create_tables as create_audit_tables
 from casetrail.audit.trail import AuditTrail
 from casetrail.config import Settings
 from casetrail.db import Database
+from casetrail.deadlines import DeadlineSweeper
 from casetrail.directory import Directory
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
@@ -25,6 +26,12 @@ from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
 
 log = logging.getLogger("casetrail")
+
+
+class ReadModelEngine(Protocol):
+    """What the application knows of the read models' engine (projections.engine.Engine)."""
+
+    def status(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(eq=False)
@@ -37,9 +44,9 @@ class Casetrail:
     audit: AuditTrail
     service: CaseService  # the commands
     reads: StreamReads  # the event streams, for auditors and a case's own staff
-    # Only `projections.engine_for`'s cache of the read models' engine, until the read
-    # models are a field of their own (casetrail cannot import projections).
-    extras: dict[str, Any] = field(default_factory=dict)
+    deadlines: DeadlineSweeper  # warnings and breaches of deadlines, recorded once
+    # The read models' engine, built on first use by the layer above (projections.engine_for).
+    read_models: ReadModelEngine | None = None
 
     def close(self) -> None:
         # A throttled projection signal still scheduled is sent now.
@@ -88,5 +95,6 @@ def bootstrap(
     audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
     service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
     reads = StreamReads(app, db, directory, clock, audit.access)
+    deadlines = DeadlineSweeper(app, db, clock)
     log.info("casetrail on %s", settings.backend)
-    return Casetrail(settings, clock, app, db, directory, audit, service, reads)
+    return Casetrail(settings, clock, app, db, directory, audit, service, reads, deadlines)

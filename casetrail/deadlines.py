@@ -51,7 +51,7 @@ from domain.kinds import KINDS
 from evidence.chain import ChainEntry
 
 if TYPE_CHECKING:
-    from casetrail.bootstrap import Casetrail
+    pass
 
 log = logging.getLogger("casetrail.deadlines")
 
@@ -395,15 +395,3 @@ class DeadlineSweeper:
             result.append(item)
         result.sort(key=lambda item: -int(item["position"]))
         return result
-
-
-EXTRA = "deadlines"
-
-
-def sweeper_for(ct: Casetrail) -> DeadlineSweeper:
-    """The one sweeper of a built casetrail (leads from the environment)."""
-    sweeper = ct.extras.get(EXTRA)
-    if not isinstance(sweeper, DeadlineSweeper):
-        sweeper = DeadlineSweeper(ct.app, ct.db, ct.clock)
-        ct.extras[EXTRA] = sweeper
-    return sweeper

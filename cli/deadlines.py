@@ -8,7 +8,6 @@ from datetime import date
 
 import click
 
-from casetrail.deadlines import sweeper_for
 from cli.store import build
 
 
@@ -20,7 +19,7 @@ def deadlines() -> None:
 @deadlines.command("sweep")
 def deadlines_sweep() -> None:
     """Sweeps every case now (no worker needed); safe beside running sweeps."""
-    report = sweeper_for(build()).sweep()
+    report = build().deadlines.sweep()
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -45,7 +44,7 @@ def deadlines_list(
     if unit is not None:
         ct.directory.require_unit(unit)
         within = lambda code: ct.directory.may_act(unit, code)  # noqa: E731
-    for item in sweeper_for(ct).records(
+    for item in ct.deadlines.records(
         within=within,
         kind=kind,
         case_kind=case_kind,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from threading import Lock
 
+from casetrail.bootstrap import Casetrail
 from projections.cases import CaseList
 from projections.correction import CorrectionIndicators
 from projections.disputes import DisputeIndicators
 from projections.engine import Engine, Projection
 from projections.inbox import Inbox
 from projections.resettlement import ResettlementIndicators
-
-if TYPE_CHECKING:
-    from casetrail.bootstrap import Casetrail
 
 
 def all_projections() -> list[Projection]:
@@ -25,11 +23,15 @@ def all_projections() -> list[Projection]:
     ]
 
 
+_BUILDING = Lock()
+
+
 def engine_for(ct: Casetrail) -> Engine:
-    """The one engine of a casetrail (it holds the tracking recorder and unit chains)."""
-    engine = ct.extras.get("projections.engine")
-    if engine is None:
-        engine = Engine(ct, all_projections(), batch_size=ct.settings.projection_batch)
-        ct.extras["projections.engine"] = engine
-    assert isinstance(engine, Engine)
-    return engine
+    """The one engine of a casetrail (it holds the tracking recorder and unit chains),
+    built on first use and kept as the casetrail's `read_models`."""
+    with _BUILDING:
+        engine = ct.read_models
+        if not isinstance(engine, Engine):
+            engine = Engine(ct, all_projections(), batch_size=ct.settings.projection_batch)
+            ct.read_models = engine
+        return engine

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from casetrail.deadlines import sweeper_for
 from domain.roles import AUDITOR, SUPERVISOR
 from projections.inbox_query import INBOX_ROLES, inbox_for
 from web.auth import require_role
@@ -63,7 +62,7 @@ def deadlines(args: dict[str, Any]) -> Response:
     ct = casetrail()
     scope = read_models().jurisdiction_unit(user.actor, args.get("unit"))
     within = None if scope is None else (lambda code: ct.directory.may_act(scope, code))
-    items = sweeper_for(ct).records(
+    items = ct.deadlines.records(
         within=within,
         kind=args.get("kind"),
         state=args.get("state"),

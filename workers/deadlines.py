@@ -10,7 +10,6 @@ import json
 import logging
 import os
 
-from casetrail.deadlines import sweeper_for
 from workers.jobs import current
 
 log = logging.getLogger("casetrail.workers.deadlines")
@@ -28,6 +27,6 @@ def sweep_interval() -> int:
 
 def sweep_job() -> dict[str, int]:
     """The cron job (run by an RQ worker): sweeps every case with the worker's casetrail."""
-    report = sweeper_for(current()).sweep().as_dict()
+    report = current().deadlines.sweep().as_dict()
     log.info("deadline sweep: %s", json.dumps(report))
     return report

@@ -11,7 +11,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from casetrail.bootstrap import Casetrail
-from casetrail.deadlines import sweeper_for
 from domain.case import Actor
 from domain.clock import cst_date
 from projections import engine_for
@@ -141,7 +140,7 @@ def test_the_cases_an_inbox_shows_are_recorded_as_read(
 def test_supervisors_list_the_recorded_warnings_and_breaches_of_their_subtree(
     client: FlaskClient, tokens: Tokens, cases: dict[str, str], web_casetrail: Casetrail
 ) -> None:
-    report = sweeper_for(web_casetrail).sweep()
+    report = web_casetrail.deadlines.sweep()
     assert (report.warnings, report.breaches) == (1, 3)
     response = client.get("/api/v1/deadlines", headers=tokens.headers("supervisor"))
     assert response.status_code == 200
