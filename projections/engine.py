@@ -79,6 +79,9 @@ class Engine(Rebuilds):
         super().setup()
         self.parked.setup()
 
+    def stopped(self, name: str, generation: int) -> bool:
+        return self.parked.stopped_at(name, generation) is not None
+
     # --- positions ----------------------------------------------------------------------
 
     def far_behind(self, names: Iterable[str]) -> list[str]:
@@ -178,7 +181,7 @@ class Engine(Rebuilds):
                 if found is None:
                     continue
                 positions[name] = found
-            elif self.parked.stopped_at(name, g) is None:
+            elif not self.stopped(name, g):
                 positions[name] = self.position(name, g)
         if not positions:
             return True, 0

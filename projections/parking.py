@@ -26,7 +26,15 @@ def retry(engine: Engine, name: str | None = None) -> dict[str, int]:
     still fails is parked again (and the events of its case after it). A read model that
     stopped resumes from the event it stopped at. Returns {name: events still parked}."""
     engine.setup()
-    rows = engine.parked.rows(name)
+    rows = []
+    for row in engine.parked.rows(name):
+        active = engine.active_generation(row["name"]) or 0
+        if int(row["generation"]) < active:
+            # Of a generation a rebuild replaced (its tables dropped): nothing to retry.
+            with engine.db.writer(), engine.db.derived_transaction() as cur:
+                engine.parked.remove(cur, row["name"], int(row["generation"]), [row["position"]])
+        else:
+            rows.append(row)
     by_case: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -42,7 +50,11 @@ def retry(engine: Engine, name: str | None = None) -> dict[str, int]:
             _retry_case(engine, model, generation, case_rows)
     for model, generation in stopped:
         with engine.db.writer(), engine.db.derived_transaction() as cur:
-            positions = [r["position"] for r in rows if r["name"] == model and r["stops"]]
+            positions = [
+                r["position"]
+                for r in rows
+                if r["name"] == model and int(r["generation"]) == generation and r["stops"]
+            ]
             engine.parked.remove(cur, model, generation, positions)
         if engine.active_generation(model) == generation:
             engine.catch_up([model])
@@ -90,7 +102,6 @@ def skip(engine: Engine, name: str, position: int, by: Actor, reason: str) -> di
     if not found:
         raise ParkedEventNotFound(f"No event at position {position} is parked for {name}.")
     row = found[0]
-    generation = int(row["generation"])
     log = engine.ct.directory.log
     assert log is not None  # bootstrap gives the directory the administration log
     log.record(
@@ -98,16 +109,19 @@ def skip(engine: Engine, name: str, position: int, by: Actor, reason: str) -> di
         "ParkedEventSkipped",
         {
             "read_model": name,
-            "generation": generation,
+            "generations": [int(each["generation"]) for each in found],
             "position": position,
             "event_type": row["event_type"],
             "reason": reason,
         },
     )
-    with engine.db.writer(), engine.db.derived_transaction() as cur:
-        engine.parked.remove(cur, name, generation, [position])
-        if row["stops"] and engine.position(name, generation) < position:
-            engine.recorder._insert_tracking(
-                cur.raw, Tracking(tracking_name(name, generation), position)
-            )
+    # Every generation that parked it (the active one, and one a rebuild is filling).
+    for each in found:
+        generation = int(each["generation"])
+        with engine.db.writer(), engine.db.derived_transaction() as cur:
+            engine.parked.remove(cur, name, generation, [position])
+            if each["stops"] and engine.position(name, generation) < position:
+                engine.recorder._insert_tracking(
+                    cur.raw, Tracking(tracking_name(name, generation), position)
+                )
     return row

@@ -138,6 +138,10 @@ def test_an_event_that_cannot_be_decoded_parks_its_case_and_stops_the_indicators
     assert status["disputes"]["position"] == bad - 1
     assert status["disputes"]["parked"] == 1
     assert "parked" not in status["correction"]
+    # A rebuild stops at the same event and does not switch: the old tables keep answering.
+    engine.rebuild_many(["disputes"])
+    assert engine.active_generation("disputes") == 1
+    assert engine.parked.stopped_at("disputes", 2) == bad
 
     # What an operator sees: the API, and `casetrail projections status|parked list`.
     _, token = casetrail.directory.create_user("ops", "supervisor", "320102")
@@ -184,3 +188,6 @@ def test_an_event_that_cannot_be_decoded_parks_its_case_and_stops_the_indicators
         n: (None, 0) for n in status
     }
     assert str(broken) in case_ids_in(engine, "cases")
+    # The rebuild, resumed, goes past the skipped event (in both generations) and switches.
+    engine.rebuild_many(["disputes"])
+    assert engine.active_generation("disputes") == 2
