@@ -58,6 +58,9 @@ class Administration(Aggregate):
     class UserChanged(AdministrationEvent):
         """調整用戶: the user's unit or role changed (`data` has before and after)."""
 
+    class ParkedEventSkipped(AdministrationEvent):
+        """跳過暫停事件: a read model gives up on a parked event (`data`: which, and why)."""
+
     def __init__(self, **_: Any) -> None:
         """Reconstructed from its events only."""
 

@@ -15,6 +15,7 @@ from casetrail.service import AppendListener
 from casetrail.store.presence import check_reachable, require_store
 from domain.clock import Clock
 from domain.errors import CasetrailError
+from web.messages import CHINESE, MESSAGES_ZH, language_from_env
 
 
 def settings_for(data_dir: str | Path | None = None) -> Settings:
@@ -47,8 +48,14 @@ def build(data_dir: str | None = None) -> Casetrail:
 
 
 def report(error: CasetrailError) -> None:
-    """One line per problem, `error (code): message`, on stderr."""
-    for line in error.message.splitlines() or [""]:
+    """One line per problem, `error (code): message`, on stderr; in Chinese under
+    `LANG=zh_CN.UTF-8` or `CASETRAIL_LANG=zh` (the summary for the code, then the
+    specifics, which name variables, paths and fields, as they are)."""
+    lines = error.message.splitlines() or [""]
+    chinese = MESSAGES_ZH.get(error.code) if language_from_env() == CHINESE else None
+    if chinese is not None:
+        lines = [chinese, *(f"  {line}" for line in lines)]
+    for line in lines:
         click.echo(f"error ({error.code}): {line}", err=True)
 
 

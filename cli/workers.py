@@ -1,7 +1,9 @@
-"""`casetrail worker`, `casetrail cron` and `casetrail projections status|rebuild|catch-up`."""
+"""`casetrail worker`, `casetrail cron` and `casetrail projections status|rebuild|catch-up`
+and `casetrail projections parked list|retry|skip`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 
@@ -9,8 +11,11 @@ import click
 
 from casetrail.bootstrap import Casetrail
 from casetrail.store.presence import require_store
-from cli.store import open_store, settings_for
+from cli.store import open_store, refuse, settings_for
+from domain.case import Actor
+from domain.errors import CasetrailError
 from projections import engine_for
+from projections.parking import retry, skip
 from projections.rebuild import default_rebuild_processes
 from workers.cron import run
 from workers.signals import ProjectionSignal
@@ -85,3 +90,47 @@ def projections_rebuild(name: str | None, processes: int | None) -> None:
     processes = processes or default_rebuild_processes()
     for each, generation in engine.rebuild_many(names, processes=processes).items():
         click.echo(f"{each}: generation {generation} active at {engine.position(each, generation)}")
+
+
+@projections.group("parked")
+def parked() -> None:
+    """Events a read model could not decode or apply, kept with their error and position."""
+
+
+@parked.command("list")
+@click.argument("name", required=False)
+def parked_list(name: str | None) -> None:
+    """The parked events (of NAME, default every read model), one JSON line each."""
+    engine = engine_for(build())
+    engine.setup()
+    for row in engine.parked.rows(name):
+        click.echo(json.dumps(row))
+
+
+@parked.command("retry")
+@click.argument("name", required=False)
+def parked_retry(name: str | None) -> None:
+    """Applies the parked events again, in order (once the code is fixed); what still fails
+    stays parked."""
+    left = retry(engine_for(build()), name)
+    click.echo(
+        f"still parked: {sum(left.values())}" + "".join(f"; {n}: {c}" for n, c in left.items())
+    )
+
+
+@parked.command("skip")
+@click.argument("name")
+@click.argument("position", type=int)
+@click.option("--reason", required=True, help="Why the event is given up (recorded).")
+@click.option("--by", default=getpass.getuser, show_default="the login name", help="Who skips it.")
+def parked_skip(name: str, position: int, reason: str, by: str) -> None:
+    """Gives up on the event at POSITION for read model NAME; recorded in the audited
+    administration log with who and why."""
+    if not reason.strip():
+        raise click.BadParameter("give a reason", param_hint="--reason")
+    engine = engine_for(build())
+    try:
+        row = skip(engine, name, position, Actor(f"operator:{by}", "operator", ""), reason)
+    except CasetrailError as error:
+        refuse(error)
+    click.echo(f"skipped {row['event_type']} at {position} for {name}")

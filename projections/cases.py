@@ -76,8 +76,9 @@ class CaseList(Projection):
     # Every case event changes the row (status, time, version), not only those handled.
     kinds: ClassVar[frozenset[str] | None] = None
     # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality;
-    # 4: a dispute's deadline extension survives triage (the state says `extended`).
-    version: ClassVar[int] = 4
+    # 4: a dispute's deadline extension survives triage (the state says `extended`);
+    # 5: search terms of names and summaries in simplified characters (歐陽 finds 欧阳).
+    version: ClassVar[int] = 5
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]

@@ -34,10 +34,15 @@ from eventsourcing.utils import get_topic
 from domain.case import CaseEvent
 from domain.errors import UnknownUnit
 from projections.generations import SQLITE_CACHE_KIB
+from projections.parked import WAITING, Parked, apply_error, decode_error
 from projections.privacy import Privacy
 from projections.readmodel import Batch, Place, Projection, kind_by_event_class
 from projections.rebuild import REBUILD_BATCH_SIZE, Rebuilds
 from projections.tracking import Conflict, bucket, share_tracking_name, tracking_name
+
+# One event of a batch: position, the decoded event (None: it could not be decoded), its
+# case kind, its case, and why it could not be decoded.
+Item = tuple[int, CaseEvent | None, str, Any, str | None]
 
 if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail
@@ -68,6 +73,14 @@ class Engine(Rebuilds):
         self.privacy = Privacy(ct.settings.cipher_key)
         self._places: dict[str, Place] = {}
         self._kinds = kind_by_event_class()
+        self.parked = Parked(self.db)
+
+    def setup(self) -> None:
+        super().setup()
+        self.parked.setup()
+
+    def stopped(self, name: str, generation: int) -> bool:
+        return self.parked.stopped_at(name, generation) is not None
 
     # --- positions ----------------------------------------------------------------------
 
@@ -168,7 +181,7 @@ class Engine(Rebuilds):
                 if found is None:
                     continue
                 positions[name] = found
-            else:
+            elif not self.stopped(name, g):
                 positions[name] = self.position(name, g)
         if not positions:
             return True, 0
@@ -225,24 +238,15 @@ class Engine(Rebuilds):
         # write to a generation's tables advances its tracking record: if the claim below
         # still finds `before`, nothing read here has changed since.
         batches: dict[str, Batch] = {}
+        parks: dict[str, tuple[list[tuple[int, str, str, str]], int | None]] = {}
         with self.db.transaction(commit=False) as reader:
             for name, (generation, before) in sorted(claims.items()):
-                projection = self.projections[name]
-                batch = Batch(reader, self.tables(name, generation), self)
-                share = shares.get(name)
-                kinds = projection.kinds
-                if share is None:
-                    for position, event, kind in events:
-                        if position > before and (kinds is None or kind in kinds):
-                            projection.apply(batch, event, kind, position)
-                            applied += 1
-                else:
-                    lo, hi = share
-                    for position, event, kind in events:
-                        if position > before and lo <= bucket(event.originator_id) < hi:
-                            projection.apply(batch, event, kind, position)
-                            applied += 1
+                batch, count, parked, stop = self._apply_in_memory(
+                    reader, name, generation, before, events, shares.get(name)
+                )
+                applied += count
                 batches[name] = batch
+                parks[name] = (parked, stop)
         try:
             with self.db.writer(), self.db.derived_transaction() as cur:
                 if self.db.dialect == "sqlite":
@@ -275,15 +279,93 @@ class Engine(Rebuilds):
                     batch.cur = cur
                     self.projections[name].finish(batch)
                     batch.flush()
-                    if notifications and notifications[-1].id > before:
-                        self.recorder._insert_tracking(
-                            cur.raw, Tracking(tname, notifications[-1].id)
-                        )
+                    parked, stop = parks[name]
+                    self.parked.add(cur, name, generation, parked, stops=stop is not None)
+                    # A read model that stopped is tracked up to the event before it.
+                    end = notifications[-1].id if notifications else before
+                    if stop is not None:
+                        end = stop - 1
+                    if end > before:
+                        self.recorder._insert_tracking(cur.raw, Tracking(tname, end))
                     if switch:
                         self._switch(cur, name, generation)
         except (Conflict, IntegrityError):
             return None
         return applied
+
+    def _apply_in_memory(
+        self,
+        reader: Any,
+        name: str,
+        generation: int,
+        before: int,
+        events: list[Item],
+        share: tuple[int, int] | None,
+        parked_cases: set[str] | None = None,
+    ) -> tuple[Batch, int, list[tuple[int, str, str, str]], int | None]:
+        """Applies a batch's events past `before` to one read model, in memory. Returns
+        the batch, the events applied, the events parked (position, case, event type,
+        error) and the position it stopped at (None: it did not stop).
+
+        An event that cannot be decoded or applied is parked. A partitionable read model
+        parks it with every later event of its case and goes on with the other cases
+        (the batch is applied again without that case: a handler may have half-changed
+        its rows); any other stops before it."""
+        projection = self.projections[name]
+        kinds = projection.kinds
+        isolate = projection.partitionable
+        # Each isolated case parks its events from this position on.
+        blocked_from = dict.fromkeys(
+            parked_cases
+            if parked_cases is not None
+            else (self.parked.cases(name, generation, reader) if isolate else ()),
+            0,
+        )
+        failures: dict[int, str] = {}
+        while True:
+            batch = Batch(reader, self.tables(name, generation), self)
+            applied = 0
+            parked: list[tuple[int, str, str, str]] = []
+            stop = None
+            again = False
+            for position, event, kind, case_id, error in events:
+                if position <= before:
+                    continue
+                if share is None:
+                    if kinds is not None and kind not in kinds:
+                        continue
+                elif not share[0] <= bucket(case_id) < share[1]:
+                    continue
+                case = str(case_id)
+                event_type = type(event).__name__ if event is not None else "unknown"
+                error = error or failures.get(position)
+                start = blocked_from.get(case)
+                if start is not None and position >= start:
+                    parked.append((position, case, event_type, error or WAITING))
+                    continue
+                if error is None:
+                    assert event is not None
+                    try:
+                        projection.apply(batch, event, kind, position)
+                        applied += 1
+                        continue
+                    except Exception as exc:
+                        failures[position] = apply_error(exc, event_type)
+                        log.warning(
+                            "read model %s parks event %s: %s", name, position, failures[position]
+                        )
+                        if isolate:
+                            blocked_from[case] = position
+                        again = True  # a handler may have half-changed the batch's rows
+                        break
+                parked.append((position, case, event_type, error))
+                if isolate:
+                    blocked_from[case] = position
+                    continue
+                stop = position
+                break
+            if not again:
+                return batch, applied, parked, stop
 
     def _wanted(
         self, claims: dict[str, Any], shares: dict[str, tuple[int, int]]
@@ -307,10 +389,10 @@ class Engine(Rebuilds):
         self,
         notifications: Sequence[Notification],
         wanted: tuple[set[str], set[int]] | None = None,
-    ) -> list[tuple[int, CaseEvent, str]]:
+    ) -> list[Item]:
         """The batch's case events with their positions and kinds, decoded once (with
         `wanted`, only events of those kinds or of cases in those buckets)."""
-        events = []
+        events: list[Item] = []
         topic_kinds = self._topic_kinds
         for notification in notifications:
             if wanted is not None and (
@@ -318,12 +400,25 @@ class Engine(Rebuilds):
                 and bucket(notification.originator_id) not in wanted[1]
             ):
                 continue
-            event = self._decode(notification)
+            try:
+                event = self._decode(notification)
+            except Exception as exc:
+                # A case event this build knows but cannot decode: parked, not skipped.
+                events.append(
+                    (
+                        notification.id,
+                        None,
+                        topic_kinds[notification.topic],
+                        notification.originator_id,
+                        decode_error(exc),
+                    )
+                )
+                continue
             if event is None:
                 continue
             kind = self._kinds.get(type(event))
             if kind is not None:
-                events.append((notification.id, event, kind))
+                events.append((notification.id, event, kind, event.originator_id, None))
         return events
 
     @cached_property
@@ -333,10 +428,13 @@ class Engine(Rebuilds):
 
     def _decode(self, notification: Notification) -> CaseEvent | None:
         """The domain event, or None for what this read model does not know (other
-        aggregates, kinds this build lacks); those are skipped but still tracked."""
+        aggregates, kinds this build lacks); those are skipped but still tracked. A case
+        event of a known type that cannot be decoded raises (it is parked)."""
         try:
             event = self.ct.app.mapper.to_domain_event(notification)
         except Exception:
+            if notification.topic in self._topic_kinds:
+                raise
             log.warning(
                 "skipping notification %s (%s): cannot decode",
                 notification.id,
@@ -365,6 +463,7 @@ class Engine(Rebuilds):
         head = self.head()
         active = self.active_generations()
         stale = self.stale()
+        parked_counts = self.parked.counts()
         result = []
         for name in self.projections:
             generation = active.get(name, 1)
@@ -378,6 +477,12 @@ class Engine(Rebuilds):
             }
             if name in stale:
                 entry["stale"] = True
+            parked = parked_counts.get((name, generation), 0)
+            if parked:
+                entry["parked"] = parked
+                stopped = self.parked.stopped_at(name, generation)
+                if stopped is not None:
+                    entry["stopped_at"] = stopped
             building = self._building_generation(name)
             if building is not None:
                 shares = self._shares(name, building)

@@ -143,12 +143,22 @@ class Rebuilds(Generations):
         pending = dict(generations)
         while pending:
             self.run_batches(pending, switch=True, limit=self.rebuild_batch_size)
-            pending = {n: g for n, g in pending.items() if self.active_generation(n) != g}
+            # A generation stopped at a parked event is not switched to (the active one
+            # keeps answering) until the event is retried or skipped.
+            pending = {
+                n: g
+                for n, g in pending.items()
+                if self.active_generation(n) != g and not self.stopped(n, g)
+            }
         if on_batch is not None:
             on_batch(min(self.position(n, g) for n, g in generations.items()))
         for name, generation in generations.items():
             self.analyze(name, generation)
         return generations
+
+    def stopped(self, name: str, generation: int) -> bool:
+        """Whether a generation stopped at an event it cannot apply (projections.parked)."""
+        return False
 
     def _fill_in_processes(self, generations: dict[str, int], processes: int) -> None:
         """Fills the building generations up to the head, one group per child process."""

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain.errors import CasetrailError
+from web.messages import CHINESE, localized
 from web.schemas import ErrorResponse
 
 log = logging.getLogger("casetrail.web")
@@ -49,9 +50,20 @@ MESSAGES = {
 }
 
 
+def request_language() -> str:
+    """`zh` when the request prefers Chinese (`Accept-Language: zh`, `zh-CN`, `zh-Hans`);
+    English otherwise, and by default."""
+    if not has_request_context():
+        return "en"
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans"], default="en")
+    return CHINESE if best.lower().startswith("zh") else "en"
+
+
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Response:
+    """The one error shape; the message in the request's language (the code never changes)."""
+    message = localized(code, message, request_language())
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
     return response

@@ -246,6 +246,18 @@ class ProjectionStatus(OpenSchema):
     stale = fields.Boolean(
         metadata={"description": "Present when its tables are of an older layout (rebuilt next)"}
     )
+    parked = fields.Integer(
+        metadata={
+            "description": "Present when events are parked: how many this read model could "
+            "not decode or apply (`casetrail projections parked list`)"
+        }
+    )
+    stopped_at = fields.Integer(
+        metadata={
+            "description": "Present when the read model stopped at a parked event it cannot "
+            "isolate by case: that event's position"
+        }
+    )
     rebuilding = fields.Dict(
         metadata={
             "description": "A new generation being filled: `generation`, `position` (the "
