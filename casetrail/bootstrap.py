@@ -15,6 +15,7 @@ from casetrail.application import CaseApplication
 from casetrail.audit.keys import load_signer
 from casetrail.audit.records import create_tables as create_audit_tables
 from casetrail.audit.trail import AuditTrail
+from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
 from casetrail.db import Database
 from casetrail.directory import Directory
@@ -23,6 +24,7 @@ from casetrail.idempotency import IdempotencyKeys
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
+from evidence.witness import parse_witnesses
 
 log = logging.getLogger("casetrail")
 
@@ -85,7 +87,9 @@ def bootstrap(
         directory.seed_jiangsu()
     # The audit trail: its checkpoint table, its signing key, the read-access log.
     create_audit_tables(db)
-    audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
+    create_witness_tables(db)
+    signer = load_signer(settings.signing_key, settings.data_dir)
+    audit = AuditTrail(app, db, clock, signer, parse_witnesses(settings.witnesses))
     service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
     reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)

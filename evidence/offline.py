@@ -11,15 +11,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from evidence.chain import GENESIS
 from evidence.merkle import leaf_hash, log_entry, verify_inclusion
 from evidence.note import NoteError, VerifierKey, open_checkpoint
 from evidence.verifier import LinkRow, Report, StoredRow, recompute_link
+from evidence.witness import WitnessKey, check_quorum
 
 EXPORT_FORMAT = "casetrail-case-export/v1"
 EXPORT_FIELDS = frozenset({"format", "case", "public_key", "checkpoint", "events"})
+# The witnesses' cosignatures of the checkpoint and its RFC 3161 token (base64 DER).
+OPTIONAL_FIELDS = frozenset({"cosignatures", "timestamp"})
 EVENT_FIELDS = frozenset(
     {
         "position",
@@ -47,16 +51,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def verify_export(text: str, trusted_key: VerifierKey | None = None) -> Report:
+def verify_export(
+    text: str,
+    trusted_key: VerifierKey | None = None,
+    witness_keys: Sequence[WitnessKey] = (),
+    quorum: int = 0,
+) -> Report:
     """Checks an exported case; `trusted_key` is the log's public key as the auditor knows
-    it (without it, the key in the file is used and the caller must say so)."""
+    it (without it, the key in the file is used and the caller must say so); with
+    `quorum`, the checkpoint must be cosigned by that many of `witness_keys`."""
     report = Report()
     try:
         document = json.loads(text)
     except (ValueError, TypeError):
         report.add("export_malformed", "The file is not a casetrail case export (not JSON).")
         return report
-    if not isinstance(document, dict) or set(document) != EXPORT_FIELDS:
+    if not isinstance(document, dict) or not (
+        EXPORT_FIELDS <= set(document) <= EXPORT_FIELDS | OPTIONAL_FIELDS
+    ):
         report.add("export_malformed", "The file does not have the fields of a case export.")
         return report
     if document["format"] != EXPORT_FORMAT:
@@ -89,6 +101,13 @@ def verify_export(text: str, trusted_key: VerifierKey | None = None) -> Report:
         return report
     report.checkpoint = checkpoint
     report.log_size = checkpoint.size
+    if quorum:
+        lines = document.get("cosignatures", [])
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            lines = []
+        check_quorum(
+            report, [("in the file", str(document["checkpoint"]), lines)], witness_keys, quorum
+        )
     case = document["case"]
     events = document["events"]
     if not isinstance(case, str) or not isinstance(events, list) or not events:

@@ -77,7 +77,12 @@ def safety_net() -> int:
 
 
 def checkpoint_job() -> int | None:
-    """The cron job: a signed checkpoint of the audit log if it grew since the last one;
-    its number, or None."""
-    row = current().audit.write_checkpoint()
+    """The cron job: a signed checkpoint of the audit log if it grew since the last one,
+    then the latest checkpoint to every witness that has not cosigned it (one that was
+    down is asked again here at the next run); the new checkpoint's number, or None."""
+    audit = current().audit
+    row = audit.write_checkpoint()
+    cosigned = audit.witness()
+    if cosigned:
+        log.info("checkpoint cosigned by %s witness(es)", len(cosigned))
     return None if row is None else int(row.number)

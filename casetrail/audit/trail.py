@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from casetrail.application import CaseApplication
-from casetrail.audit import records
+from casetrail.audit import records, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -27,6 +27,7 @@ from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
 from evidence.tree import Tree
 from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
+from evidence.witness import WitnessKey, check_quorum
 
 log = logging.getLogger("casetrail.audit")
 
@@ -50,8 +51,16 @@ class LogInconsistent(CasetrailError):
 
 
 class AuditTrail:
-    def __init__(self, app: CaseApplication, db: Database, clock: Clock, signer: Signer) -> None:
+    def __init__(
+        self,
+        app: CaseApplication,
+        db: Database,
+        clock: Clock,
+        signer: Signer,
+        witnessed_by: Sequence[tuple[WitnessKey, str]] = (),
+    ) -> None:
         self.app = app
+        self.witnessed_by = list(witnessed_by)
         self.db = db
         self.clock = clock
         self.signer = signer
@@ -91,6 +100,28 @@ class AuditTrail:
         )
         self.check_snapshots(report, case)
         return report
+
+    def check_witnesses(self, report: Report, keys: Sequence[WitnessKey], quorum: int) -> None:
+        """Every checkpoint must carry `quorum` valid cosignatures by the given witnesses."""
+        cosigned = witnesses.cosignatures(self.db)
+        rows = [
+            (row.number, str(row.note), cosigned.get(int(row.number), []))
+            for row in records.read_checkpoints(self.db)
+        ]
+        check_quorum(report, rows, keys, quorum)
+
+    def witness(self) -> list[str]:
+        """Submits the latest checkpoint to the witnesses that have not cosigned it yet."""
+        last = records.latest_checkpoint(self.db)
+        if last is None or not self.witnessed_by:
+            return []
+        tree, _, _ = self.tree()
+        size = int(last.tree_size)
+        if size > tree.size:
+            return []
+        return witnesses.submit(
+            self.db, tree, int(last.number), str(last.note), size, self.witnessed_by
+        )
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
@@ -208,8 +239,10 @@ class AuditTrail:
         return records.CheckpointRow(number, checkpoint.size, checkpoint.root.hex(), note)
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        """Every checkpoint, each with the consistency proof from the one before it."""
+        """Every checkpoint, each with the consistency proof from the one before it and
+        the witnesses' cosignatures."""
         tree, _, _ = self.tree()
+        cosigned = witnesses.cosignatures(self.db)
         result = []
         previous: Checkpoint | None = None
         for row in records.read_checkpoints(self.db):
@@ -218,6 +251,7 @@ class AuditTrail:
                 "tree_size": row.tree_size,
                 "root_hash": row.root_hash,
                 "note": row.note,
+                "cosignatures": cosigned.get(int(row.number), []),
             }
             try:
                 checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
@@ -337,6 +371,7 @@ class AuditTrail:
             "case": case_id,
             "public_key": self.public_key,
             "checkpoint": last.note,
+            "cosignatures": witnesses.cosignatures(self.db).get(int(last.number), []),
             "events": events,
         }
         return canonical_export(document)
