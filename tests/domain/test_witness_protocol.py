@@ -75,7 +75,7 @@ def test_a_cosignature_is_the_c2sp_line_over_the_checkpoint_body(
 def test_keys_round_trip_and_a_wrong_id_or_type_is_refused(witness: WitnessSigner) -> None:
     assert WitnessKey.parse(witness.key.encode()) == witness.key
     assert WitnessSigner.parse(witness.encode()).key == witness.key
-    name, key_id, material = witness.key.encode().split("+", 2)
+    name, _, material = witness.key.encode().split("+", 2)
     with pytest.raises(NoteError):
         WitnessKey.parse(f"{name}+00000000+{material}")
     with pytest.raises(NoteError):  # a note signer key (type 0x01) is not a cosigner key

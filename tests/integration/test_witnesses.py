@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
+from casetrail.audit.records import create_tables as create_checkpoint_table
 from casetrail.audit.witnesses import COSIGNATURE_TABLE
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from cli.witness import Witness, _handler, load_witness_key
 from domain.clock import FixedClock
 from evidence.chain import ChainEntry, event_hash
-from evidence.note import open_checkpoint
+from evidence.note import Checkpoint, open_checkpoint
 from evidence.offline import verify_export
 from evidence.witness import WitnessKey, WitnessSigner, WitnessState, add_checkpoint
 from evidence.witness import add_checkpoint_request as request_body
@@ -53,7 +54,9 @@ class ThreadWitness:
         self.server.server_close()
 
 
-def witnessed(settings: Settings, clock: FixedClock, urls: list[tuple[WitnessKey, str]]) -> Casetrail:
+def witnessed(
+    settings: Settings, clock: FixedClock, urls: list[tuple[WitnessKey, str]]
+) -> Casetrail:
     spec = ",".join(f"{key.encode()}@{url}" for key, url in urls)
     ct = bootstrap(settings.with_(witnesses=spec, witness_quorum=2), clock=clock)
     ct.directory.load_units(TEST_UNITS)
@@ -80,7 +83,9 @@ def log_signer(settings: Settings) -> Iterator[Settings]:
 # --- real witness processes --------------------------------------------------------------
 
 
-def start_witness(directory: Path, name: str, log_key: str, port: int = 0) -> tuple[subprocess.Popen[str], str]:
+def start_witness(
+    directory: Path, name: str, log_key: str, port: int = 0
+) -> tuple[subprocess.Popen[str], str]:
     command = [
         sys.executable, "-c", "from cli.main import main; main()", "witness",
         "--key-file", str(directory / f"{name}.key"), "--name", name,
@@ -147,9 +152,12 @@ def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
             assert sorted(checkpoint_job(ct)) == ["w0", "w1", "w2"]
             assert len(ct.audit.checkpoints()[-1]["cosignatures"]) == 3
             state = json.loads((tmp_path / "w2.json").read_text())
-            assert state[ct.audit.signer.name][0] == open_checkpoint(
-                str(ct.audit.checkpoints()[-1]["note"]), ct.audit.signer.verifier
-            ).size
+            assert (
+                state[ct.audit.signer.name][0]
+                == open_checkpoint(
+                    str(ct.audit.checkpoints()[-1]["note"]), ct.audit.signer.verifier
+                ).size
+            )
         finally:
             ct.close()
     finally:
@@ -161,14 +169,14 @@ def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
 # --- the insider ---------------------------------------------------------------------------
 
 
-def rewrite_event(ct: Casetrail, index: int) -> None:
+def rewrite_event(ct: Casetrail, index: int, erase_cosignatures: bool) -> None:
     """As an insider with the database and the signing key: rewrites the event at place
     `index` of the log, recomputes its case's chain, erases the checkpoints and their
-    cosignatures and signs a new checkpoint of the rewritten log."""
+    cosignatures or not, re-signs every checkpoint and signs a new one."""
     db = ct.db
-    link = db.query(
-        "SELECT case_id, version, position FROM case_event_chain ORDER BY position"
-    )[index]
+    link = db.query("SELECT case_id, version, position FROM case_event_chain ORDER BY position")[
+        index
+    ]
     case_id = str(link["case_id"])
     position_column = db.position_column
     rows = db.query(
@@ -211,8 +219,18 @@ def rewrite_event(ct: Casetrail, index: int) -> None:
                 (digest, prev, new, case_id, row["version"]),
             )
             prev = new
-        cur.execute("DELETE FROM audit_checkpoints")
-        cur.execute(f"DELETE FROM {COSIGNATURE_TABLE}")
+        if erase_cosignatures:
+            cur.execute(f"DELETE FROM {COSIGNATURE_TABLE}")
+    # Every checkpoint re-signed over the rewritten tree, under its old number and time.
+    tree, _, _ = ct.audit.tree()
+    for row in ct.db.query("SELECT number, tree_size, note FROM audit_checkpoints"):
+        old = open_checkpoint(str(row["note"]), ct.audit.signer.verifier)
+        again = Checkpoint(old.origin, old.size, tree.root(old.size), old.time)
+        with db.transaction() as cur:
+            cur.execute(
+                "UPDATE audit_checkpoints SET root_hash = ?, note = ? WHERE number = ?",
+                (again.root.hex(), ct.audit.signer.sign_note(again.text()), row["number"]),
+            )
     ct.audit.write_checkpoint(force=True)
 
 
@@ -239,7 +257,7 @@ def test_the_insider_who_rewrites_a_witnessed_event_is_caught_every_time(
                 str(ct.audit.checkpoints()[-1]["note"]), ct.audit.signer.verifier
             ).size
             add_cases(ct, clock, 1)
-            rewrite_event(ct, rng.randrange(witnessed_size))
+            rewrite_event(ct, rng.randrange(witnessed_size), round_ % 2 == 0)
             # Without witnesses, the rewrite is perfect: everything verifies.
             assert ct.audit.verify().ok
             # The witnesses refuse: no consistency proof leads from what they cosigned.
@@ -262,9 +280,11 @@ def reset(ct: Casetrail, witnesses: list[ThreadWitness]) -> None:
     """A fresh log for the next round: empty tables, witnesses that saw nothing."""
     db = ct.db
     with db.transaction() as cur:
-        for table in ("case_event_chain", "audit_checkpoints", COSIGNATURE_TABLE):
+        for table in ("case_event_chain", COSIGNATURE_TABLE):
             cur.execute(f"DELETE FROM {table}")
         cur.execute(f"DELETE FROM {ct.audit.events_table}")
+        cur.execute("DROP TABLE audit_checkpoints")  # numbered from 1 again
+    create_checkpoint_table(db)
     for w in witnesses:
         w.witness.state.heads.clear()
 
@@ -289,7 +309,9 @@ def test_a_fork_shown_to_different_witnesses_cannot_meet_the_quorum_twice(
         size = rng.randrange(2, 40)
         common = rng.randrange(1, size)
         base = [leaf_hash(os.urandom(8)) for _ in range(common)]
-        forks = [Tree(base + [leaf_hash(os.urandom(8)) for _ in range(size - common)]) for _ in "ab"]
+        forks = [
+            Tree(base + [leaf_hash(os.urandom(8)) for _ in range(size - common)]) for _ in "ab"
+        ]
         notes = [
             log.sign_note(Checkpoint(log.name, size, t.root(), "2026-03-02T01:00:00Z").text())
             for t in forks
@@ -359,7 +381,9 @@ def test_a_strangers_cosignature_or_a_replayed_one_does_not_count(
         assert not verify_export(export, ct.audit.signer.verifier, keys, 2).ok
         assert verify_export(export, ct.audit.signer.verifier, keys, 0).ok
         # The third witness never saw this log: its key cannot make up the quorum.
-        assert not verify_export(export, ct.audit.signer.verifier, [witnesses[2].key, keys[0]], 2).ok
+        assert not verify_export(
+            export, ct.audit.signer.verifier, [witnesses[2].key, keys[0]], 2
+        ).ok
     finally:
         ct.close()
         for w in witnesses:
