@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import click
+from cryptography.x509 import Certificate
 
 from casetrail.files import write_private
 from cli.store import build as _build
 from evidence.note import NoteError, VerifierKey
 from evidence.offline import verify_export
+from evidence.timestamp import TimestampError, load_certificate
 from evidence.verifier import Report
 from evidence.witness import WitnessKey
 
@@ -40,12 +42,27 @@ witness_options = [
         help="A witness's public key (or a file holding it); repeat for each witness.",
     ),
     click.option(
+        "--tsa-cert",
+        "tsa_cert",
+        default=None,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The time-stamping authority's certificate (PEM or DER): every checkpoint "
+        "must carry its RFC 3161 timestamp.",
+    ),
+    click.option(
         "--quorum",
         default=0,
         type=click.IntRange(min=0),
         help="How many of the witnesses must have cosigned each checkpoint.",
     ),
 ]
+
+
+def _tsa_certificate(path: Path | None) -> Certificate | None:
+    try:
+        return None if path is None else load_certificate(path.read_bytes())
+    except TimestampError as error:
+        raise click.BadParameter(str(error), param_hint="--tsa-cert") from None
 
 
 def _with_witness_options(command):  # type: ignore[no-untyped-def]
@@ -93,6 +110,7 @@ def verify(
     as_json: bool,
     data_dir: str | None,
     witness_texts: tuple[str, ...],
+    tsa_cert: Path | None,
     quorum: int,
 ) -> None:
     """Recomputes the hash chains and the Merkle log against the signed checkpoints (and,
@@ -100,11 +118,14 @@ def verify(
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
     keys = _witness_keys(witness_texts, quorum)
+    certificate = _tsa_certificate(tsa_cert)
     ct = _build(data_dir)
     try:
         report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
         if quorum:
             ct.audit.check_witnesses(report, keys, quorum)
+        if certificate is not None:
+            ct.audit.check_timestamps(report, certificate)
     finally:
         ct.close()
     _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
@@ -119,6 +140,7 @@ def checkpoint(data_dir: str | None) -> None:
     try:
         row = ct.audit.write_checkpoint(force=True)
         cosigned = ct.audit.witness()
+        ct.audit.stamp()
     finally:
         ct.close()
     if row is None:
@@ -168,12 +190,18 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_with_witness_options
 def verify_export_command(
-    file: Path, key_text: str | None, as_json: bool, witness_texts: tuple[str, ...], quorum: int
+    file: Path,
+    key_text: str | None,
+    as_json: bool,
+    witness_texts: tuple[str, ...],
+    tsa_cert: Path | None,
+    quorum: int,
 ) -> None:
     """Checks an exported case with nothing but the file and the public key (no database).
 
     Exit status 0 only when the export verifies."""
     keys = _witness_keys(witness_texts, quorum)
+    certificate = _tsa_certificate(tsa_cert)
     trusted = None
     if key_text is not None:
         candidate = Path(key_text)
@@ -188,7 +216,7 @@ def verify_export_command(
     except UnicodeDecodeError:
         click.echo("PROBLEM [export_malformed] The file is not UTF-8 text.")
         sys.exit(1)
-    report = verify_export(text, trusted, keys, quorum)
+    report = verify_export(text, trusted, keys, quorum, certificate)
     if trusted is None and not as_json:
         click.echo(
             "note: no --public-key given; checked against the key inside the file, which "

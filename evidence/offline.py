@@ -14,9 +14,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.x509 import Certificate
+
 from evidence.chain import GENESIS
 from evidence.merkle import leaf_hash, log_entry, verify_inclusion
 from evidence.note import NoteError, VerifierKey, open_checkpoint
+from evidence.timestamp import check_timestamps
 from evidence.verifier import LinkRow, Report, StoredRow, recompute_link
 from evidence.witness import WitnessKey, check_quorum
 
@@ -56,10 +59,12 @@ def verify_export(
     trusted_key: VerifierKey | None = None,
     witness_keys: Sequence[WitnessKey] = (),
     quorum: int = 0,
+    tsa_certificate: Certificate | None = None,
 ) -> Report:
     """Checks an exported case; `trusted_key` is the log's public key as the auditor knows
     it (without it, the key in the file is used and the caller must say so); with
-    `quorum`, the checkpoint must be cosigned by that many of `witness_keys`."""
+    `quorum`, the checkpoint must be cosigned by that many of `witness_keys`; with
+    `tsa_certificate`, it must carry an RFC 3161 timestamp of that TSA over its note."""
     report = Report()
     try:
         document = json.loads(text)
@@ -108,6 +113,12 @@ def verify_export(
         check_quorum(
             report, [("in the file", str(document["checkpoint"]), lines)], witness_keys, quorum
         )
+    if tsa_certificate is not None:
+        token = document.get("timestamp")
+        rows = [
+            ("in the file", str(document["checkpoint"]), token if isinstance(token, str) else None)
+        ]
+        check_timestamps(report, rows, tsa_certificate)
     case = document["case"]
     events = document["events"]
     if not isinstance(case, str) or not isinstance(events, list) or not events:

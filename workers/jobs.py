@@ -83,6 +83,7 @@ def checkpoint_job() -> int | None:
     audit = current().audit
     row = audit.write_checkpoint()
     cosigned = audit.witness()
+    audit.stamp()  # an RFC 3161 timestamp, where CASETRAIL_TSA_URL is set
     if cosigned:
         log.info("checkpoint cosigned by %s witness(es)", len(cosigned))
     return None if row is None else int(row.number)

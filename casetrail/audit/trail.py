@@ -14,8 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.x509 import Certificate
+
 from casetrail.application import CaseApplication
-from casetrail.audit import records, witnesses
+from casetrail.audit import records, timestamps, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -25,6 +27,7 @@ from domain.errors import CaseNotFound, CasetrailError
 from evidence.merkle import leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
+from evidence.timestamp import check_timestamps
 from evidence.tree import Tree
 from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
 from evidence.witness import WitnessKey, check_quorum
@@ -58,9 +61,11 @@ class AuditTrail:
         clock: Clock,
         signer: Signer,
         witnessed_by: Sequence[tuple[WitnessKey, str]] = (),
+        tsa_url: str | None = None,
     ) -> None:
         self.app = app
         self.witnessed_by = list(witnessed_by)
+        self.tsa_url = tsa_url
         self.db = db
         self.clock = clock
         self.signer = signer
@@ -109,6 +114,22 @@ class AuditTrail:
             for row in records.read_checkpoints(self.db)
         ]
         check_quorum(report, rows, keys, quorum)
+
+    def check_timestamps(self, report: Report, certificate: Certificate) -> None:
+        """Every checkpoint must carry an RFC 3161 token of this TSA over its signed note."""
+        stamped = timestamps.timestamps(self.db)
+        rows = [
+            (row.number, str(row.note), stamped.get(int(row.number)))
+            for row in records.read_checkpoints(self.db)
+        ]
+        check_timestamps(report, rows, certificate)
+
+    def stamp(self) -> bool:
+        """Asks the TSA (if one is set) for a timestamp of the latest checkpoint, once."""
+        last = records.latest_checkpoint(self.db)
+        if last is None or not self.tsa_url or int(last.number) in timestamps.timestamps(self.db):
+            return False
+        return timestamps.stamp(self.db, self.tsa_url, int(last.number), str(last.note))
 
     def witness(self) -> list[str]:
         """Submits the latest checkpoint to the witnesses that have not cosigned it yet."""
@@ -243,6 +264,7 @@ class AuditTrail:
         the witnesses' cosignatures."""
         tree, _, _ = self.tree()
         cosigned = witnesses.cosignatures(self.db)
+        stamped = timestamps.timestamps(self.db)
         result = []
         previous: Checkpoint | None = None
         for row in records.read_checkpoints(self.db):
@@ -252,6 +274,7 @@ class AuditTrail:
                 "root_hash": row.root_hash,
                 "note": row.note,
                 "cosignatures": cosigned.get(int(row.number), []),
+                "timestamp": stamped.get(int(row.number)),
             }
             try:
                 checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
@@ -372,6 +395,7 @@ class AuditTrail:
             "public_key": self.public_key,
             "checkpoint": last.note,
             "cosignatures": witnesses.cosignatures(self.db).get(int(last.number), []),
+            "timestamp": timestamps.timestamps(self.db).get(int(last.number)),
             "events": events,
         }
         return canonical_export(document)
