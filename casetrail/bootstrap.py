@@ -14,7 +14,6 @@ from casetrail.administration import AdministrationLog
 from casetrail.application import CaseApplication
 from casetrail.audit.keys import load_signer
 from casetrail.audit.records import create_tables as create_audit_tables
-from casetrail.audit.timestamps import create_tables as create_timestamp_tables
 from casetrail.audit.trail import AuditTrail
 from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
@@ -25,7 +24,6 @@ from casetrail.idempotency import IdempotencyKeys
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
-from evidence.witness import parse_witnesses
 
 log = logging.getLogger("casetrail")
 
@@ -89,10 +87,7 @@ def bootstrap(
     # The audit trail: its checkpoint table, its signing key, the read-access log.
     create_audit_tables(db)
     create_witness_tables(db)
-    create_timestamp_tables(db)
-    signer = load_signer(settings.signing_key, settings.data_dir)
-    witnesses = parse_witnesses(settings.witnesses)
-    audit = AuditTrail(app, db, clock, signer, witnesses, settings.tsa_url)
+    audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
     service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
     reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)

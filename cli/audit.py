@@ -17,6 +17,7 @@ from evidence.offline import verify_export
 from evidence.timestamp import TimestampError, load_certificate
 from evidence.verifier import Report
 from evidence.witness import WitnessKey
+from workers.witnessing import stamp, witness
 
 
 def _witness_keys(texts: tuple[str, ...], quorum: int) -> list[WitnessKey]:
@@ -139,8 +140,8 @@ def checkpoint(data_dir: str | None) -> None:
     ct = _build(data_dir)
     try:
         row = ct.audit.write_checkpoint(force=True)
-        cosigned = ct.audit.witness()
-        ct.audit.stamp()
+        cosigned = witness(ct)
+        stamp(ct)
     finally:
         ct.close()
     if row is None:

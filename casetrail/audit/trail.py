@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.x509 import Certificate
 
 from casetrail.application import CaseApplication
-from casetrail.audit import records, timestamps, witnesses
+from casetrail.audit import records, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -54,18 +54,8 @@ class LogInconsistent(CasetrailError):
 
 
 class AuditTrail:
-    def __init__(
-        self,
-        app: CaseApplication,
-        db: Database,
-        clock: Clock,
-        signer: Signer,
-        witnessed_by: Sequence[tuple[WitnessKey, str]] = (),
-        tsa_url: str | None = None,
-    ) -> None:
+    def __init__(self, app: CaseApplication, db: Database, clock: Clock, signer: Signer) -> None:
         self.app = app
-        self.witnessed_by = list(witnessed_by)
-        self.tsa_url = tsa_url
         self.db = db
         self.clock = clock
         self.signer = signer
@@ -108,41 +98,15 @@ class AuditTrail:
 
     def check_witnesses(self, report: Report, keys: Sequence[WitnessKey], quorum: int) -> None:
         """Every checkpoint must carry `quorum` valid cosignatures by the given witnesses."""
-        cosigned = witnesses.cosignatures(self.db)
-        rows = [
-            (row.number, str(row.note), cosigned.get(int(row.number), []))
-            for row in records.read_checkpoints(self.db)
-        ]
-        check_quorum(report, rows, keys, quorum)
+        check_quorum(report, self._vouched(witnesses.cosignatures(self.db), []), keys, quorum)
 
     def check_timestamps(self, report: Report, certificate: Certificate) -> None:
         """Every checkpoint must carry an RFC 3161 token of this TSA over its signed note."""
-        stamped = timestamps.timestamps(self.db)
-        rows = [
-            (row.number, str(row.note), stamped.get(int(row.number)))
-            for row in records.read_checkpoints(self.db)
-        ]
-        check_timestamps(report, rows, certificate)
+        check_timestamps(report, self._vouched(witnesses.timestamps(self.db), None), certificate)
 
-    def stamp(self) -> bool:
-        """Asks the TSA (if one is set) for a timestamp of the latest checkpoint, once."""
-        last = records.latest_checkpoint(self.db)
-        if last is None or not self.tsa_url or int(last.number) in timestamps.timestamps(self.db):
-            return False
-        return timestamps.stamp(self.db, self.tsa_url, int(last.number), str(last.note))
-
-    def witness(self) -> list[str]:
-        """Submits the latest checkpoint to the witnesses that have not cosigned it yet."""
-        last = records.latest_checkpoint(self.db)
-        if last is None or not self.witnessed_by:
-            return []
-        tree, _, _ = self.tree()
-        size = int(last.tree_size)
-        if size > tree.size:
-            return []
-        return witnesses.submit(
-            self.db, tree, int(last.number), str(last.note), size, self.witnessed_by
-        )
+    def _vouched(self, by_number: dict[int, Any], missing: Any) -> list[Any]:
+        rows = records.read_checkpoints(self.db)
+        return [(r.number, str(r.note), by_number.get(int(r.number), missing)) for r in rows]
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
@@ -260,11 +224,11 @@ class AuditTrail:
         return records.CheckpointRow(number, checkpoint.size, checkpoint.root.hex(), note)
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        """Every checkpoint, each with the consistency proof from the one before it and
-        the witnesses' cosignatures."""
+        """Every checkpoint, each with the consistency proof from the one before it, the
+        witnesses' cosignatures and its RFC 3161 timestamp token."""
         tree, _, _ = self.tree()
         cosigned = witnesses.cosignatures(self.db)
-        stamped = timestamps.timestamps(self.db)
+        stamped = witnesses.timestamps(self.db)
         result = []
         previous: Checkpoint | None = None
         for row in records.read_checkpoints(self.db):
@@ -395,7 +359,7 @@ class AuditTrail:
             "public_key": self.public_key,
             "checkpoint": last.note,
             "cosignatures": witnesses.cosignatures(self.db).get(int(last.number), []),
-            "timestamp": timestamps.timestamps(self.db).get(int(last.number)),
+            "timestamp": witnesses.timestamps(self.db).get(int(last.number)),
             "events": events,
         }
         return canonical_export(document)

@@ -32,6 +32,7 @@ from evidence.witness import WitnessKey, WitnessSigner, WitnessState, add_checkp
 from evidence.witness import add_checkpoint_request as request_body
 from tests.integration.audit_support import WORKER, build_store, registration
 from tests.units import TEST_UNITS
+from workers.witnessing import witness
 
 
 class ThreadWitness:
@@ -66,7 +67,7 @@ def witnessed(
 def checkpoint_job(ct: Casetrail) -> list[str]:
     """What the cron's checkpoint job does (workers.jobs.checkpoint_job) on this casetrail."""
     ct.audit.write_checkpoint()
-    return ct.audit.witness()
+    return witness(ct)
 
 
 def add_cases(ct: Casetrail, clock: FixedClock, n: int) -> None:
@@ -122,7 +123,7 @@ def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
         try:
             ids = build_store(ct, clock, 6)
             started = time.perf_counter()
-            assert sorted(ct.audit.witness()) == ["w0", "w1", "w2"]
+            assert sorted(witness(ct)) == ["w0", "w1", "w2"]
             seconds = time.perf_counter() - started
             print(f"checkpoint submission to 3 witness processes: {seconds * 1000:.0f} ms")
             assert seconds < 1.0
@@ -251,7 +252,7 @@ def test_the_insider_who_rewrites_a_witnessed_event_is_caught_every_time(
             if round_:
                 reset(ct, witnesses)
             ids = build_store(ct, clock, 2)
-            assert len(ct.audit.witness()) == 3
+            assert len(witness(ct)) == 3
             before = ct.audit.export_case(ids[rng.randrange(2)])
             witnessed_size = open_checkpoint(
                 str(ct.audit.checkpoints()[-1]["note"]), ct.audit.signer.verifier
@@ -261,7 +262,7 @@ def test_the_insider_who_rewrites_a_witnessed_event_is_caught_every_time(
             # Without witnesses, the rewrite is perfect: everything verifies.
             assert ct.audit.verify().ok
             # The witnesses refuse: no consistency proof leads from what they cosigned.
-            assert ct.audit.witness() == []
+            assert witness(ct) == []
             report = ct.audit.verify()
             ct.audit.check_witnesses(report, keys, 2)
             assert "not_witnessed" in {p.code for p in report.problems}
@@ -348,7 +349,7 @@ def test_a_strangers_cosignature_or_a_replayed_one_does_not_count(
     keys = [w.key for w in witnesses[:2]]
     try:
         ids = build_store(ct, clock, 3)
-        assert len(ct.audit.witness()) == 2
+        assert len(witness(ct)) == 2
         add_cases(ct, clock, 1)
         assert len(checkpoint_job(ct)) == 2
         report = ct.audit.verify()
