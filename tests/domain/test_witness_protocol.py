@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from casetrail.audit.keys import Signer
+from casetrail.config import ConfigError, Settings
 from evidence.merkle import leaf_hash
 from evidence.note import Checkpoint, NoteError
 from evidence.tree import Tree
@@ -143,3 +144,11 @@ def test_quorum_counts_only_valid_cosignatures_by_the_given_keys(
         )
         assert [p.code for p in report.problems] == ["not_witnessed"]
         assert "#2" in report.problems[0].message
+
+
+def test_a_malformed_witness_list_is_named_at_start_up(witness: WitnessSigner) -> None:
+    good = f"{witness.key.encode()}@http://127.0.0.1:7380"
+    settings = Settings.from_env({"CASETRAIL_WITNESSES": good, "CASETRAIL_WITNESS_QUORUM": "1"})
+    assert settings.witness_quorum == 1 and parse_witnesses(settings.witnesses)[0][0] == witness.key
+    with pytest.raises(ConfigError, match="CASETRAIL_WITNESSES"):
+        Settings.from_env({"CASETRAIL_WITNESSES": witness.key.encode() + "@ftp://x"})

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from casetrail.audit.records import create_tables as create_checkpoint_table
 from casetrail.audit.witnesses import COSIGNATURE_TABLE
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from cli.main import main
 from cli.witness import Witness, _handler, load_witness_key
 from domain.clock import FixedClock
 from evidence.chain import ChainEntry, event_hash
@@ -136,6 +138,15 @@ def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
             export = ct.audit.export_case(ids[0])
             assert json.loads(export)["cosignatures"] == listed[-1]["cosignatures"]
             assert verify_export(export, ct.audit.signer.verifier, keys, 3).ok
+            saved = tmp_path / "case.json"
+            saved.write_text(export)
+            arguments = ["audit", "verify-export", str(saved), "--public-key", log_key]
+            for key in keys:
+                arguments += ["--witness-key", key.encode()]
+            result = CliRunner().invoke(main, [*arguments, "--quorum", "3"])
+            assert result.exit_code == 0, result.output
+            result = CliRunner().invoke(main, [*arguments[:-2], "--quorum", "3"])
+            assert result.exit_code == 2  # two keys cannot make a quorum of three
 
             # w2 goes down; the next checkpoint is cosigned by two, which is the quorum.
             process, url = processes[2]
