@@ -103,6 +103,8 @@ class WitnessKey:
         if name != self.name or len(raw) != 4 + 8 + 64 or raw[:4] != self.key_id:
             return None
         (timestamp,) = struct.unpack(">Q", raw[4:12])
+        if timestamp >= 1 << 63:
+            return None
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(
                 raw[12:], cosigned_message(body, timestamp)
