@@ -8,68 +8,14 @@ import sys
 from pathlib import Path
 
 import click
-from cryptography.x509 import Certificate
 
 from casetrail.files import write_private
 from cli.store import build as _build
+from cli.trust import outside_parties, tsa_certificate, witness_keys
 from evidence.note import NoteError, VerifierKey
 from evidence.offline import verify_export
-from evidence.timestamp import TimestampError, load_certificate
 from evidence.verifier import Report
-from evidence.witness import WitnessKey
 from workers.witnessing import stamp, witness
-
-
-def _witness_keys(texts: tuple[str, ...], quorum: int) -> list[WitnessKey]:
-    keys = []
-    for text in texts:
-        candidate = Path(text)
-        try:
-            keys.append(WitnessKey.parse(candidate.read_text() if candidate.is_file() else text))
-        except NoteError as error:
-            raise click.BadParameter(str(error), param_hint="--witness-key") from None
-    if quorum > len(keys):
-        raise click.BadParameter(
-            f"a quorum of {quorum} needs at least {quorum} --witness-key", param_hint="--quorum"
-        )
-    return keys
-
-
-witness_options = [
-    click.option(
-        "--witness-key",
-        "witness_texts",
-        multiple=True,
-        help="A witness's public key (or a file holding it); repeat for each witness.",
-    ),
-    click.option(
-        "--tsa-cert",
-        "tsa_cert",
-        default=None,
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="The time-stamping authority's certificate (PEM or DER): every checkpoint "
-        "must carry its RFC 3161 timestamp.",
-    ),
-    click.option(
-        "--quorum",
-        default=0,
-        type=click.IntRange(min=0),
-        help="How many of the witnesses must have cosigned each checkpoint.",
-    ),
-]
-
-
-def _tsa_certificate(path: Path | None) -> Certificate | None:
-    try:
-        return None if path is None else load_certificate(path.read_bytes())
-    except TimestampError as error:
-        raise click.BadParameter(str(error), param_hint="--tsa-cert") from None
-
-
-def _with_witness_options(command):  # type: ignore[no-untyped-def]
-    for option in reversed(witness_options):
-        command = option(command)
-    return command
 
 
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:
@@ -104,7 +50,7 @@ def audit() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
-@_with_witness_options
+@outside_parties
 def verify(
     case_id: str | None,
     trusted: tuple[Path, ...],
@@ -118,8 +64,8 @@ def verify(
     with --quorum, checks each checkpoint's cosignatures by the given witnesses).
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
-    keys = _witness_keys(witness_texts, quorum)
-    certificate = _tsa_certificate(tsa_cert)
+    keys = witness_keys(witness_texts, quorum)
+    certificate = tsa_certificate(tsa_cert)
     ct = _build(data_dir)
     try:
         report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
@@ -189,7 +135,7 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
     help="The log's public key (or a file holding it), as `casetrail audit public-key` prints it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_with_witness_options
+@outside_parties
 def verify_export_command(
     file: Path,
     key_text: str | None,
@@ -201,8 +147,8 @@ def verify_export_command(
     """Checks an exported case with nothing but the file and the public key (no database).
 
     Exit status 0 only when the export verifies."""
-    keys = _witness_keys(witness_texts, quorum)
-    certificate = _tsa_certificate(tsa_cert)
+    keys = witness_keys(witness_texts, quorum)
+    certificate = tsa_certificate(tsa_cert)
     trusted = None
     if key_text is not None:
         candidate = Path(key_text)

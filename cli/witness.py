@@ -60,7 +60,7 @@ class Witness:
             return answer
 
 
-def _handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
+def handler_for(witness: Witness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             if self.path != "/add-checkpoint":
@@ -120,7 +120,7 @@ def witness(
         return
     if state_file is None or not keys:
         raise click.UsageError("a witness needs --state and at least one --log key")
-    server = ThreadingHTTPServer((host, port), _handler(Witness(signer, state_file, keys)))
+    server = ThreadingHTTPServer((host, port), handler_for(Witness(signer, state_file, keys)))
     click.echo(f"witness {signer.key.encode()} on http://{host}:{server.server_address[1]}")
     sys.stdout.flush()
     try:

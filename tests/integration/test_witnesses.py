@@ -12,12 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from datetime import timedelta
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from casetrail.audit.records import create_tables as create_checkpoint_table
@@ -25,7 +24,7 @@ from casetrail.audit.witnesses import COSIGNATURE_TABLE
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from cli.main import main
-from cli.witness import Witness, _handler, load_witness_key
+from cli.witness import Witness, handler_for, load_witness_key
 from domain.clock import FixedClock
 from evidence.chain import ChainEntry, event_hash
 from evidence.note import Checkpoint, open_checkpoint
@@ -44,7 +43,7 @@ class ThreadWitness:
         directory.mkdir(parents=True, exist_ok=True)
         self.signer = load_witness_key(directory / f"{name}.key", name)
         self.witness = Witness(self.signer, directory / f"{name}.json", [log_key])
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.witness))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self.witness))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -74,13 +73,8 @@ def checkpoint_job(ct: Casetrail) -> list[str]:
 
 def add_cases(ct: Casetrail, clock: FixedClock, n: int) -> None:
     for i in range(n):
-        clock.advance(__import__("datetime").timedelta(minutes=3))
+        clock.advance(timedelta(minutes=3))
         ct.service.open_case(WORKER, "dispute", "320102", "DisputeRegistered", registration(i))
-
-
-@pytest.fixture
-def log_signer(settings: Settings) -> Iterator[Settings]:
-    yield settings
 
 
 # --- real witness processes --------------------------------------------------------------
