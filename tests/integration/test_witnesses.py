@@ -29,10 +29,18 @@ from domain.clock import FixedClock
 from evidence.chain import ChainEntry, event_hash
 from evidence.note import Checkpoint, open_checkpoint
 from evidence.offline import verify_export
-from evidence.witness import WitnessKey, WitnessSigner, WitnessState, add_checkpoint
+from evidence.witness import (
+    WitnessKey,
+    WitnessSigner,
+    WitnessState,
+    add_checkpoint,
+    cosigners,
+    parse_witnesses,
+)
 from evidence.witness import add_checkpoint_request as request_body
 from tests.integration.audit_support import WORKER, build_store, registration
 from tests.units import TEST_UNITS
+from workers import jobs
 from workers.witnessing import witness
 
 
@@ -66,9 +74,16 @@ def witnessed(
 
 
 def checkpoint_job(ct: Casetrail) -> list[str]:
-    """What the cron's checkpoint job does (workers.jobs.checkpoint_job) on this casetrail."""
-    ct.audit.write_checkpoint()
-    return witness(ct)
+    """The cron's checkpoint job on this casetrail; the witnesses of the latest checkpoint."""
+    previous = jobs._casetrail
+    jobs.use(ct)
+    try:
+        jobs.checkpoint_job()
+    finally:
+        jobs._casetrail = previous
+    latest = ct.audit.checkpoints()[-1]
+    keys = parse_witnesses(ct.settings.witnesses)
+    return cosigners(latest["note"], latest["cosignatures"], [key for key, _ in keys])
 
 
 def add_cases(ct: Casetrail, clock: FixedClock, n: int) -> None:
