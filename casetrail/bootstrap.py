@@ -15,6 +15,7 @@ from casetrail.application import CaseApplication
 from casetrail.audit.keys import load_signer
 from casetrail.audit.records import create_tables as create_audit_tables
 from casetrail.audit.trail import AuditTrail
+from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
 from casetrail.db import Database
 from casetrail.deadlines import DeadlineSweeper
@@ -92,6 +93,7 @@ def bootstrap(
         directory.seed_jiangsu()
     # The audit trail: its checkpoint table, its signing key, the read-access log.
     create_audit_tables(db)
+    create_witness_tables(db)
     audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
     service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
     reads = StreamReads(app, db, directory, clock, audit.access)

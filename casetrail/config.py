@@ -17,6 +17,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from domain.errors import CasetrailError
+from evidence.note import NoteError
+from evidence.witness import parse_witnesses
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -60,6 +62,11 @@ class Settings:
     token_ttl_days: int = 90
     # Requests per bearer token (flask-limiter's notation, e.g. `600/minute`); "": no limit.
     rate_limit: str = "600/minute"
+    # Witnesses that cosign checkpoints (`<witness key>@<URL>`, comma-separated), how many
+    # cosignatures make a checkpoint witnessed, and an RFC 3161 time-stamping authority.
+    witnesses: str = ""
+    witness_quorum: int = 0
+    tsa_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +86,9 @@ class Settings:
             projection_batch=_positive_int(env, "CASETRAIL_PROJECTION_BATCH", 500, problems),
             token_ttl_days=_positive_int(env, "CASETRAIL_TOKEN_TTL_DAYS", 90, problems, zero=True),
             rate_limit=env.get("CASETRAIL_RATE_LIMIT", "600/minute").strip(),
+            witnesses=_witnesses(env, problems),
+            witness_quorum=_positive_int(env, "CASETRAIL_WITNESS_QUORUM", 0, problems, zero=True),
+            tsa_url=env.get("CASETRAIL_TSA_URL") or None,
         )
         if problems:
             raise ConfigError(problems)
@@ -230,3 +240,12 @@ def _signing_key(env: Mapping[str, str], problems: list[str]) -> str | None:
             "data directory"
         )
     return key
+
+
+def _witnesses(env: Mapping[str, str], problems: list[str]) -> str:
+    text = env.get("CASETRAIL_WITNESSES", "").strip()
+    try:
+        parse_witnesses(text)
+    except NoteError as error:
+        problems.append(f"CASETRAIL_WITNESSES: {error}")
+    return text

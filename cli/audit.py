@@ -11,9 +11,11 @@ import click
 
 from casetrail.files import write_private
 from cli.store import build as _build
+from cli.trust import outside_parties, tsa_certificate, witness_keys
 from evidence.note import NoteError, VerifierKey
 from evidence.offline import verify_export
 from evidence.verifier import Report
+from workers.witnessing import stamp, witness
 
 
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:
@@ -48,15 +50,29 @@ def audit() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+@outside_parties
 def verify(
-    case_id: str | None, trusted: tuple[Path, ...], as_json: bool, data_dir: str | None
+    case_id: str | None,
+    trusted: tuple[Path, ...],
+    as_json: bool,
+    data_dir: str | None,
+    witness_texts: tuple[str, ...],
+    tsa_cert: Path | None,
+    quorum: int,
 ) -> None:
-    """Recomputes the hash chains and the Merkle log against the signed checkpoints.
+    """Recomputes the hash chains and the Merkle log against the signed checkpoints (and,
+    with --quorum, checks each checkpoint's cosignatures by the given witnesses).
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
+    keys = witness_keys(witness_texts, quorum)
+    certificate = tsa_certificate(tsa_cert)
     ct = _build(data_dir)
     try:
         report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
+        if quorum:
+            ct.audit.check_witnesses(report, keys, quorum)
+        if certificate is not None:
+            ct.audit.check_timestamps(report, certificate)
     finally:
         ct.close()
     _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
@@ -70,12 +86,16 @@ def checkpoint(data_dir: str | None) -> None:
     ct = _build(data_dir)
     try:
         row = ct.audit.write_checkpoint(force=True)
+        cosigned = witness(ct)
+        stamp(ct)
     finally:
         ct.close()
     if row is None:
         click.echo("a checkpoint of a larger log was written meanwhile; nothing to do")
         return
     click.echo(f"checkpoint #{row.number}: {row.tree_size} events")
+    if cosigned:
+        click.echo(f"cosigned by {', '.join(cosigned)}")
     click.echo(str(row.note), nl=False)
 
 
@@ -115,10 +135,20 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
     help="The log's public key (or a file holding it), as `casetrail audit public-key` prints it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify_export_command(file: Path, key_text: str | None, as_json: bool) -> None:
+@outside_parties
+def verify_export_command(
+    file: Path,
+    key_text: str | None,
+    as_json: bool,
+    witness_texts: tuple[str, ...],
+    tsa_cert: Path | None,
+    quorum: int,
+) -> None:
     """Checks an exported case with nothing but the file and the public key (no database).
 
     Exit status 0 only when the export verifies."""
+    keys = witness_keys(witness_texts, quorum)
+    certificate = tsa_certificate(tsa_cert)
     trusted = None
     if key_text is not None:
         candidate = Path(key_text)
@@ -133,7 +163,7 @@ def verify_export_command(file: Path, key_text: str | None, as_json: bool) -> No
     except UnicodeDecodeError:
         click.echo("PROBLEM [export_malformed] The file is not UTF-8 text.")
         sys.exit(1)
-    report = verify_export(text, trusted)
+    report = verify_export(text, trusted, keys, quorum, certificate)
     if trusted is None and not as_json:
         click.echo(
             "note: no --public-key given; checked against the key inside the file, which "

@@ -15,6 +15,7 @@ from cli.demo import demo
 from cli.init import init
 from cli.store import build, refuse
 from cli.up import up
+from cli.witness import witness
 from cli.workers import cron, projections, worker
 from domain.errors import CasetrailError
 
@@ -116,3 +117,4 @@ main.add_command(cron)
 main.add_command(projections)
 main.add_command(audit)
 main.add_command(deadlines)
+main.add_command(witness)

@@ -11,15 +11,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
+
+from cryptography.x509 import Certificate
 
 from evidence.chain import GENESIS
 from evidence.merkle import leaf_hash, log_entry, verify_inclusion
 from evidence.note import NoteError, VerifierKey, open_checkpoint
+from evidence.timestamp import check_timestamps
 from evidence.verifier import LinkRow, Report, StoredRow, recompute_link
+from evidence.witness import WitnessKey, check_quorum
 
 EXPORT_FORMAT = "casetrail-case-export/v1"
 EXPORT_FIELDS = frozenset({"format", "case", "public_key", "checkpoint", "events"})
+# The witnesses' cosignatures of the checkpoint and its RFC 3161 token (base64 DER).
+OPTIONAL_FIELDS = frozenset({"cosignatures", "timestamp"})
 EVENT_FIELDS = frozenset(
     {
         "position",
@@ -47,16 +54,26 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def verify_export(text: str, trusted_key: VerifierKey | None = None) -> Report:
+def verify_export(
+    text: str,
+    trusted_key: VerifierKey | None = None,
+    witness_keys: Sequence[WitnessKey] = (),
+    quorum: int = 0,
+    tsa_certificate: Certificate | None = None,
+) -> Report:
     """Checks an exported case; `trusted_key` is the log's public key as the auditor knows
-    it (without it, the key in the file is used and the caller must say so)."""
+    it (without it, the key in the file is used and the caller must say so); with
+    `quorum`, the checkpoint must be cosigned by that many of `witness_keys`; with
+    `tsa_certificate`, it must carry an RFC 3161 timestamp of that TSA over its note."""
     report = Report()
     try:
         document = json.loads(text)
     except (ValueError, TypeError):
         report.add("export_malformed", "The file is not a casetrail case export (not JSON).")
         return report
-    if not isinstance(document, dict) or set(document) != EXPORT_FIELDS:
+    if not isinstance(document, dict) or not (
+        EXPORT_FIELDS <= set(document) <= EXPORT_FIELDS | OPTIONAL_FIELDS
+    ):
         report.add("export_malformed", "The file does not have the fields of a case export.")
         return report
     if document["format"] != EXPORT_FORMAT:
@@ -89,6 +106,19 @@ def verify_export(text: str, trusted_key: VerifierKey | None = None) -> Report:
         return report
     report.checkpoint = checkpoint
     report.log_size = checkpoint.size
+    if quorum:
+        lines = document.get("cosignatures", [])
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            lines = []
+        check_quorum(
+            report, [("in the file", str(document["checkpoint"]), lines)], witness_keys, quorum
+        )
+    if tsa_certificate is not None:
+        token = document.get("timestamp")
+        rows = [
+            ("in the file", str(document["checkpoint"]), token if isinstance(token, str) else None)
+        ]
+        check_timestamps(report, rows, tsa_certificate)
     case = document["case"]
     events = document["events"]
     if not isinstance(case, str) or not isinstance(events, list) or not events:

@@ -353,6 +353,12 @@ class CheckpointResponse(Schema):
     time = fields.String()
     consistency_from = fields.Integer(allow_none=True)
     consistency_proof = fields.List(fields.String(), required=True, allow_none=True)
+    cosignatures = fields.List(
+        fields.String(), metadata={"description": "C2SP tlog-cosignature lines of witnesses"}
+    )
+    timestamp = fields.String(
+        allow_none=True, metadata={"description": "RFC 3161 timestamp token, base64 DER"}
+    )
 
 
 class CheckpointsResponse(Schema):

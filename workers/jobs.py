@@ -16,6 +16,7 @@ from rq import get_current_job
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
+from workers import witnessing
 from workers.signals import ProjectionSignal, catch_up_lease, enqueue_catch_up, pending_key
 
 log = logging.getLogger("casetrail.workers")
@@ -77,7 +78,13 @@ def safety_net() -> int:
 
 
 def checkpoint_job() -> int | None:
-    """The cron job: a signed checkpoint of the audit log if it grew since the last one;
-    its number, or None."""
-    row = current().audit.write_checkpoint()
+    """The cron job: a signed checkpoint of the audit log if it grew since the last one,
+    then the latest checkpoint to every witness that has not cosigned it (one that was
+    down is asked again here at the next run); the new checkpoint's number, or None."""
+    ct = current()
+    row = ct.audit.write_checkpoint()
+    cosigned = witnessing.witness(ct)
+    witnessing.stamp(ct)  # an RFC 3161 timestamp, where CASETRAIL_TSA_URL is set
+    if cosigned:
+        log.info("checkpoint cosigned by %s witness(es)", len(cosigned))
     return None if row is None else int(row.number)

@@ -14,8 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.x509 import Certificate
+
 from casetrail.application import CaseApplication
-from casetrail.audit import records
+from casetrail.audit import records, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -25,8 +27,10 @@ from domain.errors import CaseNotFound, CasetrailError
 from evidence.merkle import leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
+from evidence.timestamp import check_timestamps
 from evidence.tree import Tree
 from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
+from evidence.witness import WitnessKey, check_quorum
 
 log = logging.getLogger("casetrail.audit")
 
@@ -91,6 +95,18 @@ class AuditTrail:
         )
         self.check_snapshots(report, case)
         return report
+
+    def check_witnesses(self, report: Report, keys: Sequence[WitnessKey], quorum: int) -> None:
+        """Every checkpoint must carry `quorum` valid cosignatures by the given witnesses."""
+        check_quorum(report, self._vouched(witnesses.cosignatures(self.db), []), keys, quorum)
+
+    def check_timestamps(self, report: Report, certificate: Certificate) -> None:
+        """Every checkpoint must carry an RFC 3161 token of this TSA over its signed note."""
+        check_timestamps(report, self._vouched(witnesses.timestamps(self.db), None), certificate)
+
+    def _vouched(self, by_number: dict[int, Any], missing: Any) -> list[Any]:
+        rows = records.read_checkpoints(self.db)
+        return [(r.number, str(r.note), by_number.get(int(r.number), missing)) for r in rows]
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
@@ -208,8 +224,11 @@ class AuditTrail:
         return records.CheckpointRow(number, checkpoint.size, checkpoint.root.hex(), note)
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        """Every checkpoint, each with the consistency proof from the one before it."""
+        """Every checkpoint, each with the consistency proof from the one before it, the
+        witnesses' cosignatures and its RFC 3161 timestamp token."""
         tree, _, _ = self.tree()
+        cosigned = witnesses.cosignatures(self.db)
+        stamped = witnesses.timestamps(self.db)
         result = []
         previous: Checkpoint | None = None
         for row in records.read_checkpoints(self.db):
@@ -218,6 +237,8 @@ class AuditTrail:
                 "tree_size": row.tree_size,
                 "root_hash": row.root_hash,
                 "note": row.note,
+                "cosignatures": cosigned.get(int(row.number), []),
+                "timestamp": stamped.get(int(row.number)),
             }
             try:
                 checkpoint = open_checkpoint(str(row.note), self.signer.verifier)
@@ -337,6 +358,8 @@ class AuditTrail:
             "case": case_id,
             "public_key": self.public_key,
             "checkpoint": last.note,
+            "cosignatures": witnesses.cosignatures(self.db).get(int(last.number), []),
+            "timestamp": witnesses.timestamps(self.db).get(int(last.number)),
             "events": events,
         }
         return canonical_export(document)
