@@ -60,6 +60,8 @@ class Settings:
     token_ttl_days: int = 90
     # Requests per bearer token (flask-limiter's notation, e.g. `600/minute`); "": no limit.
     rate_limit: str = "600/minute"
+    # Bearer token a scrape of /metrics must carry; unset: /metrics is public.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +81,7 @@ class Settings:
             projection_batch=_positive_int(env, "CASETRAIL_PROJECTION_BATCH", 500, problems),
             token_ttl_days=_positive_int(env, "CASETRAIL_TOKEN_TTL_DAYS", 90, problems, zero=True),
             rate_limit=env.get("CASETRAIL_RATE_LIMIT", "600/minute").strip(),
+            metrics_token=env.get("CASETRAIL_METRICS_TOKEN") or None,
         )
         if problems:
             raise ConfigError(problems)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import click
 
 from casetrail.bootstrap import Casetrail
+from casetrail.logs import configure
 from casetrail.store.presence import require_store
 from cli.store import open_store, settings_for
 from projections import engine_for
@@ -27,14 +27,14 @@ def build() -> Casetrail:
 def worker(burst: bool) -> None:
     """An RQ worker that builds the read models (and runs the cron's jobs); it rides out
     a Redis outage."""
-    logging.basicConfig(level=logging.INFO)
+    configure()
     work(build(), burst=burst)
 
 
 @click.command("cron")
 def cron() -> None:
     """The periodic jobs: the projection catch-up safety net; it rides out a Redis outage."""
-    logging.basicConfig(level=logging.INFO)
+    configure()
     settings = settings_for()
     require_store(settings)
     run(settings)
