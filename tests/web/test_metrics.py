@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
 from tests.dispute_builders import PERSONAL_DATA, registration
 from tests.web.conftest import INSIDE, Service, Tokens
@@ -52,7 +54,7 @@ def refuse(service: Service, tokens: Tokens) -> requests.Response:
 
 
 def test_the_metrics_count_appends_and_refusals_over_every_process_and_read_the_store(
-    service: Service, tokens: Tokens, settings: Settings
+    service: Service, tokens: Tokens, settings: Settings, web_casetrail: Casetrail
 ) -> None:
     with ThreadPoolExecutor(6) as pool:
         opened = list(pool.map(lambda _: open_case(service, tokens), range(OPENED)))
@@ -65,7 +67,10 @@ def test_the_metrics_count_appends_and_refusals_over_every_process_and_read_the_
     case_id = opened[0].json()["id"]
     assert requests.get(f"{service.url}/cases/{case_id}", headers=tokens.headers("caseworker")).ok
 
+    web_casetrail.audit.write_checkpoint(force=True)
     samples = scrape(service)
+    assert 0 <= total(samples, "casetrail_checkpoint_age_seconds") < 60
+    assert total(samples, "casetrail_checkpoint_tree_size") >= OPENED
     # Both worker processes counted, and the scrape sums them.
     pids = {path.stem.rsplit("_", 1)[-1] for path in (settings.data_dir / "metrics").glob("*.db")}
     assert len(pids) >= 2, pids
@@ -124,3 +129,41 @@ def test_with_a_metrics_token_a_scrape_needs_it(
         assert "casetrail_read_model_lag_events" in samples
     finally:
         service.stop()
+
+
+def scraped(client: FlaskClient) -> dict[str, list[Any]]:
+    """The app's own /metrics (in this process: no gunicorn, its counts only)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples: dict[str, list[Any]] = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def test_a_verification_that_finds_tampering_is_counted_and_the_checkpoint_has_an_age(
+    client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
+) -> None:
+    assert "casetrail_checkpoint_age_seconds" not in scraped(client)
+    body = {"kind": "dispute", "unit": INSIDE, "type": "DisputeRegistered", "data": registration()}
+    opened = client.post("/api/v1/cases", json=body, headers=tokens.headers("caseworker"))
+    assert opened.status_code == 201
+    web_casetrail.audit.write_checkpoint(force=True)
+    samples = scraped(client)
+    assert 0 <= total(samples, "casetrail_checkpoint_age_seconds") < 60
+    assert total(samples, "casetrail_checkpoint_tree_size") >= 1
+    # No Redis queue behind an app handed its casetrail: no queue figures, no error.
+    assert "casetrail_queue_jobs" not in samples
+
+    failures = total(samples, "casetrail_verification_failures_total")
+    auditor = tokens.headers("auditor")
+    assert client.get("/api/v1/audit/verify", headers=auditor).json["ok"] is True
+    assert total(scraped(client), "casetrail_verification_failures_total") == failures
+    web_casetrail.db.execute_script(
+        [
+            f"UPDATE case_event_chain SET actor = 'u_someone_else' WHERE case_id = '{opened.json['id']}'"
+        ]
+    )
+    assert client.get("/api/v1/audit/verify", headers=auditor).json["ok"] is False
+    assert total(scraped(client), "casetrail_verification_failures_total") == failures + 1
