@@ -17,7 +17,7 @@ import json
 import logging
 import logging.config
 import os
-from datetime import datetime
+import time
 from typing import Any
 
 # Loggers that talk at INFO about every job or every tick of an idle service.
@@ -32,9 +32,20 @@ def level() -> str:
     return (os.environ.get("CASETRAIL_LOG_LEVEL") or "info").strip().upper()
 
 
+def timestamp(created: float) -> str:
+    """ISO 8601 local time with milliseconds and offset (cheaper than `datetime`'s: the
+    access log writes one a request)."""
+    local = time.localtime(created)
+    offset = local.tm_gmtoff
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    ms = int(created % 1 * 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', local)}.{ms:03d}{sign}{hours:02d}:{minutes:02d}"
+
+
 def line(created: float, levelname: str, logger: str, message: str, exc: str = "") -> str:
     """One record as a line (without its newline), in the configured format."""
-    ts = datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+    ts = timestamp(created)
     if json_lines():
         record: dict[str, Any] = {
             "ts": ts,
