@@ -17,7 +17,7 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.logs import configure
+from workers.logs import configure
 from workers.redis_conn import Keeper, socket_path
 from workers.supervise import Supervisor, bind_address, check_bindable, wait_until_healthy
 

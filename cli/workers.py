@@ -7,12 +7,12 @@ import json
 import click
 
 from casetrail.bootstrap import Casetrail
-from casetrail.logs import configure
 from casetrail.store.presence import require_store
 from cli.store import open_store, settings_for
 from projections import engine_for
 from projections.rebuild import default_rebuild_processes
 from workers.cron import run
+from workers.logs import configure
 from workers.signals import ProjectionSignal
 from workers.worker import work
 

@@ -8,7 +8,7 @@ and no others, straight to the access log's file descriptor:
 
     2026-12-04T17:51:18.123+00:00 INFO [4242] gunicorn.access: 127.0.0.1 "POST /api/v1/cases/<id>/events" 201 625 3ms
 
-in the one log format of every process (casetrail/logs.py; a JSON object with
+in the one log format of every process (workers/logs.py; a JSON object with
 `CASETRAIL_LOG_FORMAT=json`): address, method, path (never the query string: a search term may be a person's name),
 status, bytes sent and milliseconds. A line is written whole by one `write` (appended,
 under `PIPE_BUF`). When the access log is not a plain stream (syslog, a logging
@@ -26,7 +26,7 @@ from typing import Any
 
 from gunicorn import glogging
 
-from casetrail.logs import line as log_line
+from workers.logs import line as log_line
 
 
 class AccessLogger(glogging.Logger):  # type: ignore[misc]

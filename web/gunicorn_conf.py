@@ -8,7 +8,7 @@ Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
 `WEB_CONCURRENCY` (worker processes; default one per core, up to four),
 `CASETRAIL_WEB_THREADS` (threads per worker).
 
-Logs: one format with the worker and cron processes (casetrail/logs.py), gunicorn's own
+Logs: one format with the worker and cron processes (workers/logs.py), gunicorn's own
 lines and the access log included. Metrics: the worker processes count into files under
 `<data dir>/metrics` (`PROMETHEUS_MULTIPROC_DIR`, emptied at start), which `/metrics` sums.
 """
@@ -22,9 +22,9 @@ from typing import Any
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.logs import logging_config
 from casetrail.store.presence import require_store
 from domain.errors import CasetrailError
+from workers.logs import logging_config
 
 
 def metrics_dir() -> str:

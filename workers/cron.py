@@ -52,7 +52,7 @@ def scheduler(settings: Settings) -> Scheduler:
     cron = Scheduler(
         connection=connect(settings),
         name=f"{settings.queue_name}-cron",
-        logging_level=logging.WARNING,  # not a line for every job it queues (casetrail.logs)
+        logging_level=logging.WARNING,  # not a line for every job it queues (workers.logs)
     )
     register(cron.register, settings)
     return cron

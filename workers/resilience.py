@@ -129,7 +129,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
             watch.start()
         try:
             # RQ says "job OK" for every job at INFO; at WARNING an idle worker is quiet
-            # and a failing job still says so (casetrail.logs).
+            # and a failing job still says so (workers.logs).
             worker.work(burst=burst, logging_level="WARNING")
         finally:
             if not burst:

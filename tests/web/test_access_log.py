@@ -46,7 +46,7 @@ def test_a_request_is_one_line_with_address_method_path_status_bytes_and_millise
     # A response that sent nothing, after a request that never got an environ.
     empty = SimpleNamespace(status="400 BAD REQUEST", sent=None, headers=[])
     logger.access(empty, SimpleNamespace(headers=[]), {}, timedelta(seconds=1, microseconds=5))
-    # In the one log format (casetrail.logs): time, level, process, logger, then the line.
+    # In the one log format (workers.logs): time, level, process, logger, then the line.
     messages = [line.split(" gunicorn.access: ", 1) for line in path.read_text().splitlines()]
     assert [message for _, message in messages] == [
         '10.0.0.7 "GET /api/v1/cases" 200 1234 12ms',

@@ -1,4 +1,4 @@
-"""One log format for web, worker and cron (casetrail/logs.py): an idle service stays
+"""One log format for web, worker and cron (workers/logs.py): an idle service stays
 quiet, `CASETRAIL_LOG_FORMAT=json` gives one JSON object a line, no personal data."""
 
 from __future__ import annotations
