@@ -67,6 +67,8 @@ class Settings:
     witnesses: str = ""
     witness_quorum: int = 0
     tsa_url: str | None = None
+    # Bearer token a scrape of /metrics must carry; unset: /metrics is public.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,7 @@ class Settings:
             witnesses=_witnesses(env, problems),
             witness_quorum=_positive_int(env, "CASETRAIL_WITNESS_QUORUM", 0, problems, zero=True),
             tsa_url=env.get("CASETRAIL_TSA_URL") or None,
+            metrics_token=env.get("CASETRAIL_METRICS_TOKEN") or None,
         )
         if problems:
             raise ConfigError(problems)

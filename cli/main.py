@@ -10,6 +10,7 @@ import click
 
 from casetrail.config import Settings
 from cli.audit import audit
+from cli.backup import backup, restore
 from cli.deadlines import deadlines
 from cli.demo import demo
 from cli.init import init
@@ -116,5 +117,7 @@ main.add_command(worker)
 main.add_command(cron)
 main.add_command(projections)
 main.add_command(audit)
+main.add_command(backup)
+main.add_command(restore)
 main.add_command(deadlines)
 main.add_command(witness)

@@ -17,6 +17,7 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from workers.logs import configure
 from workers.redis_conn import Keeper, socket_path
 from workers.supervise import Supervisor, bind_address, check_bindable, wait_until_healthy
 
@@ -63,6 +64,7 @@ def background_commands() -> dict[str, list[str]]:
 )
 def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
     """Runs web, worker and cron in the foreground; Ctrl-C stops them all."""
+    configure()
     settings = Settings.from_env()
     if data_dir is not None:
         settings = settings.with_(data_dir=data_dir.resolve())

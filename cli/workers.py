@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 
 import click
 
@@ -18,6 +17,7 @@ from projections import engine_for
 from projections.parking import retry, skip
 from projections.rebuild import default_rebuild_processes
 from workers.cron import run
+from workers.logs import configure
 from workers.signals import ProjectionSignal
 from workers.worker import work
 
@@ -32,14 +32,14 @@ def build() -> Casetrail:
 def worker(burst: bool) -> None:
     """An RQ worker that builds the read models (and runs the cron's jobs); it rides out
     a Redis outage."""
-    logging.basicConfig(level=logging.INFO)
+    configure()
     work(build(), burst=burst)
 
 
 @click.command("cron")
 def cron() -> None:
     """The periodic jobs: the projection catch-up safety net; it rides out a Redis outage."""
-    logging.basicConfig(level=logging.INFO)
+    configure()
     settings = settings_for()
     require_store(settings)
     run(settings)

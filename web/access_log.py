@@ -6,9 +6,10 @@ handler lock and a flush): about 0.06 server CPU ms an append at four clients
 (docs/append-path.md). This logger writes the same line, with the fields casetrail logs
 and no others, straight to the access log's file descriptor:
 
-    127.0.0.1 "POST /api/v1/cases/<id>/events" 201 625 3ms
+    2026-12-04T17:51:18.123+00:00 INFO [4242] gunicorn.access: 127.0.0.1 "POST /api/v1/cases/<id>/events" 201 625 3ms
 
-address, method, path (never the query string: a search term may be a person's name),
+in the one log format of every process (workers/logs.py; a JSON object with
+`CASETRAIL_LOG_FORMAT=json`): address, method, path (never the query string: a search term may be a person's name),
 status, bytes sent and milliseconds. A line is written whole by one `write` (appended,
 under `PIPE_BUF`). When the access log is not a plain stream (syslog, a logging
 configuration), the same line goes through `logging`; the error log is gunicorn's.
@@ -19,10 +20,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
 from gunicorn import glogging
+
+from workers.logs import line as log_line
 
 
 class AccessLogger(glogging.Logger):  # type: ignore[misc]
@@ -34,8 +38,9 @@ class AccessLogger(glogging.Logger):  # type: ignore[misc]
         if fd is None:  # not a plain stream (syslog, a logging configuration): the same
             self.access_log.info("%s", line.rstrip("\n"))  # line, through `logging`
             return
+        record = log_line(time.time(), "INFO", "gunicorn.access", line.rstrip("\n")) + "\n"
         try:
-            os.write(fd, line.encode("utf-8", "replace"))
+            os.write(fd, record.encode("utf-8", "replace"))
         except Exception:  # a full disk or a closed stream must not fail the request
             self.error("could not write the access log", exc_info=True)
 

@@ -25,6 +25,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "api-docs.openapi_json",
         "api-docs.openapi_swagger_ui",
         "static",
+        "metrics",  # its own token, CASETRAIL_METRICS_TOKEN (web/metrics.py)
     }
 )
 MAX_TOKEN_LENGTH = 200

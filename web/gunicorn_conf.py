@@ -7,18 +7,39 @@ connections arriving together are spread over the worker processes.
 Environment: `PORT` (default 5000), `CASETRAIL_BIND` (overrides host:port),
 `WEB_CONCURRENCY` (worker processes; default one per core, up to four),
 `CASETRAIL_WEB_THREADS` (threads per worker).
+
+Logs: one format with the worker and cron processes (workers/logs.py), gunicorn's own
+lines and the access log included. Metrics: the worker processes count into files under
+`<data dir>/metrics` (`PROMETHEUS_MULTIPROC_DIR`, emptied at start), which `/metrics` sums.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
 from casetrail.store.presence import require_store
 from domain.errors import CasetrailError
+from workers.logs import logging_config
+
+
+def metrics_dir() -> str:
+    """Where the worker processes keep their counts: set before prometheus-client is
+    imported anywhere (it chooses its multiprocess mode at import)."""
+    try:
+        data_dir = Settings.from_env().data_dir
+    except CasetrailError:  # reported by `on_starting`
+        data_dir = Path(os.environ.get("CASETRAIL_DATA_DIR") or "./var").resolve()
+    return str(data_dir / "metrics")
+
+
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir())
+
+from prometheus_client import multiprocess  # noqa: E402  (after the variable above)
 
 bind = os.environ.get("CASETRAIL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
 
@@ -45,6 +66,7 @@ accesslog = os.environ.get("CASETRAIL_ACCESS_LOG", "-") or None  # "" turns it o
 logger_class = "web.access_log.AccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("CASETRAIL_LOG_LEVEL", "info")
+logconfig_dict = logging_config(accesslog)
 # Request line and headers are bounded too (the body by MAX_CONTENT_LENGTH in the app).
 limit_request_line = 8190
 limit_request_fields = 100
@@ -64,3 +86,13 @@ def on_starting(server: Any) -> None:
         for line in error.message.splitlines():
             print(f"error ({error.code}): {line}", file=sys.stderr)
         sys.exit(2)
+    # Counts of an earlier run would be summed with this one's.
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    for counts in path.glob("*.db"):
+        counts.unlink(missing_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges are dropped; its counters keep counting in the sum."""
+    multiprocess.mark_process_dead(worker.pid)

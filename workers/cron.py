@@ -6,6 +6,7 @@ The same schedule can be run by RQ's own command: `rq cron workers.cron_config -
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 from rq.cron import CronScheduler
@@ -48,7 +49,11 @@ class Scheduler(CronScheduler):
 
 
 def scheduler(settings: Settings) -> Scheduler:
-    cron = Scheduler(connection=connect(settings), name=f"{settings.queue_name}-cron")
+    cron = Scheduler(
+        connection=connect(settings),
+        name=f"{settings.queue_name}-cron",
+        logging_level=logging.WARNING,  # not a line for every job it queues (workers.logs)
+    )
     register(cron.register, settings)
     return cron
 

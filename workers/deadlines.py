@@ -28,5 +28,6 @@ def sweep_interval() -> int:
 def sweep_job() -> dict[str, int]:
     """The cron job (run by an RQ worker): sweeps every case with the worker's casetrail."""
     report = current().deadlines.sweep().as_dict()
-    log.info("deadline sweep: %s", json.dumps(report))
+    if any(value for key, value in report.items() if key != "cases"):  # idle: quiet
+        log.info("deadline sweep: %s", json.dumps(report))
     return report

@@ -63,7 +63,8 @@ def catch_up() -> int:
         applied = engine.catch_up(max_seconds=JOB_SECONDS)
         if any(entry["lag"] > 0 for entry in engine.status()):
             enqueue_catch_up(conn, queue_name)
-    log.info("catch-up applied %s events", applied)
+    if applied:  # an idle service stays quiet
+        log.info("catch-up applied %s events", applied)
     return applied
 
 
@@ -74,6 +75,8 @@ def safety_net() -> int:
     engine = engine_for(ct)
     applied = engine.catch_up(max_seconds=JOB_SECONDS)
     engine.drop_retired()
+    if applied:  # events no signal announced; said only then, so that idle is quiet
+        log.info("safety net applied %s events", applied)
     return applied
 
 

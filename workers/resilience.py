@@ -128,7 +128,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         if not burst:
             watch.start()
         try:
-            worker.work(burst=burst, logging_level="INFO")
+            # RQ says "job OK" for every job at INFO; at WARNING an idle worker is quiet
+            # and a failing job still says so (workers.logs).
+            worker.work(burst=burst, logging_level="WARNING")
         finally:
             if not burst:
                 watch.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -79,6 +79,8 @@ class ReadAccessLog:
         self.app = app
         self.db = db
         self.clock = clock
+        # Told how many records were written, granted or not (web/metrics counts them).
+        self.on_record: Callable[[bool, int], None] | None = None
 
     def record(
         self,
@@ -97,6 +99,8 @@ class ReadAccessLog:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 self._append(actor, cases, endpoint, granted, refusal)
+                if self.on_record is not None:
+                    self.on_record(granted, len(cases))
                 return
             except IntegrityError:
                 # Another read of the same case took the next version; read it again.

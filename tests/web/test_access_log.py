@@ -4,6 +4,7 @@ casetrail logs and no query string."""
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,9 +46,13 @@ def test_a_request_is_one_line_with_address_method_path_status_bytes_and_millise
     # A response that sent nothing, after a request that never got an environ.
     empty = SimpleNamespace(status="400 BAD REQUEST", sent=None, headers=[])
     logger.access(empty, SimpleNamespace(headers=[]), {}, timedelta(seconds=1, microseconds=5))
-    assert path.read_text() == (
-        '10.0.0.7 "GET /api/v1/cases" 200 1234 12ms\n- "- -" 400 - 1000ms\n'
-    )
+    # In the one log format (workers.logs): time, level, process, logger, then the line.
+    messages = [line.split(" gunicorn.access: ", 1) for line in path.read_text().splitlines()]
+    assert [message for _, message in messages] == [
+        '10.0.0.7 "GET /api/v1/cases" 200 1234 12ms',
+        '- "- -" 400 - 1000ms',
+    ]
+    assert all(prefix.endswith(f" INFO [{os.getpid()}]") for prefix, _ in messages)
 
 
 class Captured(logging.Handler):
@@ -99,9 +104,10 @@ def test_the_web_process_logs_every_request_without_query_strings(
     finally:
         service.stop()
     lines = log.read_text(encoding="utf-8").splitlines()
-    assert any(line.startswith('127.0.0.1 "GET /api/v1/cases" 200 ') for line in lines), lines
+    assert any(' gunicorn.access: 127.0.0.1 "GET /api/v1/cases" 200 ' in line for line in lines)
     assert any('"GET /api/v1/no-such-address" 404 ' in line for line in lines), lines
     assert not any(line.startswith("10.6.6.6") for line in lines), lines
+    assert not any(" gunicorn.access: 10.6.6.6" in line for line in lines), lines
     assert any(
         '"GET /api/v1/x\\x0a10.6.6.6 \\x22GET /forged\\x22 200 1 1ms\\x0d\\x09\\x1b[31m\\x22\\x5c" 404 '
         in line
