@@ -17,6 +17,7 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
 from web import audit, auth, commands, deadlines, errors, limits, meta, queries
+from web.console.install import install as install_console
 from web.context import EXTENSION
 from web.schemas import ErrorResponse, canonical_case_id
 from workers.signals import ProjectionSignal
@@ -77,6 +78,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     limits.install(app, casetrail.settings, shared=shared)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
+    install_console(app, casetrail)
     app.url_value_preprocessor(canonical_ids)
     app.after_request(no_store)
     logging.getLogger("casetrail").setLevel(logging.INFO)
