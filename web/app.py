@@ -17,6 +17,7 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
 from web import audit, auth, commands, deadlines, errors, limits, meta, queries
+from web.console.install import SWAGGER_UI_URL
 from web.console.install import install as install_console
 from web.context import EXTENSION
 from web.schemas import ErrorResponse, canonical_case_id
@@ -58,7 +59,8 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Served by this app from the swagger-ui-bundle package: the docs work offline.
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Event-sourced case tracking with an audit trail: disputes "

@@ -40,7 +40,6 @@ def install(app: Flask, ct: Casetrail) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_PATH="/console",
         PERMANENT_SESSION_LIFETIME=int(session_hours() * 3600),
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
     )
     app.extensions[SESSIONS] = Sessions(ct)
     app.register_blueprint(bp)
