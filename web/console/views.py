@@ -234,7 +234,7 @@ def overview() -> str:
     for first, last in _months(end):
         month = models.indicators_for(me.actor, kind=kind, unit=unit, from_=first, to=last)
         value = _number(month.get(headline))
-        trend_items.append((first.strftime("%Y-%m"), value, f"{value:.0f}", None))
+        trend_items.append((first.strftime("%y年%m月"), value, f"{value:.0f}", None))
     trend = bar_chart(f"按月趋势：{_named(headline)}", trend_items, with_line=True)
     chain = casetrail().directory.chain(unit)
     return render_template(
