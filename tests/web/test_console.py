@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 
 import pytest
 from flask.testing import FlaskClient
@@ -12,7 +13,8 @@ from flask.testing import FlaskClient
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from tests.dispute_builders import registration
-from tests.web.conftest import HOME, Tokens
+from tests.web.conftest import HOME, INSIDE, Tokens
+from tests.web.test_kinds_e2e import reception
 
 EXTERNAL = re.compile(r"""(?:https?:)?//(?!localhost[:/"'])([a-z0-9.-]+)""", re.IGNORECASE)
 
@@ -177,3 +179,20 @@ def test_a_bad_period_is_a_clear_refusal(client: FlaskClient, tokens: Tokens) ->
     assert answer.status_code == 422
     assert client.get("/console/?kind=nothing").status_code == 422
     assert client.get("/console/?unit=320104").status_code == 403
+
+
+def test_a_minors_name_is_hidden_from_the_district_as_in_the_api(
+    client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
+) -> None:
+    sixteen = date.today().replace(year=date.today().year - 16).isoformat()
+    actor = Actor(user_id="u_street", role="caseworker", unit=INSIDE)
+    case_id = web_casetrail.service.open_case(
+        actor, "correction", INSIDE, "CorrectionSubjectReceived", reception("小明", sixteen)
+    ).id
+    csrf = sign_in(client, tokens.by_role["supervisor"])  # the district, above the case
+    page = client.get(f"/console/cases/{case_id}")
+    assert page.status_code == 200 and "CorrectionSubjectReceived" in page.text
+    assert "小明" not in page.text
+    client.post("/console/sign-out", data={"csrf": csrf})
+    sign_in(client, tokens.by_role["auditor"])
+    assert "小明" in client.get(f"/console/cases/{case_id}").text
