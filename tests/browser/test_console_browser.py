@@ -146,6 +146,11 @@ def test_an_auditor_reads_the_overview_drills_down_and_sees_a_tampered_case_fail
     browser.refresh()
     assert "核验失败" in browser.find_element(By.ID, "verify-result").text
     browser.save_screenshot(str(tmp_path / "tampered.png"))
+    browser.find_element(By.LINK_TEXT, "审计").click()
+    browser.find_element(By.ID, "verify-store").click()
+    assert "核验失败" in browser.find_element(By.ID, "verify-result").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#access-log tbody tr a")
+    browser.save_screenshot(str(tmp_path / "audit.png"))
 
     browser.find_element(By.ID, "sign-out").click()
     assert "登录" in browser.title
