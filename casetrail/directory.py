@@ -314,9 +314,13 @@ class Directory:
 
     def authenticate(self, token: str) -> User:
         """The active user whose token this is; refuses unknown, disabled and expired ones."""
+        return self.authenticate_hash(hash_token(token))
+
+    def authenticate_hash(self, token_hash: str) -> User:
+        """As `authenticate`, by the token's hash (a console session keeps only the hash)."""
         row = self.db.query_one(
             f"SELECT {USER_COLUMNS}, created_at, {TOKEN_ISSUED_AT} FROM users WHERE token_hash = ?",
-            (hash_token(token),),
+            (token_hash,),
         )
         if row is None:
             raise BadToken("The bearer token is not valid.")

@@ -111,6 +111,7 @@ def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
         sys.exit(supervisor.status)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     click.echo(f"casetrail is up at http://{shown}:{port}/api/v1 (docs: /api/v1/docs)")
+    click.echo(f"console: http://{shown}:{port}/console/ (sign in with a user's token)")
     click.echo(f"data: {settings.data_dir if settings.backend == 'sqlite' else settings.backend}")
     click.echo(f"redis: {redis_url} (e.g. rq info -u {redis_url})")
     if shown_token:

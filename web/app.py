@@ -17,6 +17,8 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
 from web import audit, auth, commands, deadlines, errors, limits, meta, metrics, queries
+from web.console.install import SWAGGER_UI_URL
+from web.console.install import install as install_console
 from web.context import EXTENSION
 from web.schemas import ErrorResponse, canonical_case_id
 from workers.signals import ProjectionSignal
@@ -57,7 +59,8 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Served by this app from the swagger-ui-bundle package: the docs work offline.
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Event-sourced case tracking with an audit trail: disputes "
@@ -78,6 +81,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     limits.install(app, casetrail.settings, shared=shared)
     auth.install(app, casetrail)
     add_root_aliases(app, api)
+    install_console(app, casetrail)
     app.url_value_preprocessor(canonical_ids)
     app.after_request(no_store)
     logging.getLogger("casetrail").setLevel(logging.INFO)
