@@ -20,6 +20,7 @@ from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
+from casetrail.personal import PersonKeys, load_master_key
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
@@ -68,13 +69,15 @@ def bootstrap(
     factory.check_durability()
     if settings.backend == "sqlite":
         private_sqlite(settings.sqlite_path)
-    if not settings.cipher_key:
+    db: Database = factory.database()
+    keys = PersonKeys(db, load_master_key(settings.master_key, settings.data_dir))
+    if not keys.attach(app) and not settings.cipher_key:
         # Said at every start, in words and without data: the operator must know.
         log.warning(
-            "CASETRAIL_CIPHER_KEY is not set: the events' personal data (names, ID numbers, "
-            "addresses) are stored unencrypted; set a key before holding real cases"
+            "This store has no per-person keys and CASETRAIL_CIPHER_KEY is not set: the "
+            "events' personal data (names, ID numbers, addresses) are stored unencrypted; "
+            "migrate it (docs/privacy.md) before holding real cases"
         )
-    db: Database = factory.database()
     directory = Directory(
         db,
         log=AdministrationLog(app, db, clock),
