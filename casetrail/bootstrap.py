@@ -62,8 +62,7 @@ def bootstrap(
     workers)."""
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
-    if settings.backend == "sqlite":
-        private_dir(settings.data_dir)
+    private_dir(settings.data_dir)  # the master key's file is there on either backend
     app = CaseApplication(env=settings.eventsourcing_env())
     factory: Any = app.factory
     factory.check_durability()

@@ -105,9 +105,11 @@ class PersonKeys:
                 SUBJECTS_TABLE, ("subject", "key_id"), rows, on_conflict="ON CONFLICT DO NOTHING"
             )
 
+    def forget(self, key_ids: list[str]) -> None:
+        self._cache = {k: v for k, v in self._cache.items() if k not in key_ids}
+
     def seal(self, key_id: str, value: Any) -> dict[str, str]:
-        key = self.key(key_id, create=True)
-        assert key is not None
+        key: Any = self.key(key_id, create=True)  # made if need be: never None
         return envelope.seal(key, key_id, value)
 
     def open(self, sealed: dict[str, str]) -> Any:

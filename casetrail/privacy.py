@@ -12,7 +12,6 @@ from domain.case import Actor
 from domain.personal import redact_personal
 
 REDACTED = "[redacted]"
-IDENTITY_FIELDS = ("name", "id_number")
 
 
 def sees_minor_identity(actor: Actor, case_unit: str | None) -> bool:

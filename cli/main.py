@@ -13,6 +13,7 @@ from cli.audit import audit
 from cli.deadlines import deadlines
 from cli.demo import demo
 from cli.init import init
+from cli.people import people
 from cli.store import build, refuse
 from cli.up import up
 from cli.workers import cron, projections, worker
@@ -116,3 +117,4 @@ main.add_command(cron)
 main.add_command(projections)
 main.add_command(audit)
 main.add_command(deadlines)
+main.add_command(people)
