@@ -16,7 +16,7 @@ from flask_smorest import Api
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
-from web import audit, auth, commands, deadlines, errors, limits, meta, queries
+from web import audit, auth, commands, deadlines, errors, limits, meta, people, queries
 from web.context import EXTENSION
 from web.schemas import ErrorResponse, canonical_case_id
 from workers.signals import ProjectionSignal
@@ -71,7 +71,7 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = casetrail
     api = CasetrailApi(app)
-    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp, deadlines.blp):
+    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp, deadlines.blp, people.blp):
         api.register_blueprint(blueprint)
     meta.document_event_data(api.spec)
     limits.install(app, casetrail.settings, shared=shared)
