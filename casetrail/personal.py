@@ -34,6 +34,7 @@ SUBJECTS_TABLE = "person_key_subjects"
 EVENT_TEXT = ("reason", "note")
 # How long a process trusts its cached key (an erasure elsewhere is seen within this).
 KEY_CACHE_SECONDS = 2.0
+DEDUP = "ON CONFLICT DO NOTHING"
 
 
 def load_master_key(configured: str | None, data_dir: Path) -> bytes:
@@ -78,14 +79,17 @@ class PersonKeys:
         app.mapper.keys = self
         return True
 
-    def key(self, key_id: str, *, create: bool = False) -> AESGCM | None:
+    def key(self, key_id: str, *, create: bool = False, subjects: Any = ()) -> AESGCM | None:
+        """The record's key (made if `create`; `subjects`: ID numbers to find it by, with
+        the key in one transaction)."""
         cached = self._cache.get(key_id)
         fresh = cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS
-        if cached is not None and cached[1] is not None and (fresh or create):
+        if cached is not None and cached[1] is not None and (fresh or create) and not subjects:
             return cached[1]
         if fresh and not create:
             return None
-        row = self.db.query_one(f"SELECT wrapped FROM {KEYS_TABLE} WHERE key_id = ?", (key_id,))
+        select = f"SELECT wrapped FROM {KEYS_TABLE} WHERE key_id = ?"
+        row = None if subjects else self.db.query_one(select, (key_id,))
         if row is None and create:
             with self.db.transaction() as cur:
                 cur.execute(
@@ -93,17 +97,12 @@ class PersonKeys:
                     "ON CONFLICT (key_id) DO NOTHING",
                     (key_id, envelope.new_wrapped_key(self.master)),
                 )
-            row = self.db.query_one(f"SELECT wrapped FROM {KEYS_TABLE} WHERE key_id = ?", (key_id,))
+                found_by = [(envelope.subject_hash(self.master, n), key_id) for n in subjects]
+                cur.insert_many(SUBJECTS_TABLE, ("subject", "key_id"), found_by, on_conflict=DEDUP)
+                row = cur.execute(select, (key_id,)).fetchone()
         found = envelope.unwrap(self.master, row["wrapped"]) if row is not None else None
         self._cache[key_id] = (time.monotonic(), found)
         return found
-
-    def add_subjects(self, key_id: str, id_numbers: list[str]) -> None:
-        rows = [(envelope.subject_hash(self.master, n), key_id) for n in id_numbers]
-        with self.db.transaction() as cur:
-            cur.insert_many(
-                SUBJECTS_TABLE, ("subject", "key_id"), rows, on_conflict="ON CONFLICT DO NOTHING"
-            )
 
     def forget(self, key_ids: list[str]) -> None:
         self._cache = {k: v for k, v in self._cache.items() if k not in key_ids}
@@ -137,7 +136,7 @@ class PersonalMapper(Mapper[Any]):
             tree = personal.tree_of(type(domain_event))
             numbers = personal.id_numbers(domain_event.data)
             if numbers:
-                keys.add_subjects(key_id, numbers)
+                keys.key(key_id, create=True, subjects=numbers)
             shadow.__dict__["data"] = personal.map_personal(domain_event.data, tree, seal)
             for name in EVENT_TEXT:
                 if domain_event.__dict__.get(name) is not None:
