@@ -79,6 +79,8 @@ def erase_person(
             "This store has no per-person keys: migrate it first (docs/privacy.md).",
             code="no_person_keys",
         )
+    if not console:
+        ct.directory.require_admin_over(actor)  # the role first: nothing is looked up
     if not reason.strip() or len(reason) > 200:
         raise InvalidData("An erasure needs a reason (at most 200 characters).")
     rows = ct.db.query(
@@ -89,8 +91,9 @@ def erase_person(
     if not case_ids:
         raise CaseNotFound("No record of this person is held.", code="person_not_found")
     cases = [ct.app.get_case(case_id) for case_id in case_ids]
-    if not console:
-        ct.directory.require_admin_over(actor, *{case.unit for case in cases})
+    if not console and not all(ct.directory.may_act(actor.unit, case.unit) for case in cases):
+        # Whether a person has records beyond the admin's reach is not theirs to learn.
+        raise CaseNotFound("No record of this person is held.", code="person_not_found")
     retention, now = retention_days(), ct.clock.now()
     for case in cases:
         if case.is_open:

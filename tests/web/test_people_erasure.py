@@ -51,6 +51,10 @@ def test_an_admin_erases_a_person_and_every_read_shows_the_fields_erased(
     assert check(bad, 422)["error"]["code"] == "invalid_data"
     unknown = {"id_number": "320102199912129999", "reason": "x"}
     assert requests.post(url, json=unknown, headers=tokens.headers("admin")).status_code == 404
+    # An admin whose reach does not cover every record learns nothing: not found.
+    _, district_admin = served_casetrail.directory.create_user("鄰區管理員", "admin", "320104")
+    beyond = requests.post(url, json=body, headers={"Authorization": f"Bearer {district_admin}"})
+    assert check(beyond, 404)["error"]["code"] == "person_not_found"
 
     erased = check(requests.post(url, json=body, headers=tokens.headers("admin")), 200)
     assert erased["cases"] == [{"id": case_id, "kind": "dispute"}]
