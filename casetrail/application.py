@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import strtobool
 
+from casetrail.personal import PersonalMapper
 from casetrail.store.chain_links import ChainLink
 from domain.case import Case
 from domain.errors import CaseNotFound
@@ -178,6 +179,10 @@ class CaseApplication(Application[UUID]):
     def save_linked(self, case: Case, **kwargs: Any) -> list[LinkedRecording]:
         """`save`, with each recording's chain link."""
         return cast("list[LinkedRecording]", self.save(case, **kwargs))
+
+    def construct_mapper(self) -> PersonalMapper:
+        mapper = super().construct_mapper()
+        return PersonalMapper(mapper.transcoder, mapper.compressor, mapper.cipher)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = CaseTranscoder()

@@ -22,6 +22,7 @@ from casetrail.deadlines import DeadlineSweeper
 from casetrail.directory import Directory
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
+from casetrail.personal import PersonKeys, load_master_key
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
@@ -69,20 +70,21 @@ def bootstrap(
     workers)."""
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
-    if settings.backend == "sqlite":
-        private_dir(settings.data_dir)
+    private_dir(settings.data_dir)  # the master key's file is there on either backend
     app = CaseApplication(env=settings.eventsourcing_env())
     factory: Any = app.factory
     factory.check_durability()
     if settings.backend == "sqlite":
         private_sqlite(settings.sqlite_path)
-    if not settings.cipher_key:
+    db: Database = factory.database()
+    keys = PersonKeys(db, load_master_key(settings.master_key, settings.data_dir))
+    if not keys.attach(app) and not settings.cipher_key:
         # Said at every start, in words and without data: the operator must know.
         log.warning(
-            "CASETRAIL_CIPHER_KEY is not set: the events' personal data (names, ID numbers, "
-            "addresses) are stored unencrypted; set a key before holding real cases"
+            "This store has no per-person keys and CASETRAIL_CIPHER_KEY is not set: the "
+            "events' personal data (names, ID numbers, addresses) are stored unencrypted; "
+            "migrate it (docs/privacy.md) before holding real cases"
         )
-    db: Database = factory.database()
     directory = Directory(
         db,
         log=AdministrationLog(app, db, clock),

@@ -47,6 +47,8 @@ class Settings:
     database_schema: str | None = None
     redis_url: str | None = None
     cipher_key: str | None = None
+    # Wraps the per-person data keys (casetrail.personal); unset: a key file under data_dir.
+    master_key: str | None = None
     # Ed25519 key that signs the audit log's checkpoints (C2SP note signer key form);
     # unset: a key file under data_dir, made on first start.
     signing_key: str | None = None
@@ -82,6 +84,7 @@ class Settings:
             database_schema=_database_schema(env, problems),
             redis_url=_redis_url(env, problems),
             cipher_key=_cipher_key(env, problems),
+            master_key=env.get("CASETRAIL_MASTER_KEY") or None,
             signing_key=_signing_key(env, problems),
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
             catch_up_interval=_positive_int(env, "CASETRAIL_CATCHUP_INTERVAL", 30, problems),

@@ -6,7 +6,7 @@ Lists and figures are read from the read models (projections), not here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ from casetrail.events import event_dict, kind_of, utc_iso
 from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
 from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, CaseEvent
-from domain.clock import Clock
+from domain.clock import Clock, cst_date
 from domain.errors import CaseNotFound, InvalidData, NotPermitted
 
 READ_ROLES = ("caseworker", "supervisor", "auditor")
@@ -69,8 +69,10 @@ class StreamReads:
             unit = case.unit
             case = self.app.get_case(case_id, version=as_of_version)
             # The past is judged by the clock of that moment.
-            return redact_minor(actor, case.state(case.last_event_at), unit=unit)
-        return redact_minor(actor, case.state(self.clock.now()))
+            return redact_minor(
+                actor, case.state(case.last_event_at), unit=unit, today=self._today()
+            )
+        return redact_minor(actor, case.state(self.clock.now()), today=self._today())
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self.app.get_case(case_id)
@@ -88,7 +90,7 @@ class StreamReads:
             if isinstance(event, CaseEvent)
         ]
         if getattr(case, "minor", False) and not sees_minor_identity(actor, case.unit):
-            return [redact_identity(event) for event in events]
+            return [redact_identity(event, today=self._today()) for event in events]
         return events
 
     def feed(self, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
@@ -137,6 +139,9 @@ class StreamReads:
             (str(UUID(case_id)), utc_iso(moment)),
         )
         return int(row["version"]) if row and row["version"] is not None else None
+
+    def _today(self) -> date:
+        return cst_date(self.clock.now())
 
     def head_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0

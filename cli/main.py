@@ -14,6 +14,7 @@ from cli.backup import backup, restore
 from cli.deadlines import deadlines
 from cli.demo import demo
 from cli.init import init
+from cli.people import people
 from cli.store import build, refuse
 from cli.up import up
 from cli.witness import witness
@@ -121,3 +122,4 @@ main.add_command(backup)
 main.add_command(restore)
 main.add_command(deadlines)
 main.add_command(witness)
+main.add_command(people)

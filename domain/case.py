@@ -288,6 +288,14 @@ def parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def known_date(value: Any) -> date | None:
+    """A recorded date, or None where it was erased (its person's key destroyed)."""
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def require_not_future(day_: date, ctx: Context, field: str) -> None:
     """A record of something that happened cannot be dated after today (CST)."""
     if day_ > cst_date(ctx.now):

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from domain import rules
-from domain.case import Case, CaseEvent, CaseOpened, Context, require_not_future, rule, statuses
+from domain.case import (
+    Case,
+    CaseEvent,
+    CaseOpened,
+    Context,
+    known_date,
+    require_not_future,
+    rule,
+    statuses,
+)
 from domain.clock import add_days, add_months, age_on, cst_date
 from domain.errors import NotPermitted, RuleViolation
 from domain.schemas import DateRange, Person, StrictSchema, day, long_text, one_of, text, unit_code
@@ -180,7 +189,8 @@ class CorrectionSubjectReceived(CaseOpened):
         case.term_start = date.fromisoformat(data["term_start"])
         case.term_end = date.fromisoformat(data["term_end"])
         case.eligibility = data["eligibility"]
-        case.minor = is_minor(date.fromisoformat(data["person"]["birth_date"]), case.offence_date)
+        birth = known_date(data["person"]["birth_date"])  # None once erased
+        case.minor = birth is not None and is_minor(birth, case.offence_date)
         case.received_on = cst_date(self.timestamp)
         case.report_in_due = report_in_due(case.decision_effective_on)
         case.reported_in_on = None

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from domain import rules
-from domain.case import CaseEvent
+from domain.case import CaseEvent, known_date
 from domain.correction import (
     CorrectionCompleted,
     CorrectionSubjectReceived,
@@ -52,9 +52,10 @@ def minor_at_offence(data: dict[str, Any]) -> bool:
     """The domain's minority rule over a received subject's recorded data (False where a
     date is missing)."""
     birth, offence = (data.get("person") or {}).get("birth_date"), data.get("offence_date")
-    if not birth or not offence:
+    born, offended = known_date(birth), known_date(offence)  # None: erased
+    if born is None or offended is None:
         return False
-    return is_minor(date.fromisoformat(birth), date.fromisoformat(offence))
+    return is_minor(born, offended)
 
 
 def report_due(data: dict[str, Any]) -> str | None:

@@ -335,7 +335,9 @@ def test_the_data_directory_and_its_files_are_the_service_users_alone(
         capture_output=True,
     )
     assert mode(export) == 0o600
-    # Without a cipher key, the service says so at start (and names no one).
+    # A new store seals personal data under per-person keys, wrapped by an owner-only
+    # master key; the service warns only of a store that has none (and names no one).
+    assert mode(data_dir / "master.key") == 0o600
     log = service.log.read_text("utf-8", errors="replace")
-    assert "CASETRAIL_CIPHER_KEY is not set" in log
+    assert "stored unencrypted" not in log
     assert "王秀英" not in log

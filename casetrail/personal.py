@@ -1,0 +1,156 @@
+"""A data key per person record (crypto-shredding): every personal field of an event
+(domain.personal), and its free-text reason and note, is stored as an envelope
+`{"_enc": key id, "ct": …}` sealed with AES-GCM under the data key of its case (the record
+of a person; a dispute's parties share their case's key). Data keys are wrapped by the
+master key (`CASETRAIL_MASTER_KEY`, or `master.key` made at first start, mode 0600).
+
+The envelopes are made before the event is encoded, so the chain and the Merkle log hash
+the ciphertext and verify with or without the keys. Destroying a case's key (erasure)
+leaves every read showing its fields as `ERASED`. The ID numbers of a record's people are
+kept only as keyed hashes, to find a person's records. Old stores: docs/privacy.md."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import time
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from casetrail.db import Database
+from casetrail.files import write_private
+from domain import personal
+from domain.case import CaseEvent
+from evidence import envelope
+
+ERASED = "[erased]"
+KEYS_TABLE = "person_keys"
+SUBJECTS_TABLE = "person_key_subjects"
+EVENT_TEXT = ("reason", "note")
+# How long a process trusts its cached key (an erasure elsewhere is seen within this).
+KEY_CACHE_SECONDS = 2.0
+DEDUP = "ON CONFLICT DO NOTHING"
+
+
+def load_master_key(configured: str | None, data_dir: Path) -> bytes:
+    if configured:
+        return base64.b64decode(configured)
+    path = data_dir / "master.key"
+    if not path.exists():  # made aside, then linked: a racing process never reads half a key
+        aside = path.with_name(f"master.key.{os.getpid()}")
+        write_private(aside, base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
+        with suppress(FileExistsError):
+            os.link(aside, path)
+        aside.unlink()
+    return base64.b64decode(path.read_text().strip())
+
+
+class PersonKeys:
+    """One wrapped data key per person record (its case id); ID numbers as keyed hashes."""
+
+    def __init__(self, db: Database, master: bytes) -> None:
+        self.db = db
+        self.master = master
+        self._cache: dict[str, tuple[float, AESGCM | None]] = {}
+
+    def create_tables(self) -> None:
+        self.db.execute_script(
+            [
+                f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key_id TEXT PRIMARY KEY, "
+                "wrapped TEXT NOT NULL)",
+                f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} (subject TEXT NOT NULL, "
+                "key_id TEXT NOT NULL, PRIMARY KEY (subject, key_id))",
+            ]
+        )
+
+    def attach(self, app: Any) -> bool:
+        """Seals `app`'s personal fields if the store is new or has per-person keys."""
+        if app.recorder.max_notification_id():
+            try:
+                self.db.query(f"SELECT key_id FROM {KEYS_TABLE} LIMIT 1")
+            except Exception:  # no key table: a store from before per-person keys
+                return False
+        self.create_tables()
+        app.mapper.keys = self
+        return True
+
+    def key(self, key_id: str, *, create: bool = False, subjects: Any = ()) -> AESGCM | None:
+        """The record's key (made if `create`; `subjects`: ID numbers to find it by, with
+        the key in one transaction)."""
+        cached = self._cache.get(key_id)
+        fresh = cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS
+        if cached is not None and cached[1] is not None and (fresh or create) and not subjects:
+            return cached[1]
+        if fresh and not create:
+            return None
+        select = f"SELECT wrapped FROM {KEYS_TABLE} WHERE key_id = ?"
+        row = None if subjects else self.db.query_one(select, (key_id,))
+        if row is None and create:
+            with self.db.transaction() as cur:
+                cur.execute(
+                    f"INSERT INTO {KEYS_TABLE} (key_id, wrapped) VALUES (?, ?) "
+                    "ON CONFLICT (key_id) DO NOTHING",
+                    (key_id, envelope.new_wrapped_key(self.master)),
+                )
+                found_by = [(envelope.subject_hash(self.master, n), key_id) for n in subjects]
+                cur.insert_many(SUBJECTS_TABLE, ("subject", "key_id"), found_by, on_conflict=DEDUP)
+                row = cur.execute(select, (key_id,)).fetchone()
+        found = envelope.unwrap(self.master, row["wrapped"]) if row is not None else None
+        self._cache[key_id] = (time.monotonic(), found)
+        return found
+
+    def forget(self, key_ids: list[str]) -> None:
+        self._cache = {k: v for k, v in self._cache.items() if k not in key_ids}
+
+    def seal(self, key_id: str, value: Any) -> dict[str, str]:
+        key: Any = self.key(key_id, create=True)  # made if need be: never None
+        return envelope.seal(key, key_id, value)
+
+    def open(self, sealed: dict[str, str]) -> Any:
+        key = self.key(sealed["_enc"])
+        return ERASED if key is None else envelope.open_sealed(key, sealed)
+
+
+class PersonalMapper(Mapper[Any]):
+    """The library's mapper, sealing personal fields on the way in and opening them on the
+    way out, when the store has per-person keys (`keys`, set by the bootstrap)."""
+
+    keys: PersonKeys | None = None
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        keys = self.keys
+        if keys is None:
+            return super().to_stored_event(domain_event)
+        key_id = str(domain_event.originator_id)
+
+        def seal(value: Any) -> Any:
+            return keys.seal(key_id, value)
+
+        shadow = copy.copy(domain_event)  # the same class (topic), some fields sealed
+        if isinstance(domain_event, CaseEvent):
+            tree = personal.tree_of(type(domain_event))
+            numbers = personal.id_numbers(domain_event.data)
+            if numbers:
+                keys.key(key_id, create=True, subjects=numbers)
+            shadow.__dict__["data"] = personal.map_personal(domain_event.data, tree, seal)
+            for name in EVENT_TEXT:
+                if domain_event.__dict__.get(name) is not None:
+                    shadow.__dict__[name] = seal(domain_event.__dict__[name])
+        elif isinstance(domain_event.__dict__.get("state"), dict):  # a snapshot
+            shadow.__dict__["state"] = personal.map_named(domain_event.state, seal)
+        return super().to_stored_event(shadow)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        plain = self.cipher is None and self.compressor is None
+        if self.keys is not None and (not plain or b'"_enc"' in stored_event.state):
+            for name, value in list(event.__dict__.items()):
+                event.__dict__[name] = personal.map_tagged(
+                    value, envelope.is_envelope, self.keys.open
+                )
+        return event

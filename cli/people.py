@@ -1,0 +1,27 @@
+"""`casetrail people erase`: a person's data erased by the store's operator (projections.erasure)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli.store import build
+from domain.case import Actor
+from projections.erasure import erase_person
+
+CONSOLE = Actor("console", "admin", "")
+
+
+@click.group("people")
+def people() -> None:
+    """The people whose personal data the store holds."""
+
+
+@people.command("erase")
+@click.option("--id-number", required=True, help="The person's 18-digit ID number.")
+@click.option("--reason", required=True, help="Why (the legal ground); no personal data.")
+def people_erase(id_number: str, reason: str) -> None:
+    """Destroys the person's data keys; every record of theirs then reads as erased."""
+    erased = erase_person(build(), CONSOLE, id_number, reason, console=True)
+    click.echo(json.dumps(erased))

@@ -1,0 +1,252 @@
+"""Erasure of a person (個人信息保護法 §47): their records' data keys destroyed
+(crypto-shredding, casetrail.personal), an erasure act appended to the hash-chained log that
+holds no personal data (case ids, kinds, the keys' count, the reason), the records' cached
+snapshots dropped, and the case list's row of each record re-projected: its display names
+and summary erased, its search terms (keyed hashes) deleted. The events stay as they were,
+so `audit verify` still passes; what they held of the person reads as `[erased]`.
+
+Refused while a record of the person is open, or within its kind's retention period
+(`CASETRAIL_RETENTION_DAYS`, e.g. `correction=1825,dispute=0`; none by default) after its
+last event."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from contextlib import closing
+from datetime import timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from casetrail.bootstrap import Casetrail
+from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE, PersonKeys
+from casetrail.store.chain_links import CHAIN_TABLE
+from domain.case import Actor, RecordedEvent
+from domain.errors import CaseNotFound, InvalidData, RuleViolation
+from evidence.chain import ChainEntry
+from evidence.envelope import subject_hash
+from projections import engine_for
+from projections.generations import GENERATIONS_TABLE
+
+ERASURES_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/erasures")
+MAX_ATTEMPTS = 32
+
+
+class Erasures(Aggregate):
+    """The erasures of one store: one stream, in the chain and the Merkle log."""
+
+    class ErasureEvent(RecordedEvent):
+        def apply(self, aggregate: Any) -> None:
+            """The log's state is its events."""
+
+    class ErasuresOpened(Aggregate.Created, ErasureEvent):
+        """The first erasure opens the log."""
+
+    class PersonErased(ErasureEvent):
+        """刪除個人信息: a person's data keys destroyed; `data` names the cases only."""
+
+    def __init__(self, **_: Any) -> None:
+        """Reconstructed from its events only."""
+
+
+def retention_days(env: Any = None) -> dict[str, int]:
+    """Days after a record's last event during which it may not be erased, per kind."""
+    text = (os.environ if env is None else env).get("CASETRAIL_RETENTION_DAYS", "")
+    days: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, value = part.partition("=")
+        if not value.strip().isdigit():
+            raise InvalidData(f"CASETRAIL_RETENTION_DAYS: {part!r} is not kind=days.")
+        days[kind.strip()] = int(value)
+    return days
+
+
+def erase_person(
+    ct: Casetrail, actor: Actor, id_number: str, reason: str, *, console: bool = False
+) -> dict[str, Any]:
+    """Erases the person with this ID number from every record of theirs (see above): by
+    an admin over every record's unit, or (`console`) by the operator of the store."""
+    keys: PersonKeys | None = getattr(ct.app.mapper, "keys", None)
+    if keys is None:
+        raise RuleViolation(
+            "This store has no per-person keys: migrate it first (docs/privacy.md).",
+            code="no_person_keys",
+        )
+    if not console:
+        ct.directory.require_admin_over(actor)  # the role first: nothing is looked up
+    if not reason.strip() or len(reason) > 200:
+        raise InvalidData("An erasure needs a reason (at most 200 characters).")
+    rows = ct.db.query(
+        f"SELECT key_id FROM {SUBJECTS_TABLE} WHERE subject = ? ORDER BY key_id",
+        (subject_hash(keys.master, id_number),),
+    )
+    case_ids = [str(row["key_id"]) for row in rows]
+    if not case_ids:
+        raise CaseNotFound("No record of this person is held.", code="person_not_found")
+    cases = [ct.app.get_case(case_id) for case_id in case_ids]
+    if not console and not all(ct.directory.may_act(actor.unit, case.unit) for case in cases):
+        # Whether a person has records beyond the admin's reach is not theirs to learn.
+        raise CaseNotFound("No record of this person is held.", code="person_not_found")
+    retention, now = retention_days(), ct.clock.now()
+    for case in cases:
+        if case.is_open:
+            raise RuleViolation(
+                "A record of this person is still open.",
+                code="case_open",
+                details={"case": str(case.id)},
+            )
+        until = case.last_event_at + timedelta(days=retention.get(case.kind, 0))
+        if now < until:
+            raise RuleViolation(
+                f"A {case.kind} record is kept until {until.date().isoformat()}.",
+                code="within_retention",
+                details={"case": str(case.id), "until": until.isoformat()},
+            )
+    data = {
+        "cases": [{"id": str(case.id), "kind": case.kind} for case in cases],
+        "keys_destroyed": len(case_ids),
+    }
+    _append(ct, actor, reason, data)
+    with ct.db.transaction() as cur:
+        for table in (KEYS_TABLE, SUBJECTS_TABLE):
+            cur.executemany(f"DELETE FROM {table} WHERE key_id = ?", [[c] for c in case_ids])
+    keys.forget(case_ids)
+    _forget_in_read_models(ct, case_ids)
+    _scrub_freed_space(ct)
+    return data
+
+
+def _append(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> None:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            _append_once(ct, actor, reason, data)
+            return
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _append_once(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> None:
+    now = ct.clock.now()
+    row = ct.db.query_one(
+        f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?",
+        (str(ERASURES_ID),),
+    )
+    version = int(row["version"]) if row and row["version"] is not None else 0
+    common: dict[str, Any] = {
+        "actor": actor.user_id,
+        "actor_role": actor.role,
+        "actor_unit": actor.unit,
+        "reason": reason,
+        "note": None,
+        "idempotency_key": None,
+        "timestamp": now,
+    }
+    events: list[Any] = []
+    if version == 0:
+        opened: Any = Erasures.ErasuresOpened
+        version = 1
+        events.append(
+            opened(
+                originator_id=ERASURES_ID,
+                originator_version=version,
+                originator_topic=get_topic(Erasures),
+                data={},
+                **common,
+            )
+        )
+    erased: Any = Erasures.PersonErased
+    events.append(
+        erased(originator_id=ERASURES_ID, originator_version=version + 1, data=data, **common)
+    )
+    chain = [
+        ChainEntry(
+            event_type=type(event).__name__,
+            recorded_at=now.isoformat(),
+            actor=actor.user_id,
+            actor_role=actor.role,
+            actor_unit=actor.unit,
+        )
+        for event in events
+    ]
+    ct.app.save(*events, chain=chain)
+
+
+def _forget_in_read_models(ct: Casetrail, case_ids: list[str]) -> None:
+    """The targeted re-projection: the case list's rows of these cases, in every
+    generation, without names, summary or search terms; their snapshots dropped."""
+    engine = engine_for(ct)
+    display = engine.privacy.seal({"names": [ERASED], "summary": ERASED})
+    try:
+        generations = ct.db.query(
+            f"SELECT generation FROM {GENERATIONS_TABLE} WHERE name = ?", ("cases",)
+        )
+    except Exception:  # no read model was ever built in this store
+        generations = []
+    for row in generations:
+        t = engine.tables("cases", int(row["generation"]))
+        try:
+            with ct.db.transaction() as cur:
+                for case_id in case_ids:
+                    cur.execute(f"DELETE FROM {t['terms']} WHERE case_id = ?", (case_id,))
+                    found = cur.execute(
+                        f"SELECT state FROM {t['list']} WHERE case_id = ?", (case_id,)
+                    ).fetchone()
+                    if found is None:
+                        continue
+                    state = json.loads(found["state"])
+                    state.pop("terms", None)  # the keyed hashes kept to move them along
+                    cur.execute(
+                        f"UPDATE {t['list']} SET display = ?, state = ? WHERE case_id = ?",
+                        (
+                            display,
+                            json.dumps(state, sort_keys=True, separators=(",", ":")),
+                            case_id,
+                        ),
+                    )
+        except Exception:  # a retired generation whose tables are gone
+            continue
+    snapshots: Any = ct.app.snapshots
+    if snapshots is not None:
+        table = snapshots.recorder.events_table_name
+        with ct.db.transaction() as cur:
+            for case_id in case_ids:
+                cur.execute(
+                    f"DELETE FROM {table} WHERE originator_id = ?", (ct.db.stored_id(case_id),)
+                )
+
+
+def _scrub_freed_space(ct: Casetrail) -> None:
+    """Deleted and overwritten rows leave their bytes in free pages (and SQLite's WAL) until
+    reused: SQLite is rewritten (VACUUM) and its WAL emptied; PostgreSQL's key tables are
+    rewritten (VACUUM FULL) and the others vacuumed."""
+    if ct.settings.backend == "sqlite":
+        with ct.db.writer(), closing(sqlite3.connect(ct.settings.sqlite_path, timeout=30)) as con:
+            con.execute("VACUUM")
+            for _ in range(50):  # readers still on an old snapshot delay the truncation
+                busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    break
+                time.sleep(0.1)
+        return
+    engine = engine_for(ct)
+    try:
+        generation = engine.active_generation("cases")
+    except Exception:  # no read model was ever built in this store
+        generation = None
+    tables = engine.tables("cases", generation) if generation is not None else None
+    snapshots: Any = ct.app.snapshots
+    statements = [f"VACUUM FULL {KEYS_TABLE}", f"VACUUM FULL {SUBJECTS_TABLE}"]
+    if tables is not None:
+        statements += [f"VACUUM {tables['list']}", f"VACUUM {tables['terms']}"]
+    if snapshots is not None:
+        statements.append(f"VACUUM {snapshots.recorder.events_table_name}")
+    ct.db.maintain(statements)
