@@ -18,7 +18,6 @@ from casetrail.audit.trail import AuditTrail
 from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
 from casetrail.db import Database
-from casetrail.deadlines import DeadlineSweeper
 from casetrail.directory import Directory
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
@@ -46,7 +45,6 @@ class Casetrail:
     audit: AuditTrail
     service: CaseService  # the commands
     reads: StreamReads  # the event streams, for auditors and a case's own staff
-    deadlines: DeadlineSweeper  # warnings and breaches of deadlines, recorded once
     # The read models' engine, built on first use by the layer above (projections.engine_for).
     read_models: ReadModelEngine | None = None
 
@@ -99,6 +97,5 @@ def bootstrap(
     audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
     service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
     reads = StreamReads(app, db, directory, clock, audit.access)
-    deadlines = DeadlineSweeper(app, db, clock)
     log.info("casetrail on %s", settings.backend)
-    return Casetrail(settings, clock, app, db, directory, audit, service, reads, deadlines)
+    return Casetrail(settings, clock, app, db, directory, audit, service, reads)

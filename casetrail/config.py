@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from domain.deadlines import parse_leads
 from domain.errors import CasetrailError
 from evidence.note import NoteError
 from evidence.witness import parse_witnesses
@@ -255,3 +256,11 @@ def _witnesses(env: Mapping[str, str], problems: list[str]) -> str:
     except NoteError as error:
         problems.append(f"CASETRAIL_WITNESSES: {error}")
     return text
+
+
+LEADS_ENV = "CASETRAIL_DEADLINE_LEAD_DAYS"
+
+
+def leads_from_env() -> dict[str, int]:
+    """Warning leads per deadline type from CASETRAIL_DEADLINE_LEAD_DAYS (`type=days,...`)."""
+    return parse_leads(os.environ.get(LEADS_ENV, ""))

@@ -9,6 +9,7 @@ from datetime import date
 import click
 
 from cli.store import build
+from workers.sweeps import sweeper_of
 
 
 @click.group("deadlines")
@@ -19,7 +20,7 @@ def deadlines() -> None:
 @deadlines.command("sweep")
 def deadlines_sweep() -> None:
     """Sweeps every case now (no worker needed); safe beside running sweeps."""
-    report = build().deadlines.sweep()
+    report = sweeper_of(build()).sweep()
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -44,7 +45,7 @@ def deadlines_list(
     if unit is not None:
         ct.directory.require_unit(unit)
         within = lambda code: ct.directory.may_act(unit, code)  # noqa: E731
-    for item in ct.deadlines.records(
+    for item in sweeper_of(ct).records(
         within=within,
         kind=kind,
         case_kind=case_kind,

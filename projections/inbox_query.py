@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from casetrail.deadlines import leads_from_env
+from casetrail.config import leads_from_env
 from domain.case import Actor
 from domain.deadlines import DEADLINE_TYPES, DUE_SOON, OVERDUE, lead_days
 from domain.errors import NotPermitted

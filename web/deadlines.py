@@ -15,6 +15,7 @@ from web.context import casetrail
 from web.deadline_schemas import DeadlinesQuery, DeadlinesResponse, InboxQuery, InboxResponse
 from web.errors import refusals
 from web.queries import page_link, read_models, wait_for, with_headers
+from workers.sweeps import sweeper_of
 
 blp = Blueprint(
     "deadlines",
@@ -62,7 +63,7 @@ def deadlines(args: dict[str, Any]) -> Response:
     ct = casetrail()
     scope = read_models().jurisdiction_unit(user.actor, args.get("unit"))
     within = None if scope is None else (lambda code: ct.directory.may_act(scope, code))
-    items = ct.deadlines.records(
+    items = sweeper_of(ct).records(
         within=within,
         kind=args.get("kind"),
         state=args.get("state"),

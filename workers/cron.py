@@ -78,7 +78,7 @@ def register(register_job: object, settings: Settings) -> None:
         result_ttl=60,
         name=f"{settings.queue_name}:audit-checkpoint",
     )
-    # Deadline warnings and breaches, each recorded once (casetrail.deadlines).
+    # Deadline warnings and breaches, each recorded once (workers.sweeps).
     register_job(
         sweep_job,
         settings.queue_name,

@@ -1,6 +1,6 @@
 """Deadline sweeps as the cron's RQ job (`casetrail deadlines sweep|list`: cli/deadlines.py).
 
-A sweep recomputes every case's deadlines from the event streams (casetrail.deadlines), so
+A sweep recomputes every case's deadlines from the event streams (workers.sweeps), so
 a sweep that never ran (Redis down, every worker killed) is caught up by the next one.
 """
 
@@ -11,6 +11,7 @@ import logging
 import os
 
 from workers.jobs import current
+from workers.sweeps import sweeper_of
 
 log = logging.getLogger("casetrail.workers.deadlines")
 
@@ -27,7 +28,7 @@ def sweep_interval() -> int:
 
 def sweep_job() -> dict[str, int]:
     """The cron job (run by an RQ worker): sweeps every case with the worker's casetrail."""
-    report = current().deadlines.sweep().as_dict()
+    report = sweeper_of(current()).sweep().as_dict()
     if any(value for key, value in report.items() if key != "cases"):  # idle: quiet
         log.info("deadline sweep: %s", json.dumps(report))
     return report

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.deadlines import DeadlineSweeper, deadline_log_id
 from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
@@ -31,6 +30,7 @@ from tests.integration.projection_support import (
     process_env,
 )
 from tests.units import TEST_UNITS
+from workers.sweeps import DeadlineSweeper, deadline_log_id
 
 WORKER = Actor(user_id="u_worker", role="caseworker", unit="320102")
 STREET_WORKER = Actor(user_id="u_street", role="caseworker", unit="320102001")

@@ -15,6 +15,7 @@ from domain.case import Actor
 from domain.clock import cst_date
 from projections import engine_for
 from tests.web.conftest import HOME, INSIDE, OUTSIDE, Tokens
+from workers.sweeps import sweeper_of
 
 
 def reception(decided_days_ago: int, name: str = "趙某某") -> dict[str, Any]:
@@ -140,7 +141,7 @@ def test_the_cases_an_inbox_shows_are_recorded_as_read(
 def test_supervisors_list_the_recorded_warnings_and_breaches_of_their_subtree(
     client: FlaskClient, tokens: Tokens, cases: dict[str, str], web_casetrail: Casetrail
 ) -> None:
-    report = web_casetrail.deadlines.sweep()
+    report = sweeper_of(web_casetrail).sweep()
     assert (report.warnings, report.breaches) == (1, 3)
     response = client.get("/api/v1/deadlines", headers=tokens.headers("supervisor"))
     assert response.status_code == 200

@@ -17,13 +17,12 @@ data; their `recorded_at` is the moment the sweep detected them.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
@@ -33,6 +32,8 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records as stored
+from casetrail.bootstrap import Casetrail
+from casetrail.config import leads_from_env
 from casetrail.db import Database
 from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import RecordedEvent
@@ -45,15 +46,11 @@ from domain.deadlines import (
     DeadlineState,
     deadlines_of,
     lead_days,
-    parse_leads,
 )
 from domain.kinds import KINDS
 from evidence.chain import ChainEntry
 
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger("casetrail.deadlines")
+log = logging.getLogger("casetrail.workers.sweeps")
 
 DEADLINE_LOG_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/deadline-log")
 # Who records: the sweep, on behalf of the case's handling unit (the chain's actor_unit).
@@ -62,7 +59,6 @@ SWEEP_ROLE = "system"
 # Cases read and recorded per transaction; a conflict retries that chunk case by case.
 CHUNK = 200
 MAX_ATTEMPTS = 16
-LEADS_ENV = "CASETRAIL_DEADLINE_LEAD_DAYS"
 
 WARNING, BREACH = "warning", "breach"
 RECORD_TYPES = ("DeadlineWarned", "DeadlineBreached", "DeadlineResolved")
@@ -71,11 +67,6 @@ RECORD_TYPES = ("DeadlineWarned", "DeadlineBreached", "DeadlineResolved")
 def deadline_log_id(case_id: str | UUID) -> UUID:
     """The id of a case's deadline log, derived from the case id."""
     return uuid5(DEADLINE_LOG_NAMESPACE, str(UUID(str(case_id))))
-
-
-def leads_from_env() -> dict[str, int]:
-    """Warning leads per deadline type from CASETRAIL_DEADLINE_LEAD_DAYS (`type=days,...`)."""
-    return parse_leads(os.environ.get(LEADS_ENV, ""))
 
 
 @dataclass
@@ -395,3 +386,8 @@ class DeadlineSweeper:
             result.append(item)
         result.sort(key=lambda item: -int(item["position"]))
         return result
+
+
+def sweeper_of(ct: Casetrail) -> DeadlineSweeper:
+    """A sweeper over a built casetrail's store (warning leads from the environment)."""
+    return DeadlineSweeper(ct.app, ct.db, ct.clock)
