@@ -49,7 +49,7 @@ class StreamReads:
     ) -> dict[str, Any]:
         """The case as it is, or as it was at a version or a moment."""
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.unit, case_id=str(case.id), operation="case_state")
+        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="case_state")
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise InvalidData("'as_of' needs a timezone.", details={"as_of": ["No timezone."]})
@@ -74,7 +74,7 @@ class StreamReads:
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.unit, case_id=str(case.id), operation="history")
+        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="history")
         links = {
             row["version"]: row
             for row in self.db.query(
@@ -147,14 +147,26 @@ class StreamReads:
         self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
 
     def _require_read(
-        self, actor: Actor, unit: str, *, case_id: str | None = None, operation: str = "read"
+        self,
+        actor: Actor,
+        units: tuple[str, ...],
+        *,
+        case_id: str | None = None,
+        operation: str = "read",
     ) -> None:
-        granted = self.directory.may_read(actor, unit)
+        """`units`: the units that reach the case (Case.reach_units). Outside them the case
+        does not exist for the reader (404, a case id is not confirmed to a stranger); a
+        role that never reads cases is refused (403)."""
+        within = self.directory.reaches(actor.unit, units)
+        granted = within and actor.role in READ_ROLES
         if case_id is not None:
             self._record_read(actor, [case_id], operation, granted)
+        if not within:
+            raise CaseNotFound(f"There is no case {case_id}.")
         if not granted:
             raise NotPermitted(
-                "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
+                f"A user with the role '{actor.role}' does not read cases.",
+                code="role_cannot_read",
             )
 
     def _record_read(

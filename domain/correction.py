@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from domain import rules
-from domain.case import Case, CaseEvent, CaseOpened, Context, require_not_future, rule, statuses
+from domain.case import (
+    Case,
+    CaseEvent,
+    CaseOpened,
+    Context,
+    TransferAcceptedEvent,
+    TransferDeclinedEvent,
+    TransferProposedEvent,
+    require_not_future,
+    rule,
+    statuses,
+)
 from domain.clock import add_days, add_months, age_on, cst_date
 from domain.errors import NotPermitted, RuleViolation
 from domain.schemas import DateRange, Person, StrictSchema, day, long_text, one_of, text, unit_code
@@ -369,6 +380,29 @@ class ResidenceChanged(CaseEvent):
         case.residence_changes += 1
 
 
+class TransferProposed(TransferProposedEvent):
+    """遷居: the subject's move is approved; the supervisor proposes that the unit of the
+    new residence take the case over (it moves when that unit accepts)."""
+
+    allowed_in = OPEN
+
+
+class TransferAccepted(TransferAcceptedEvent):
+    """遷居接收: the unit of the new residence accepts the case."""
+
+    allowed_in = OPEN
+
+    def apply(self, case: Any) -> None:
+        super().apply(case)
+        case.residence_changes += 1
+
+
+class TransferDeclined(TransferDeclinedEvent):
+    """遷居不予接收: the unit of the new residence declines; the case stays where it is."""
+
+    allowed_in = OPEN
+
+
 class SanctionEvent(CaseEvent):
     """A rung of the sanction ladder, 訓誡 → 警告 → 治安管理處罰 → revocation: supervisors only."""
 
@@ -606,6 +640,9 @@ class Correction(Case):
         Reoffended,
         CorrectionCompleted,
         SubjectDied,
+        TransferProposed,
+        TransferAccepted,
+        TransferDeclined,
     )
 
     @rule(CorrectionSubjectReceived)
@@ -804,11 +841,13 @@ class Correction(Case):
 
     @rule(ResidenceChanged)
     def _residence_moves_elsewhere(self, data: dict[str, Any], ctx: Context) -> None:
-        if data["to_unit"] == self.unit:
-            raise RuleViolation(
-                "The case is already handled by that unit.", code="residence_unit_unchanged"
-            )
-        require_not_future(data["approved_on"], ctx, "approved_on")
+        # Kept to read old stores; a case now moves only when the receiving unit accepts.
+        raise RuleViolation(
+            "A case moves to another unit by TransferProposed, then TransferAccepted by a "
+            "supervisor of the receiving unit; ResidenceChanged is no longer recorded.",
+            code="transfer_required",
+            details={"use": ["TransferProposed", "TransferAccepted"]},
+        )
 
     @rule(RevocationProposed)
     def _revocation_applies_to_the_type(self, data: dict[str, Any], ctx: Context) -> None:
