@@ -598,6 +598,7 @@ def run_random_commands(ct: Casetrail, kind: Kind, draw: Callable[..., Any]) -> 
                 assert refusal.code in (
                     "version_conflict",
                     "outside_jurisdiction",
+                    "case_not_found",
                     "role_cannot_write",
                 )
             continue
