@@ -141,10 +141,22 @@ class StreamReads:
     def head_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def record_reads(self, actor: Actor, case_ids: list[str], operation: str) -> None:
+    def record_reads(
+        self,
+        actor: Actor,
+        case_ids: list[str],
+        operation: str,
+        *,
+        search: dict[str, Any] | None = None,
+    ) -> None:
         """Records granted reads of these cases' personal data made outside this class
-        (e.g. a page of the case list that shows names)."""
-        self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
+        (e.g. a page of the case list that shows names), in one record; with `search`
+        (a query's keyed hash and the total it found), even if no case is shown."""
+        cases = list(dict.fromkeys(case_ids))
+        if search is None:
+            self._record_read(actor, cases, operation, True)
+        else:
+            self.access.record(actor, cases, operation, granted=True, search=search)
 
     def _require_read(
         self,

@@ -187,6 +187,11 @@ ENDPOINTS = [
         UNIT_READERS,
     ),
     Endpoint(
+        "GET /people",
+        lambda w, where, h: w.client.get("/api/v1/people?name=王秀英", headers=h),
+        only({"caseworker": 200, "supervisor": 200, "auditor": 200}),
+    ),
+    Endpoint(
         "GET /projections",
         lambda w, where, h: w.client.get("/api/v1/projections", headers=h),
         only({"supervisor": 200, "auditor": 200, "admin": 200}),
