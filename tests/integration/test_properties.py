@@ -103,7 +103,10 @@ def dates_in(state: dict[str, Any]) -> list[date]:
         values = value.values() if isinstance(value, dict) else [value]
         for item in values:
             if isinstance(item, str) and ISO_DAY.match(item):
-                found.append(date.fromisoformat(item))
+                try:
+                    found.append(date.fromisoformat(item))
+                except ValueError:  # free text that looks like a day (a certificate_no)
+                    continue
     return found
 
 
