@@ -150,25 +150,15 @@ class StreamReads:
         search: dict[str, Any] | None = None,
     ) -> None:
         """Records granted reads of these cases' personal data made outside this class
-        (e.g. a page of the case list that shows names), in one record; with `search`
-        (a query's keyed hash and the total it found), even if no case is shown."""
+        (e.g. a page of the case list); with `search` (a query's keyed hash and total)."""
         cases = list(dict.fromkeys(case_ids))
-        if search is None:
-            self._record_read(actor, cases, operation, True)
-        else:
-            self.access.record(actor, cases, operation, granted=True, search=search)
+        self.access.record(actor, cases, operation, granted=True, search=search)
 
     def _require_read(
-        self,
-        actor: Actor,
-        units: tuple[str, ...],
-        *,
-        case_id: str | None = None,
-        operation: str = "read",
+        self, actor: Actor, units: tuple[str, ...], *, case_id: str, operation: str
     ) -> None:
-        """`units`: the units that reach the case (Case.reach_units). Outside them the case
-        does not exist for the reader (404, a case id is not confirmed to a stranger); a
-        role that never reads cases is refused (403)."""
+        """Outside the units that reach the case (Case.reach_units) it does not exist for
+        the reader (404); a role that never reads cases: 403."""
         within = self.directory.reaches(actor.unit, units)
         granted = within and actor.role in READ_ROLES
         if case_id is not None:
@@ -176,10 +166,7 @@ class StreamReads:
         if not within:
             raise CaseNotFound(f"There is no case {case_id}.")
         if not granted:
-            raise NotPermitted(
-                f"A user with the role '{actor.role}' does not read cases.",
-                code="role_cannot_read",
-            )
+            raise NotPermitted("Your role does not read cases.", code="role_cannot_read")
 
     def _record_read(
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool

@@ -178,10 +178,8 @@ class CaseService:
             )
 
     def _require_case_jurisdiction(self, actor: Actor, case: Case, event_type: str) -> None:
-        """The case says which units may record this event (the handling unit; a dispute's
-        assigned unit for the handling events; the receiving unit for a transfer's answer).
-        Outside every unit that reaches the case, it does not exist (404): a stranger does
-        not learn that a case id is taken."""
+        """The case names who reads it and who records this event (Case.reach_units,
+        acting_units); outside its reach it does not exist (404, as for an unknown id)."""
         if not self.directory.reaches(actor.unit, case.reach_units()):
             raise CaseNotFound(f"There is no case {case.id}.")
         if not self.directory.reaches(actor.unit, case.acting_units(event_type)):
