@@ -286,6 +286,10 @@ class Directory:
         """May a user of `user_unit` act on a case handled by `case_unit`?"""
         return user_unit in self.chain(case_unit)
 
+    def reaches(self, user_unit: str, units: Iterable[str]) -> bool:
+        """Is `user_unit` one of these units or above one of them?"""
+        return any(self.may_act(user_unit, unit) for unit in units)
+
     # --- users ------------------------------------------------------------------
 
     def create_user(

@@ -49,7 +49,7 @@ class StreamReads:
     ) -> dict[str, Any]:
         """The case as it is, or as it was at a version or a moment."""
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.unit, case_id=str(case.id), operation="case_state")
+        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="case_state")
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise InvalidData("'as_of' needs a timezone.", details={"as_of": ["No timezone."]})
@@ -76,7 +76,7 @@ class StreamReads:
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.unit, case_id=str(case.id), operation="history")
+        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="history")
         links = {
             row["version"]: row
             for row in self.db.query(
@@ -146,21 +146,32 @@ class StreamReads:
     def head_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def record_reads(self, actor: Actor, case_ids: list[str], operation: str) -> None:
+    def record_reads(
+        self,
+        actor: Actor,
+        case_ids: list[str],
+        operation: str,
+        *,
+        search: dict[str, Any] | None = None,
+    ) -> None:
         """Records granted reads of these cases' personal data made outside this class
-        (e.g. a page of the case list that shows names)."""
-        self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
+        (e.g. a page of the case list); with `search` (a query's keyed hash and total)."""
+        cases = list(dict.fromkeys(case_ids))
+        self.access.record(actor, cases, operation, granted=True, search=search)
 
     def _require_read(
-        self, actor: Actor, unit: str, *, case_id: str | None = None, operation: str = "read"
+        self, actor: Actor, units: tuple[str, ...], *, case_id: str, operation: str
     ) -> None:
-        granted = self.directory.may_read(actor, unit)
+        """Outside the units that reach the case (Case.reach_units) it does not exist for
+        the reader (404); a role that never reads cases: 403."""
+        within = self.directory.reaches(actor.unit, units)
+        granted = within and actor.role in READ_ROLES
         if case_id is not None:
             self._record_read(actor, [case_id], operation, granted)
+        if not within:
+            raise CaseNotFound(f"There is no case {case_id}.")
         if not granted:
-            raise NotPermitted(
-                "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
-            )
+            raise NotPermitted("Your role does not read cases.", code="role_cannot_read")
 
     def _record_read(
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool

@@ -21,7 +21,7 @@ from casetrail.events import Appended
 from casetrail.idempotency import IdempotencyKeys
 from domain.case import Actor, Case, CaseEvent, Context
 from domain.clock import Clock
-from domain.errors import InvalidData, NotPermitted, RuleViolation, VersionConflict
+from domain.errors import CaseNotFound, InvalidData, NotPermitted, RuleViolation, VersionConflict
 from domain.kinds import KINDS
 from evidence.chain import ChainEntry
 
@@ -136,7 +136,7 @@ class CaseService:
 
         def append_once() -> Appended:
             case = self.app.get_case(case_id)
-            self._require_jurisdiction(actor, case.unit)
+            self._require_case_jurisdiction(actor, case, event_type)
             if expected_version is not None and expected_version != case.version:
                 raise version_conflict(case.version, expected_version)
             case.record(event_type, data, self._context(actor, reason, note, idempotency_key))
@@ -175,6 +175,18 @@ class CaseService:
         if not self.directory.may_act(actor.unit, unit):
             raise NotPermitted(
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
+            )
+
+    def _require_case_jurisdiction(self, actor: Actor, case: Case, event_type: str) -> None:
+        """The case names who reads it and who records this event (Case.reach_units,
+        acting_units); outside its reach it does not exist (404, as for an unknown id)."""
+        if not self.directory.reaches(actor.unit, case.reach_units()):
+            raise CaseNotFound(f"There is no case {case.id}.")
+        if not self.directory.reaches(actor.unit, case.acting_units(event_type)):
+            raise NotPermitted(
+                f"{event_type} on this case is recorded by "
+                f"{' or '.join(case.acting_units(event_type))} (or a unit above).",
+                code="outside_jurisdiction",
             )
 
     def _check_units(self, case: Case) -> None:

@@ -181,12 +181,17 @@ def _build(rng: random.Random, province: Province, outcome: str) -> CasePlan:
         )
     if rng.random() < MOVED and span > 30:
         on = day_between(rng, reported + timedelta(days=10), stop - timedelta(days=1))
+        # 遷居: proposed by the supervisor here, accepted by the new residence's supervisor.
+        to_unit = province.other_township(rng, township)
         t.at(
             on,
-            "ResidenceChanged",
-            {"to_unit": province.other_township(rng, township), "approved_on": on.isoformat()},
+            "TransferProposed",
+            {"to_unit": to_unit, "reason": f"经批准迁居（{on.isoformat()}）"},
             order=60,
             role="supervisor",
+        )
+        t.at(
+            on, "TransferAccepted", {"to_unit": to_unit}, order=61, role="supervisor", unit=to_unit
         )
     if outcome == "completed":
         t.at(

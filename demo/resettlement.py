@@ -257,14 +257,22 @@ def _build(
     if rng.random() < DELEGATED:
         delegated = day_between(rng, received + timedelta(days=30), received + timedelta(days=200))
         if delegated < stop:
+            # 委托帮教: proposed here, accepted by the supervisor of the receiving unit.
+            to_unit = province.other_township(rng, township)
             t.at(
                 delegated,
-                "AssistanceDelegated",
-                {
-                    "to_unit": province.other_township(rng, township),
-                    "reason": "本人迁居，委托居住地司法所帮教",
-                },
+                "TransferProposed",
+                {"to_unit": to_unit, "reason": "本人迁居，委托居住地司法所帮教"},
                 order=45,
+                role="supervisor",
+            )
+            t.at(
+                delegated,
+                "TransferAccepted",
+                {"to_unit": to_unit},
+                order=46,
+                role="supervisor",
+                unit=to_unit,
             )
     if rng.random() < CONTACT_LOST:
         # After the last planned activity, so that no activity falls while contact is lost.

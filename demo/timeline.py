@@ -9,8 +9,9 @@ from typing import Any
 
 from demo.plan import CasePlan
 
-# Event types that move the case to the unit named in their data's `to_unit`.
-MOVES = ("AssistanceDelegated", "ResidenceChanged")
+# Event types that move the case to the unit named in their data's `to_unit` (the two
+# direct moves only in stores written before transfers).
+MOVES = ("AssistanceDelegated", "ResidenceChanged", "TransferAccepted")
 
 
 @dataclass

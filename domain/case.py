@@ -20,7 +20,8 @@ from domain.clock import cst_date
 from domain.errors import NotPermitted, RuleViolation, UnknownEventType
 from domain.roles import ROLES as ROLES  # still importable from here (casetrail.directory)
 from domain.roles import SUPERVISOR, WRITING_ROLES
-from domain.schemas import NoData, load
+from domain.schemas import NoData, StrictSchema, load, long_text, unit_code
+from domain.units import natural_parent
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,75 @@ class CaseOpened(Aggregate.Created, CaseEvent):
     def mutate(self, aggregate: Any) -> Any:
         case: Any = super().mutate(aggregate)
         case.unit = self.unit
+        case.pending_transfer = None
+        case.transfers = []
         case.last_event_at = self.timestamp
         if self.leads_to is not None:
             case.status = self.leads_to
         return case
+
+
+# --- transfers (移交): a case changes hands only when the receiving unit accepts ---------
+
+
+class TransferProposedData(StrictSchema):
+    to_unit = unit_code()
+    reason = long_text()
+
+
+class TransferAnswerData(StrictSchema):
+    # The unit that answers, named again: an answer to the transfer pending, not another.
+    to_unit = unit_code()
+    reason = long_text(required=False)
+
+
+class TransferProposedEvent(CaseEvent):
+    """The sending side's supervisor proposes that another unit take the case over; the
+    case stays where it is until a supervisor of that unit accepts. Each kind names it
+    `TransferProposed` (遷居, 委託幫教, a dispute moved between centres)."""
+
+    schema = TransferProposedData
+    supervisors_only = True
+    unit_fields = ("to_unit",)
+
+    def apply(self, case: Any) -> None:
+        case.pending_transfer = {
+            "from_unit": case.unit,
+            "to_unit": self.data["to_unit"],
+            "proposed_by": self.actor,
+            "proposed_on": cst_date(self.timestamp).isoformat(),
+        }
+
+
+class TransferAcceptedEvent(CaseEvent):
+    """A supervisor of the receiving unit accepts: the case moves to that unit."""
+
+    schema = TransferAnswerData
+    supervisors_only = True
+    unit_fields = ("to_unit",)
+
+    def apply(self, case: Any) -> None:
+        transfer = case.pending_transfer
+        case.transfers = [
+            *case.transfers,
+            {**transfer, "accepted_by": self.actor, "on": cst_date(self.timestamp).isoformat()},
+        ]
+        case.pending_transfer = None
+        case.unit = transfer["to_unit"]
+
+
+class TransferDeclinedEvent(CaseEvent):
+    """A supervisor of the receiving unit declines: the case stays where it is."""
+
+    schema = TransferAnswerData
+    supervisors_only = True
+    unit_fields = ("to_unit",)
+
+    def apply(self, case: Any) -> None:
+        case.pending_transfer = None
+
+
+TRANSFER_ANSWERS = (TransferAcceptedEvent, TransferDeclinedEvent)
 
 
 TCase = TypeVar("TCase", bound="Case")
@@ -169,6 +235,9 @@ class Case(Aggregate):
     unit: ClassVar[str]
     status: ClassVar[str]
     last_event_at: ClassVar[datetime]
+    # A transfer proposed and not yet answered (None: none); the transfers accepted.
+    pending_transfer: ClassVar[dict[str, Any] | None] = None
+    transfers: ClassVar[list[dict[str, Any]]] = []
 
     # --- commands ---------------------------------------------------------------
 
@@ -205,8 +274,10 @@ class Case(Aggregate):
                 code="not_allowed_in_status",
                 details={"status": self.status, "allowed_in": sorted(event_class.allowed_in)},
             )
-        for check in self._rules.get(event_class, ()):
-            check(self, values, ctx)
+        # A rule for an event class holds for its subclasses too (the kinds' transfers).
+        for klass in event_class.__mro__:
+            for check in self._rules.get(klass, ()):  # type: ignore[call-overload]
+                check(self, values, ctx)
         self.trigger_event(
             event_class, data=event_class.dump_data(values), timestamp=ctx.now, **ctx.metadata()
         )
@@ -223,6 +294,67 @@ class Case(Aggregate):
                 f"'{type_name}' is not an event type of a {cls.kind} case.",
                 details={"type": type_name, "known": sorted(cls._by_name)},
             ) from None
+
+    # --- transfers ----------------------------------------------------------------
+
+    @rule(TransferProposedEvent)
+    def _one_transfer_to_another_unit(self, data: dict[str, Any], ctx: Context) -> None:
+        if self.pending_transfer is not None:
+            raise RuleViolation(
+                f"A transfer to {self.pending_transfer['to_unit']} awaits its answer.",
+                code="transfer_pending",
+                details={"to_unit": self.pending_transfer["to_unit"]},
+            )
+        # A case is handed to another unit, not up its own chain: the units above already
+        # reach it, and a move up would only unmask a minor to them (社區矯正法 §64).
+        if data["to_unit"] in units_up_from(self.unit):
+            raise RuleViolation(
+                "A case is transferred to another unit, not to its own unit or one above it.",
+                code="transfer_up_the_chain",
+                details={"unit": self.unit},
+            )
+
+    @rule(*TRANSFER_ANSWERS)
+    def _answer_to_the_pending_transfer(self, data: dict[str, Any], ctx: Context) -> None:
+        pending = self.pending_transfer
+        if pending is None:
+            raise RuleViolation("No transfer awaits an answer.", code="no_pending_transfer")
+        if data["to_unit"] != pending["to_unit"]:
+            raise RuleViolation(
+                f"The transfer pending is to {pending['to_unit']}, not {data['to_unit']}.",
+                code="transfer_unit_mismatch",
+                details={"to_unit": pending["to_unit"]},
+            )
+
+    @rule(TransferAcceptedEvent)
+    def _accepted_by_another_supervisor(self, data: dict[str, Any], ctx: Context) -> None:
+        assert self.pending_transfer is not None
+        if self.pending_transfer["proposed_by"] == ctx.actor.user_id:
+            raise NotPermitted(
+                "A transfer is accepted by a supervisor of the receiving unit, not by the one "
+                "who proposed it.",
+                code="transfer_accepted_by_proposer",
+            )
+
+    # --- who acts, who reads ----------------------------------------------------------
+
+    def acting_units(self, type_name: str) -> tuple[str, ...]:
+        """The units whose staff (and the staff of the units above them) may record an
+        event of `type_name`: the handling unit; for the answer to a transfer, the
+        receiving unit only."""
+        event_class = self._by_name.get(type_name)
+        answer = event_class is not None and issubclass(event_class, TRANSFER_ANSWERS)
+        if answer and self.pending_transfer is not None:
+            return (self.pending_transfer["to_unit"],)
+        return (self.unit,)
+
+    def reach_units(self) -> tuple[str, ...]:
+        """The units whose staff (and those above) may read the case: the handling unit
+        and the unit a transfer is proposed to (to decide on it)."""
+        units = [self.unit]
+        if self.pending_transfer is not None:
+            units.append(self.pending_transfer["to_unit"])
+        return tuple(dict.fromkeys(units))
 
     # --- queries ------------------------------------------------------------------
 
@@ -267,6 +399,16 @@ def check_role(event_class: type[CaseEvent], ctx: Context) -> None:
         raise NotPermitted(
             f"Only a supervisor may record {event_class.__name__}.", code="supervisor_only"
         )
+
+
+def units_up_from(code: str) -> tuple[str, ...]:
+    """A unit and the units its code implies above it."""
+    chain: list[str] = []
+    current: str | None = code
+    while current is not None:
+        chain.append(current)
+        current = natural_parent(current)
+    return tuple(chain)
 
 
 def to_json(value: Any) -> Any:

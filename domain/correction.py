@@ -19,6 +19,9 @@ from domain.case import (
     CaseEvent,
     CaseOpened,
     Context,
+    TransferAcceptedEvent,
+    TransferDeclinedEvent,
+    TransferProposedEvent,
     known_date,
     require_not_future,
     rule,
@@ -379,6 +382,29 @@ class ResidenceChanged(CaseEvent):
         case.residence_changes += 1
 
 
+class TransferProposed(TransferProposedEvent):
+    """遷居: the subject's move is approved; the supervisor proposes that the unit of the
+    new residence take the case over (it moves when that unit accepts)."""
+
+    allowed_in = OPEN
+
+
+class TransferAccepted(TransferAcceptedEvent):
+    """遷居接收: the unit of the new residence accepts the case."""
+
+    allowed_in = OPEN
+
+    def apply(self, case: Any) -> None:
+        super().apply(case)
+        case.residence_changes += 1
+
+
+class TransferDeclined(TransferDeclinedEvent):
+    """遷居不予接收: the unit of the new residence declines; the case stays where it is."""
+
+    allowed_in = OPEN
+
+
 class SanctionEvent(CaseEvent):
     """A rung of the sanction ladder, 訓誡 → 警告 → 治安管理處罰 → revocation: supervisors only."""
 
@@ -616,6 +642,9 @@ class Correction(Case):
         Reoffended,
         CorrectionCompleted,
         SubjectDied,
+        TransferProposed,
+        TransferAccepted,
+        TransferDeclined,
     )
 
     @rule(CorrectionSubjectReceived)
@@ -814,11 +843,13 @@ class Correction(Case):
 
     @rule(ResidenceChanged)
     def _residence_moves_elsewhere(self, data: dict[str, Any], ctx: Context) -> None:
-        if data["to_unit"] == self.unit:
-            raise RuleViolation(
-                "The case is already handled by that unit.", code="residence_unit_unchanged"
-            )
-        require_not_future(data["approved_on"], ctx, "approved_on")
+        # Kept to read old stores; a case now moves only when the receiving unit accepts.
+        raise RuleViolation(
+            "A case moves to another unit by TransferProposed, then TransferAccepted by a "
+            "supervisor of the receiving unit; ResidenceChanged is no longer recorded.",
+            code="transfer_required",
+            details={"use": ["TransferProposed", "TransferAccepted"]},
+        )
 
     @rule(RevocationProposed)
     def _revocation_applies_to_the_type(self, data: dict[str, Any], ctx: Context) -> None:

@@ -17,6 +17,9 @@ from domain.case import (
     CaseEvent,
     CaseOpened,
     Context,
+    TransferAcceptedEvent,
+    TransferDeclinedEvent,
+    TransferProposedEvent,
     require_not_before,
     require_not_future,
     rule,
@@ -402,6 +405,33 @@ class FollowUpVisited(CaseEvent):
         case.agreement_performed = self.data["agreement_performed"]
 
 
+# A dispute moves between centres before it is handed down (統一受理 at the centre where it
+# belongs, then 歸口辦理); once assigned it is returned (回流) rather than moved.
+TRANSFERABLE = statuses("registered", "triaged")
+
+
+class TransferProposed(TransferProposedEvent):
+    """移送: the centre's supervisor proposes that another centre take the dispute over."""
+
+    allowed_in = TRANSFERABLE
+
+
+class TransferAccepted(TransferAcceptedEvent):
+    """接收: the receiving centre's supervisor accepts; the dispute is that centre's."""
+
+    allowed_in = TRANSFERABLE
+
+    def apply(self, case: Any) -> None:
+        super().apply(case)
+        case.center_unit = case.unit
+
+
+class TransferDeclined(TransferDeclinedEvent):
+    """不予接收: the receiving centre's supervisor declines; the dispute stays where it is."""
+
+    allowed_in = OPEN
+
+
 def time_limit_days(time_limit_class: str, complexity: str | None, scope: str | None) -> int:
     limits = rules.MEDIATION_TIME_LIMITS[time_limit_class]
     if complexity == "major" or scope == "cross_region":
@@ -475,7 +505,41 @@ class Dispute(Case):
         DisputeWithdrawn,
         DisputeClosed,
         FollowUpVisited,
+        TransferProposed,
+        TransferAccepted,
+        TransferDeclined,
     )
+    # 歸口辦理: the events the unit a dispute is assigned to records, beside the centre.
+    handling_events: ClassVar[frozenset[str]] = frozenset(
+        event_class.__name__
+        for event_class in (
+            MediationSessionHeld,
+            HearingHeld,
+            PublicNoticePosted,
+            EarlyWarningRaised,
+            DisputeReturned,
+            AgreementReached,
+            MediationFailed,
+            MediationRefused,
+            DisputeWithdrawn,
+        )
+    )
+
+    def acting_units(self, type_name: str) -> tuple[str, ...]:
+        """The centre records every event; the unit the dispute is handed down to (and
+        the units above it) records the handling events: sessions, hearings, notices,
+        warnings, the outcome and the return (歸口辦理, 分流指派)."""
+        units = super().acting_units(type_name)
+        assigned = getattr(self, "assigned_unit", None)
+        if assigned is not None and type_name in self.handling_events:
+            return tuple(dict.fromkeys((*units, assigned)))
+        return units
+
+    def reach_units(self) -> tuple[str, ...]:
+        """The centre and, once it is handed down, the handling unit read the case."""
+        assigned = getattr(self, "assigned_unit", None)
+        units = super().reach_units()
+        return tuple(dict.fromkeys((*units, assigned))) if assigned else units
 
     @rule(DisputeRegistered)
     def _parties_on_both_sides(self, data: dict[str, Any], ctx: Context) -> None:
@@ -499,6 +563,16 @@ class Dispute(Case):
                 "The dispute is already assigned; it is reassigned only after a return and "
                 "the joint handling that follows it.",
                 code="already_assigned",
+            )
+
+    @rule(DisputeAssigned)
+    def _not_assigned_while_a_transfer_is_pending(self, data: dict[str, Any], ctx: Context) -> None:
+        if self.pending_transfer is not None:
+            raise RuleViolation(
+                f"A transfer to {self.pending_transfer['to_unit']} awaits its answer; the "
+                "dispute is assigned once it is answered.",
+                code="transfer_pending",
+                details={"to_unit": self.pending_transfer["to_unit"]},
             )
 
     @rule(DeadlineExtended)

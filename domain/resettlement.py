@@ -18,6 +18,9 @@ from domain.case import (
     CaseEvent,
     CaseOpened,
     Context,
+    TransferAcceptedEvent,
+    TransferDeclinedEvent,
+    TransferProposedEvent,
     parse_date,
     require_not_before,
     require_not_future,
@@ -247,6 +250,34 @@ class AssistanceDelegated(CaseEvent):
         case.unit = self.data["to_unit"]
 
 
+class TransferProposed(TransferProposedEvent):
+    """委托幫教: the supervisor proposes that another unit take over the assistance."""
+
+    allowed_in = OPEN
+
+
+class TransferAccepted(TransferAcceptedEvent):
+    """接收: the receiving unit accepts the delegation and becomes the handling unit."""
+
+    allowed_in = OPEN
+
+    def apply(self, case: Any) -> None:
+        transfer = case.pending_transfer
+        super().apply(case)
+        delegation = {
+            "from_unit": transfer["from_unit"],
+            "to_unit": transfer["to_unit"],
+            "on": cst_date(self.timestamp),
+        }
+        case.delegations = [*case.delegations, delegation]
+
+
+class TransferDeclined(TransferDeclinedEvent):
+    """不予接收: the receiving unit declines the delegation; the case stays where it is."""
+
+    allowed_in = OPEN
+
+
 class SkillTrainingCompleted(CaseEvent):
     """職業技能培訓: the person completed a vocational skills course (inside or after release)."""
 
@@ -397,6 +428,9 @@ class Resettlement(Case):
         ContactRestored,
         Reoffended,
         AssistanceEnded,
+        TransferProposed,
+        TransferAccepted,
+        TransferDeclined,
     )
 
     # Checked as a class on opening: no state yet, only the data and the clock.
@@ -439,13 +473,13 @@ class Resettlement(Case):
 
     @rule(AssistanceDelegated)
     def _delegation_to_another_unit(self, data: dict[str, Any], ctx: Context) -> None:
-        if data["to_unit"] == self.unit:
-            raise RuleViolation(
-                "Assistance can only be delegated to another unit; this unit already handles "
-                "the case.",
-                code="delegation_to_same_unit",
-                details={"unit": self.unit},
-            )
+        # Kept to read old stores; a case now moves only when the receiving unit accepts.
+        raise RuleViolation(
+            "Assistance moves to another unit by TransferProposed, then TransferAccepted by a "
+            "supervisor of the receiving unit; AssistanceDelegated is no longer recorded.",
+            code="transfer_required",
+            details={"use": ["TransferProposed", "TransferAccepted"]},
+        )
 
     @rule(SkillTrainingCompleted)
     def _training_not_in_future(self, data: dict[str, Any], ctx: Context) -> None:

@@ -13,7 +13,7 @@ from datetime import date
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from domain import rules
+from domain import correction, dispute, resettlement, rules
 from domain.case import CaseEvent, CaseOpened
 from domain.clock import cst_date
 from domain.correction import (
@@ -25,6 +25,7 @@ from domain.correction import (
 )
 from domain.dispute import (
     DeadlineExtended,
+    DisputeAssigned,
     DisputeClosed,
     DisputeTriaged,
     deadline_after_triage,
@@ -62,12 +63,28 @@ COLUMNS = [
     "position",
     "state",
     "display",
+    "transfer_to",
 ]
+TRANSFERS_PROPOSED = (
+    correction.TransferProposed,
+    resettlement.TransferProposed,
+    dispute.TransferProposed,
+)
+TRANSFERS_ACCEPTED = (
+    correction.TransferAccepted,
+    resettlement.TransferAccepted,
+    dispute.TransferAccepted,
+)
+TRANSFERS_DECLINED = (
+    correction.TransferDeclined,
+    resettlement.TransferDeclined,
+    dispute.TransferDeclined,
+)
 
 
 class CaseList(Projection):
     name: ClassVar[str] = "cases"
-    tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally")
+    tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally", "reach")
     # Weights (relative, all read models): in proportion to the seconds each took to
     # apply a rebuild's events of a dispute-heavy log (docs/profiling.md, session 5);
     # the case list is split into shares of cases to level the processes.
@@ -77,8 +94,10 @@ class CaseList(Projection):
     kinds: ClassVar[frozenset[str] | None] = None
     # 2: search terms carry opened_at and the unit path; 3: and a minor's confidentiality;
     # 4: a dispute's deadline extension survives triage (the state says `extended`);
-    # 5: search terms of names and summaries in simplified characters (歐陽 finds 欧阳).
-    version: ClassVar[int] = 5
+    # 5: search terms of names and summaries in simplified characters (歐陽 finds 欧阳);
+    # 6: a case is listed in the subtrees of the units it is handed down or transferred to
+    # (`reach`), and a transfer awaiting its answer shows (`transfer_to`).
+    version: ClassVar[int] = 6
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]
@@ -88,7 +107,7 @@ class CaseList(Projection):
             f"status TEXT NOT NULL, unit TEXT NOT NULL, {units}, category TEXT, "
             "opened_at TEXT NOT NULL, last_event_at TEXT NOT NULL, deadline TEXT, "
             "minor INTEGER NOT NULL DEFAULT 0, version BIGINT NOT NULL, position BIGINT NOT NULL, "
-            "state TEXT NOT NULL, display TEXT NOT NULL)",
+            "state TEXT NOT NULL, display TEXT NOT NULL, transfer_to TEXT)",
             f"CREATE INDEX IF NOT EXISTS {cases}_opened ON {cases} ({FILTERED})",
             # Search terms (keyed hashes of names' characters and pairs, ID numbers, the
             # summary's pairs): a term's cases come newest first from the index, and its
@@ -103,6 +122,10 @@ class CaseList(Projection):
             # when it filters on nothing else, without counting rows.
             f"CREATE TABLE IF NOT EXISTS {t['tally']} (unit TEXT NOT NULL, kind TEXT NOT NULL, "
             f"status TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (unit, kind, status)){t.clustered}",
+            # The units besides the handling unit's chain whose lists show the case: the
+            # chain of a dispute's assigned unit (分流指派) and of a transfer's receiving unit.
+            f"CREATE TABLE IF NOT EXISTS {t['reach']} (unit TEXT NOT NULL, case_id TEXT NOT NULL, "
+            f"PRIMARY KEY (unit, case_id)){t.clustered}",
         ]
         # A subtree down to township level is one column's value: its rows come in list
         # order, and the filters and the count are answered from the index alone. Below
@@ -186,6 +209,41 @@ class CaseList(Projection):
     ) -> None:
         changes["category"] = event.data.get("category", row["category"])
 
+    @on(DisputeAssigned)
+    def assigned(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        """A dispute handed down is listed in the handling unit's subtree too."""
+        _set_reach(b, row, "assigned", event.data.get("assigned_unit"))
+
+    @on(*TRANSFERS_PROPOSED)
+    def transfer_proposed(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        """Until it is answered, the receiving unit lists the case too, marked."""
+        changes["transfer_to"] = event.data["to_unit"]
+        _set_reach(b, row, "transfer", event.data["to_unit"])
+
+    @on(*TRANSFERS_DECLINED)
+    def transfer_declined(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["transfer_to"] = None
+        _set_reach(b, row, "transfer", None)
+
+    @on(*TRANSFERS_ACCEPTED)
+    def transfer_accepted(
+        self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        changes["transfer_to"] = None
+        _set_reach(b, row, "transfer", None)
+        self.moved(b, event, row, changes)
+        if row["kind"] == "dispute":
+            # A dispute's terms are not kept in its row: they follow it by its id (rare).
+            place = b.place(event.data["to_unit"])
+            b.cur.execute(
+                f"UPDATE {b.t['terms']} SET path = ? WHERE case_id = ?",
+                (place.path, str(event.originator_id)),
+            )
+
     @on(AssistanceDelegated, ResidenceChanged)
     def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         """The case moves to another handling unit, and its search terms with it."""
@@ -228,6 +286,18 @@ class CaseList(Projection):
                 "WHERE term = ? AND opened_at = ? AND case_id = ?",
                 moves,
             )
+        reach = b.t["reach"]
+        for case_id, row in rows.items():
+            if row.pop("_reach_changed", False):
+                b.cur.execute(f"DELETE FROM {reach} WHERE case_id = ?", (case_id,))
+                units = _reach_units(row)
+                if units:
+                    b.cur.insert_many(
+                        reach,
+                        ("unit", "case_id"),
+                        [(unit, case_id) for unit in units],
+                        on_conflict="ON CONFLICT DO NOTHING",
+                    )
         new = [[row[c] for c in COLUMNS] for row in rows.values() if row["_new"]]
         if new:
             b.cur.insert_many(cases, COLUMNS, new, on_conflict="ON CONFLICT (case_id) DO NOTHING")
@@ -326,6 +396,7 @@ class CaseList(Projection):
             "position": position,
             "state": _dumps(state),
             "display": b.privacy.seal(display),
+            "transfer_to": None,
             "_new": True,
             "_changed": set(),
             "_was": None,
@@ -333,8 +404,29 @@ class CaseList(Projection):
 
 
 def _tally_key(row: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
+    """Every unit whose list counts the case: the handling unit's chain and the units
+    that reach it besides (each once)."""
     chain = tuple(row[c] for c in UNIT_COLUMNS if row[c] is not None)
-    return chain, row["kind"], row["status"]
+    return (*chain, *_reach_units(row)), row["kind"], row["status"]
+
+
+def _reach_units(row: dict[str, Any]) -> list[str]:
+    """The units outside the handling unit's chain that list the case (`reach`)."""
+    chain = {row[c] for c in UNIT_COLUMNS if row[c] is not None}
+    units: dict[str, None] = {}
+    for extra in _state(row).get("reach", {}).values():
+        units.update((unit, None) for unit in extra if unit not in chain)
+    return list(units)
+
+
+def _set_reach(b: Batch, row: dict[str, Any], why: str, unit: str | None) -> None:
+    """The chain of `unit` lists the case, for `why` (None: no longer)."""
+    reach: dict[str, list[str]] = _state(row).setdefault("reach", {})
+    if unit is None:
+        reach.pop(why, None)
+    else:
+        reach[why] = list(b.place(unit).chain)
+    row["_reach_changed"] = True
 
 
 def _limit(state: dict[str, Any]) -> date:

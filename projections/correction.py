@@ -30,6 +30,7 @@ from domain.correction import (
     SubjectDied,
     SubjectLocated,
     SubjectReportedIn,
+    TransferAccepted,
     WarningIssued,
     first_reoffence,
     is_minor,
@@ -195,7 +196,7 @@ class CorrectionIndicators(Projection):
     ) -> None:
         changes["monitoring_until"] = None
 
-    @on(ResidenceChanged)
+    @on(ResidenceChanged, TransferAccepted)
     def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         if event.data.get("to_unit"):
             old, new = b.place(row["unit"]), b.place(event.data["to_unit"])

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 LIST_COLUMNS = (
     "case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
-    "minor, version, position, display"
+    "minor, version, position, display, transfer_to"
 )
 EARLIEST = "0001-01-01"
 LATEST = "9999-12-31"
@@ -155,12 +155,19 @@ class ReadModels:
         if unit is not None:
             place = self.engine.place(unit)
             depth = len(place.chain) - 1
+            subtree: list[str] = []
             if depth >= INDEXED_DEPTH:
                 # Below township level: the township's index, then the unit's own column.
-                where.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
+                subtree.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
                 params.append(place.chain[INDEXED_DEPTH - 1])
             column = UNIT_COLUMNS[depth] if depth < len(UNIT_COLUMNS) else "unit"
-            where.append(f"{column} = ?")
+            subtree.append(f"{column} = ?")
+            params.append(place.unit)
+            # Or handed down or being transferred to a unit of the subtree (`reach`).
+            where.append(
+                f"(({' AND '.join(subtree)}) "
+                f"OR case_id IN (SELECT case_id FROM {t['reach']} WHERE unit = ?))"
+            )
             params.append(place.unit)
         condition = ("WHERE " + " AND ".join(w.format(p="") for w in where)) if where else ""
         tallied = overdue is None and category is None
@@ -304,6 +311,8 @@ class ReadModels:
             "version": int(row["version"]),
             "position": int(row["position"]),
             "names": display.get("names", []),
+            # A transfer awaiting the answer of this unit (None: none).
+            "transfer_to": row["transfer_to"],
         }
         if row["kind"] == "dispute":
             item["summary"] = display.get("summary")

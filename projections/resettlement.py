@@ -28,6 +28,7 @@ from domain.resettlement import (
     PlacementEnded,
     ReleaseNotified,
     Reoffended,
+    TransferAccepted,
     handover_due,
     notice_is_late,
     reoffended_under_assistance,
@@ -166,7 +167,7 @@ class ResettlementIndicators(Projection):
     def activity(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         changes["activity"] = 1
 
-    @on(AssistanceDelegated)
+    @on(AssistanceDelegated, TransferAccepted)
     def delegated(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         if not event.data.get("to_unit"):
             return

@@ -80,6 +80,9 @@ def event_data(event_type: str, today: date, **changes: Any) -> dict[str, Any]:
         "DisputeWithdrawn": {"reason": "Settled privately."},
         "DisputeClosed": {"result_summary": "Settled by agreement."},
         "FollowUpVisited": {"visited_on": day, "satisfaction": 5, "agreement_performed": True},
+        "TransferProposed": {"to_unit": "320104", "reason": "The parties live in Qinhuai."},
+        "TransferAccepted": {"to_unit": "320104"},
+        "TransferDeclined": {"to_unit": "320104", "reason": "Not ours."},
     }
     data = dict(builders[event_type])
     data.update(changes)

@@ -47,7 +47,10 @@ blp = Blueprint(
 @blp.response(200, CaseStateResponse)
 @refusals(blp, 401, 403, 404, 422)
 def case_state(args: dict[str, Any], case_id: str) -> Response:
-    """The case's state from its stream, now or as it was at a version (`as_of_version`) or moment (`as_of`)."""
+    """The case's state from its stream, now or as it was at a version (`as_of_version`) or moment (`as_of`).
+
+    404 for a case outside the reader's reach, as for an unknown id; 403 for a role that
+    does not read cases."""
     state = casetrail().reads.case_state(
         current_actor(),
         case_id,
@@ -61,7 +64,9 @@ def case_state(args: dict[str, Any], case_id: str) -> Response:
 @blp.response(200, HistoryResponse)
 @refusals(blp, 401, 403, 404)
 def history(case_id: str) -> Response:
-    """Every event of the case in order, with who recorded it, when, and its chain hash."""
+    """Every event of the case in order, with who recorded it, when, and its chain hash.
+
+    404 for a case outside the reader's reach, as for an unknown id."""
     events = casetrail().reads.history(current_actor(), case_id)
     return jsonify({"events": events})
 

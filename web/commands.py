@@ -75,7 +75,15 @@ def open_case(body: dict[str, Any], idempotency_key: str | None = None) -> Respo
 def append_event(
     body: dict[str, Any], case_id: str, idempotency_key: str | None = None
 ) -> Response:
-    """Append an event; with `expected_version`, only if the case is still at that version."""
+    """Append an event; with `expected_version`, only if the case is still at that version.
+
+    404 for a case outside the caller's reach, as for an unknown id (a stranger does not
+    learn that it exists); 403 for a role that never records it (`role_cannot_write`,
+    `supervisor_only`) or a unit that reaches the case but does not record this event
+    (`outside_jurisdiction`: e.g. a township closing a dispute handed down to it). A case
+    changes hands by `TransferProposed` then `TransferAccepted` from a supervisor of the
+    receiving unit; `ResidenceChanged` and `AssistanceDelegated` answer 422
+    `transfer_required`."""
     appended = casetrail().service.append(
         current_actor(),
         case_id,

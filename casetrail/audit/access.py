@@ -90,15 +90,19 @@ class ReadAccessLog:
         *,
         granted: bool,
         refusal: str | None = None,
+        search: dict[str, Any] | None = None,
     ) -> None:
-        """Appends one AccessRecorded per case, in one transaction."""
+        """Appends one AccessRecorded per case, in one transaction; a search (its keyed
+        hash and total) is recorded even when it shows no case, on a log of its query."""
         cases = list(dict.fromkeys(str(UUID(str(case_id))) for case_id in case_ids))
+        if not cases and search is not None:
+            cases = [str(uuid5(ACCESS_NAMESPACE, f"search:{search['query']}"))]
         if not cases:
             return
         endpoint = current_endpoint(operation)
         for attempt in range(MAX_ATTEMPTS):
             try:
-                self._append(actor, cases, endpoint, granted, refusal)
+                self._append(actor, cases, endpoint, granted, refusal, search)
                 if self.on_record is not None:
                     self.on_record(granted, len(cases))
                 return
@@ -127,7 +131,13 @@ class ReadAccessLog:
         )
 
     def _append(
-        self, actor: Actor, cases: list[str], endpoint: str, granted: bool, refusal: str | None
+        self,
+        actor: Actor,
+        cases: list[str],
+        endpoint: str,
+        granted: bool,
+        refusal: str | None,
+        search: dict[str, Any] | None = None,
     ) -> None:
         now = self.clock.now()
         log_ids = {case_id: access_log_id(case_id) for case_id in cases}
@@ -171,6 +181,7 @@ class ReadAccessLog:
                         "endpoint": endpoint,
                         "granted": granted,
                         "refusal": refusal,
+                        **({"search": search} if search is not None else {}),
                     },
                     **common,
                 )
@@ -241,6 +252,7 @@ class ReadAccessLog:
                     "endpoint": event.data.get("endpoint"),
                     "granted": event.data.get("granted"),
                     "refusal": event.data.get("refusal"),
+                    **({"search": event.data["search"]} if event.data.get("search") else {}),
                 }
             )
         return result

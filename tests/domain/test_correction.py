@@ -26,6 +26,10 @@ IN_PROVINCE = "江蘇省南京市玄武區梅園新村街道大悲巷1號"
 OUT_OF_PROVINCE = "上海市黃浦區南京東路1號"
 
 DOMAIN_MD_EVENTS = {
+    # 遷居 by the transfer the receiving unit accepts (docs/domain.md, transfers).
+    "TransferProposed",
+    "TransferAccepted",
+    "TransferDeclined",
     "CorrectionSubjectReceived",
     "SubjectReportedIn",
     "CorrectionTeamFormed",
@@ -759,24 +763,25 @@ def test_monitoring_that_never_started_does_not_end(clock: FixedClock) -> None:
 # --- residence change (遷居) -------------------------------------------------------------------
 
 
-def test_a_residence_change_moves_the_handling_unit(clock: FixedClock) -> None:
+def test_a_residence_change_is_no_longer_recorded_directly(clock: FixedClock) -> None:
+    # A case moves only when the receiving unit accepts (tests/domain/test_transfers.py).
     case = under_correction(clock)
-    case.record(
-        "ResidenceChanged", {"to_unit": "320104002", "approved_on": "2026-03-01"}, at(clock)
-    )
-    assert case.unit == "320104002"
-    assert case.state(clock.now())["unit"] == "320104002"
-    assert replayed(case).unit == "320104002"
-
-
-def test_a_residence_change_names_another_unit(clock: FixedClock) -> None:
-    case = under_correction(clock)
-    same = {"to_unit": "320102001", "approved_on": "2026-03-01"}
-    refused(case, "ResidenceChanged", same, at(clock), "residence_unit_unchanged")
-    future = {"to_unit": "320104002", "approved_on": "2026-03-03"}
-    refused(case, "ResidenceChanged", future, at(clock), "date_in_future")
+    moved = {"to_unit": "320104002", "approved_on": "2026-03-01"}
+    refused(case, "ResidenceChanged", moved, at(clock), "transfer_required")
     not_a_unit = {"to_unit": "nanjing", "approved_on": "2026-03-01"}
     refused(case, "ResidenceChanged", not_a_unit, at(clock), "invalid_data", InvalidData)
+
+
+def test_a_residence_change_of_an_old_store_still_moves_the_case(clock: FixedClock) -> None:
+    case = under_correction(clock)
+    case.trigger_event(
+        case.event_class("ResidenceChanged"),
+        data={"to_unit": "320104002", "approved_on": "2026-03-01"},
+        timestamp=clock.now(),
+        **at(clock).metadata(),
+    )
+    assert case.unit == "320104002"
+    assert replayed(case).unit == "320104002"
 
 
 # --- the sanction ladder (訓誡 → 警告 → 治安管理處罰 → revocation) ---------------------------------

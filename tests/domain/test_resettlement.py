@@ -154,6 +154,9 @@ def test_every_event_type_of_the_domain_is_known() -> None:
         "ContactRestored",
         "Reoffended",
         "AssistanceEnded",
+        "TransferProposed",
+        "TransferAccepted",
+        "TransferDeclined",
     ]
     assert Resettlement.kind == "resettlement"
     assert Resettlement.opening_event.__name__ == "ReleaseNotified"
@@ -524,25 +527,15 @@ def test_an_activity_of_an_unknown_kind_is_invalid(clock: FixedClock) -> None:
 # --- AssistanceDelegated (委托幫教) -----------------------------------------------------------
 
 
-def test_delegation_moves_the_handling_unit_and_keeps_its_history(clock: FixedClock) -> None:
-    case = received(clock)
-    record(case, clock, "AssistanceDelegated", to_unit="320104002", reason="在秦淮區務工居住")
-    current = state(case, clock)
-    assert current["unit"] == "320104002"
-    assert current["delegations"] == [
-        {"from_unit": UNIT, "to_unit": "320104002", "on": RECEPTION_DAY}
-    ]
-    assert "to_unit" in case.event_class("AssistanceDelegated").unit_fields
-
-
-def test_delegation_to_the_handling_unit_itself_is_refused(clock: FixedClock) -> None:
+def test_a_delegation_is_no_longer_recorded_directly(clock: FixedClock) -> None:
+    # A case moves only when the receiving unit accepts (tests/domain/test_transfers.py).
     case = received(clock)
     assert_refused(
         case,
         clock,
         "AssistanceDelegated",
-        {"to_unit": UNIT, "reason": "x"},
-        "delegation_to_same_unit",
+        {"to_unit": "320104002", "reason": "在秦淮區務工居住"},
+        "transfer_required",
     )
 
 
@@ -871,7 +864,12 @@ def test_nothing_is_recorded_after_assistance_ended(
 
 def test_the_case_kind_covers_every_event_in_the_closed_check() -> None:
     covered = {type_name for type_name, _ in ANY_EVENT_AFTER_THE_END}
-    assert covered == {event.__name__ for event in Resettlement.events} - {"ReleaseNotified"}
+    # The transfers are a supervisor's (tests/domain/test_transfers.py covers them).
+    transfers = {"TransferProposed", "TransferAccepted", "TransferDeclined"}
+    assert covered == {event.__name__ for event in Resettlement.events} - {
+        "ReleaseNotified",
+        *transfers,
+    }
 
 
 # --- dates of things that happened are not in the future -------------------------------------
@@ -951,7 +949,16 @@ def test_event_data_that_does_not_match_its_schema_is_invalid(
 def test_the_state_replays_from_the_recorded_events(clock: FixedClock) -> None:
     case = placed(clock, "transitional_base", base_id="JS-NJ-007")
     record(case, clock, "AssistanceCategorised", category="key", risk_level="medium")
-    record(case, clock, "AssistanceDelegated", to_unit="320104002", reason="x")
+    case.record(
+        "TransferProposed",
+        {"to_unit": "320104002", "reason": "x"},
+        ctx(clock, Actor(user_id="u_sup", role="supervisor", unit=UNIT)),
+    )
+    case.record(
+        "TransferAccepted",
+        {"to_unit": "320104002"},
+        ctx(clock, Actor(user_id="u_sup2", role="supervisor", unit="320104002")),
+    )
     replayed: Any = None
     for event in case.pending_events:
         replayed = event.mutate(replayed)

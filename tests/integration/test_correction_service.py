@@ -12,7 +12,7 @@ import pytest
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import FixedClock
-from domain.errors import InvalidData, NotPermitted, RuleViolation
+from domain.errors import CaseNotFound, InvalidData, NotPermitted, RuleViolation
 from tests.integration.steps import Steps, at
 
 XUANWU_STREET = "320102001"
@@ -22,6 +22,7 @@ STREET_WORKER = Actor(user_id="u_street", role="caseworker", unit=XUANWU_STREET)
 STREET_SUPERVISOR = Actor(user_id="u_street_lead", role="supervisor", unit=XUANWU_STREET)
 COUNTY_SUPERVISOR = Actor(user_id="u_county_lead", role="supervisor", unit="320102")
 QINHUAI_WORKER = Actor(user_id="u_qinhuai", role="caseworker", unit=QINHUAI_STREET)
+QINHUAI_SUPERVISOR = Actor(user_id="u_qinhuai_lead", role="supervisor", unit=QINHUAI_STREET)
 
 
 def reception(**changes: Any) -> dict[str, Any]:
@@ -129,32 +130,56 @@ def test_a_correction_case_from_reception_to_completion(
         grounds={"basis": "repeated_warnings", "facts": "一次警告"},
     )
 
+    # 遷居: the old direct move is refused; the street's supervisor proposes, the case stays
+    # until Qinhuai's supervisor accepts.
+    steps.refused(
+        STREET_SUPERVISOR,
+        "ResidenceChanged",
+        "transfer_required",
+        to_unit=QINHUAI_STREET,
+        approved_on="2026-03-09",
+    )
+    steps.refused(
+        STREET_SUPERVISOR,
+        "TransferProposed",
+        "invalid_data",
+        InvalidData,
+        to_unit="320199001",
+        reason="x",
+    )
+    steps.append(STREET_SUPERVISOR, "TransferProposed", to_unit=QINHUAI_STREET, reason="經批准遷居")
+    assert steps.state()["unit"] == XUANWU_STREET
+    assert steps.state()["pending_transfer"]["to_unit"] == QINHUAI_STREET
+    # Only the receiving unit answers: the proposer's side is refused.
+    steps.refused(
+        COUNTY_SUPERVISOR,
+        "TransferAccepted",
+        "outside_jurisdiction",
+        NotPermitted,
+        to_unit=QINHUAI_STREET,
+    )
     version_before_move = steps.append(
-        STREET_WORKER, "ResidenceChanged", to_unit=QINHUAI_STREET, approved_on="2026-03-09"
+        QINHUAI_SUPERVISOR, "TransferAccepted", to_unit=QINHUAI_STREET
     )
     state = steps.state()
     assert state["unit"] == QINHUAI_STREET
-    assert steps.history()[-1]["data"]["to_unit"] == QINHUAI_STREET
+    assert state["residence_changes"] == 1
+    assert [event["type"] for event in steps.history()[-2:]] == [
+        "TransferProposed",
+        "TransferAccepted",
+    ]
     before = casetrail.reads.case_state(auditor, opened.id, as_of_version=version_before_move - 1)
     assert before["unit"] == XUANWU_STREET
-    # The case now belongs to the new unit: the old street no longer acts on it.
+    # The case now belongs to the new unit: for the old street it no longer exists.
     steps.refused(
         STREET_WORKER,
         "CheckInRecorded",
-        "outside_jurisdiction",
-        NotPermitted,
+        "case_not_found",
+        CaseNotFound,
         on="2026-03-09",
         notes="按時報告",
     )
     steps.append(QINHUAI_WORKER, "CheckInRecorded", on="2026-03-09", notes="到新居住地報到")
-    steps.refused(
-        QINHUAI_WORKER,
-        "ResidenceChanged",
-        "invalid_data",
-        InvalidData,
-        to_unit="320199001",
-        approved_on="2026-03-09",
-    )
 
     clock.set(at("2026-08-25"))
     assert steps.state()["term_ending_soon"] is True

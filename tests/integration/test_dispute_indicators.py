@@ -39,17 +39,23 @@ class Script:
     def __init__(self, ct: Casetrail, clock: FixedClock) -> None:
         self.ct = ct
         self.clock = clock
+        self.units: dict[str, str] = {}
 
     def open(self, day: str, unit: str, **changes: Any) -> str:
         self.clock.set(at(day))
-        return self.ct.service.open_case(
+        case_id = self.ct.service.open_case(
             CITY_WORKER, "dispute", unit, "DisputeRegistered", registration(**changes)
         ).id
+        self.units[case_id] = unit
+        return case_id
 
     def step(
         self, case_id: str, day: str, event_type: str, actor: Actor = CITY_WORKER, **changes: Any
     ) -> None:
         self.clock.set(at(day))
+        if event_type == "DisputeAssigned":
+            # Handled where it was registered (a hand-down elsewhere lists it there too).
+            changes.setdefault("assigned_unit", self.units[case_id])
         data = event_data(event_type, at(day).date(), **changes)
         self.ct.service.append(actor, case_id, event_type, data)
 

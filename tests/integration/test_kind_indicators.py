@@ -17,6 +17,7 @@ from projections.queries import ReadModels
 
 CITY_WORKER = Actor(user_id="u_city", role="caseworker", unit="320100")
 CITY_SUPERVISOR = Actor(user_id="u_city_sup", role="supervisor", unit="320100")
+OTHER_CITY_SUPERVISOR = Actor(user_id="u_city_sup2", role="supervisor", unit="320100")
 COUNTY_SUPERVISOR = Actor(user_id="u_county_sup", role="supervisor", unit="320102")
 NOW = "2026-07-01"
 
@@ -96,7 +97,10 @@ def resettlement(casetrail: Casetrail, clock: FixedClock) -> ReadModels:
     r1 = s.open("2026-01-05", "320102001", notice(1, "2026-03-01"))
     r5 = s.open("2026-01-10", "320104", notice(5, "2026-02-15"))
     r3 = s.open("2026-02-01", "320104002", notice(3, "2026-04-01"))
-    s.step(r4, "2026-02-01", "AssistanceDelegated", to_unit="320104002", reason="務工")
+    s.step(
+        r4, "2026-02-01", "TransferProposed", CITY_SUPERVISOR, to_unit="320104002", reason="務工"
+    )
+    s.step(r4, "2026-02-01", "TransferAccepted", OTHER_CITY_SUPERVISOR, to_unit="320104002")
     s.step(r5, "2026-02-15", "PersonReleased", released_on="2026-02-15")
     s.step(r5, "2026-02-16", "PersonReceived", received_on="2026-02-16", method="escorted")
     s.step(
@@ -289,7 +293,10 @@ def correction(casetrail: Casetrail, clock: FixedClock) -> ReadModels:
         violation="再次未按時報告",
         on="2026-05-01",
     )
-    s.step(c5, "2026-05-01", "ResidenceChanged", to_unit="320102001", approved_on="2026-05-01")
+    s.step(
+        c5, "2026-05-01", "TransferProposed", CITY_SUPERVISOR, to_unit="320102001", reason="遷居"
+    )
+    s.step(c5, "2026-05-01", "TransferAccepted", OTHER_CITY_SUPERVISOR, to_unit="320102001")
     s.step(
         c2,
         "2026-05-02",

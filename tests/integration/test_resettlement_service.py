@@ -12,7 +12,7 @@ from casetrail.application import SNAPSHOT_INTERVAL
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import FixedClock
-from domain.errors import CasetrailError, InvalidData, NotPermitted, RuleViolation
+from domain.errors import CaseNotFound, CasetrailError, InvalidData, RuleViolation
 from tests.integration.steps import Steps, at
 
 XUANWU_COMMUNITY = "320102001001"
@@ -109,20 +109,31 @@ def test_a_resettlement_case_runs_its_whole_course(
     steps.refused(
         caseworker,
         "AssistanceDelegated",
+        "transfer_required",
+        to_unit=QINHUAI_STREET,
+        reason="x",
+    )
+    xuanwu_lead = Actor(user_id="u_xuanwu_lead", role="supervisor", unit=caseworker.unit)
+    steps.refused(
+        xuanwu_lead,
+        "TransferProposed",
         "invalid_data",
         InvalidData,
         to_unit="320199999",
         reason="x",
     )
-    steps.append(caseworker, "AssistanceDelegated", to_unit=QINHUAI_STREET, reason="在秦淮區務工")
+    steps.append(xuanwu_lead, "TransferProposed", to_unit=QINHUAI_STREET, reason="在秦淮區務工")
+    assert steps.state()["unit"] == XUANWU_COMMUNITY
+    qinhuai_lead = Actor(user_id="u_qinhuai_lead", role="supervisor", unit="320104")
+    steps.append(qinhuai_lead, "TransferAccepted", to_unit=QINHUAI_STREET)
     moved = steps.state()
     assert moved["unit"] == QINHUAI_STREET
     assert moved["delegations"][0]["from_unit"] == XUANWU_COMMUNITY
     steps.refused(
         caseworker,
         "AssistanceActivityRecorded",
-        "outside_jurisdiction",
-        NotPermitted,
+        "case_not_found",
+        CaseNotFound,
         held_on="2026-04-25",
         kind="talk",
         notes="x",
@@ -183,7 +194,7 @@ def test_a_resettlement_case_runs_its_whole_course(
     )
 
     history = steps.history()
-    assert len(history) == closed_version == 15
+    assert len(history) == closed_version == 16
     assert {event["kind"] for event in history} == {"resettlement"}
     assert [event["type"] for event in history][:5] == [
         "ReleaseNotified",
@@ -245,16 +256,17 @@ def test_a_long_case_reads_back_the_same_from_its_snapshot(
     service.append(
         caseworker, case_id, "PersonReceived", {"received_on": "2026-04-15", "method": "escorted"}
     )
-    service.append(
-        caseworker, case_id, "AssistanceDelegated", {"to_unit": "320102001", "reason": "x"}
-    )
+    lead = Actor(user_id="u_lead", role="supervisor", unit="320102")
+    service.append(lead, case_id, "TransferProposed", {"to_unit": QINHUAI_STREET, "reason": "x"})
+    qinhuai = Actor(user_id="u_qinhuai_lead", role="supervisor", unit=QINHUAI_STREET)
+    service.append(qinhuai, case_id, "TransferAccepted", {"to_unit": QINHUAI_STREET})
     activity = {"held_on": "2026-04-15", "kind": "visit", "notes": "家訪"}
     for _ in range(SNAPSHOT_INTERVAL):
-        service.append(caseworker, case_id, "AssistanceActivityRecorded", activity)
+        service.append(qinhuai, case_id, "AssistanceActivityRecorded", activity)
     assert list(casetrail.app.snapshots.get(UUID(case_id)))  # type: ignore[union-attr]
-    current = casetrail.reads.case_state(caseworker, case_id)
+    current = casetrail.reads.case_state(qinhuai, case_id)
     assert current["activities"] == SNAPSHOT_INTERVAL
     assert current["released_on"] == "2026-04-15"
     assert current["delegations"] == [
-        {"from_unit": XUANWU_COMMUNITY, "to_unit": "320102001", "on": "2026-04-15"}
+        {"from_unit": XUANWU_COMMUNITY, "to_unit": QINHUAI_STREET, "on": "2026-04-15"}
     ]

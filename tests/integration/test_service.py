@@ -276,9 +276,10 @@ def test_a_caseworker_acts_on_cases_of_their_unit_and_below(
 
 
 @pytest.mark.parametrize("unit", ["320104", "320102001", "320104002"])
-def test_a_caseworker_outside_the_subtree_is_refused_with_403(
+def test_a_caseworker_outside_the_subtree_is_answered_that_there_is_no_such_case(
     casetrail: Casetrail, caseworker: Actor, auditor: Actor, unit: str
 ) -> None:
+    # 404 as for an unknown id: a stranger does not learn that the case exists.
     case_id = open_dispute(casetrail.service, caseworker)
     outsider = Actor(user_id="u_outsider", role="caseworker", unit=unit)
     error = refused(
@@ -286,16 +287,17 @@ def test_a_caseworker_outside_the_subtree_is_refused_with_403(
         auditor,
         case_id,
         lambda: append(casetrail, outsider, case_id, "DisputeTriaged"),
-        "outside_jurisdiction",
+        "case_not_found",
     )
-    assert error.status == 403
+    assert error.status == 404
     for read in (casetrail.reads.case_state, casetrail.reads.history):
         with pytest.raises(CasetrailError) as refusal:
             read(outsider, case_id)
-        assert (refusal.value.code, refusal.value.status) == ("outside_jurisdiction", 403)
+        assert (refusal.value.code, refusal.value.status) == ("case_not_found", 404)
     head = casetrail.reads.head_position()
     with pytest.raises(CasetrailError) as refusal:
         open_dispute(casetrail.service, outsider, unit="320102")
+    # A unit is no secret: opening a case in another's unit stays 403.
     assert (refusal.value.code, refusal.value.status) == ("outside_jurisdiction", 403)
     assert casetrail.reads.head_position() == head
 
@@ -311,7 +313,7 @@ def test_auditors_read_their_units_subtree_but_write_nothing(
     for read in (casetrail.reads.case_state, casetrail.reads.history):
         with pytest.raises(CasetrailError) as refusal:
             read(other_district_auditor, case_id)
-        assert refusal.value.code == "outside_jurisdiction"
+        assert refusal.value.code == "case_not_found"
     with pytest.raises(CasetrailError) as refusal:
         casetrail.reads.feed(district_auditor, after=0, limit=10)
     assert refusal.value.code == "outside_jurisdiction"

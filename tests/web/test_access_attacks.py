@@ -95,7 +95,8 @@ def test_an_auditor_minted_by_a_district_admin_reads_only_that_district(
     auditor = created["token"]
     for path in (f"/cases/{elsewhere}", f"/cases/{elsewhere}/history"):
         response = get(service, auditor, path)
-        assert error_code(response, 403) == "outside_jurisdiction"
+        # Outside the auditor's reach the case does not exist (404, its id tells nothing).
+        assert error_code(response, 404) == "case_not_found"
         assert "王秀英" not in response.text
     assert error_code(get(service, auditor, "/cases", unit=WUXI), 403) == "outside_jurisdiction"
     listed = check(get(service, auditor, "/cases", q="王秀英"), 200)

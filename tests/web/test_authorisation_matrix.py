@@ -62,7 +62,24 @@ WRITERS = {
     "admin": same(403),
     "anonymous": same(401),
 }
+# On a case outside the caller's reach: 404, as for a case that does not exist (a stranger
+# does not learn that the id is taken); 403 for a role that never does it, within reach.
+CASE_WRITERS = {
+    "caseworker": (201, 404),
+    "supervisor": (201, 404),
+    "auditor": same(403),
+    "admin": (403, 404),
+    "anonymous": same(401),
+}
 CASE_READERS = {
+    "caseworker": (200, 404),
+    "supervisor": (200, 404),
+    "auditor": same(200),
+    "admin": (403, 404),
+    "anonymous": same(401),
+}
+# Lists and figures of a unit outside the caller's jurisdiction: 403 (units are public).
+UNIT_READERS = {
     "caseworker": (200, 403),
     "supervisor": (200, 403),
     "auditor": same(200),
@@ -134,11 +151,11 @@ def new_user(w: World, where: str, headers: dict[str, str]) -> Any:
 
 ENDPOINTS = [
     Endpoint("POST /cases", open_case, WRITERS),
-    Endpoint("POST /cases/{id}/events", post_event("HearingHeld"), WRITERS),
+    Endpoint("POST /cases/{id}/events", post_event("HearingHeld"), CASE_WRITERS),
     Endpoint(
         "POST /cases/{id}/events (supervisors only)",
         post_event("SupervisionOrdered"),
-        {**WRITERS, "caseworker": same(403)},
+        {**CASE_WRITERS, "caseworker": (403, 404)},
     ),
     Endpoint(
         "GET /cases/{id}",
@@ -160,14 +177,19 @@ ENDPOINTS = [
     Endpoint(
         "GET /cases",
         lambda w, where, h: w.client.get(f"/api/v1/cases?unit={w.units[where]}", headers=h),
-        {**CASE_READERS},
+        UNIT_READERS,
     ),
     Endpoint(
         "GET /indicators",
         lambda w, where, h: w.client.get(
             f"/api/v1/indicators?kind=dispute&unit={w.units[where]}", headers=h
         ),
-        CASE_READERS,
+        UNIT_READERS,
+    ),
+    Endpoint(
+        "GET /people",
+        lambda w, where, h: w.client.get("/api/v1/people?name=王秀英", headers=h),
+        only({"caseworker": 200, "supervisor": 200, "auditor": 200}),
     ),
     Endpoint(
         "GET /projections",
@@ -245,7 +267,7 @@ def test_each_role_gets_the_status_its_jurisdiction_allows(
         if response.status_code >= 400:
             error = response.get_json()["error"]
             assert set(error) == {"code", "message", "details"}
-        if response.status_code == 403 and where == "outside":
+        if response.status_code in (403, 404) and where == "outside":
             # A refusal reveals nothing of the case: not its unit, not its data.
             assert OUTSIDE_STREET not in response.text and "王秀英" not in response.text
     assert not wrong, "\n".join(wrong)

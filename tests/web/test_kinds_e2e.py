@@ -70,9 +70,12 @@ class Caller:
 
 
 def test_a_released_person_is_notified_received_helped_placed_and_the_assistance_ends(
-    service: Service, tokens: Tokens
+    service: Service, tokens: Tokens, served_casetrail: Casetrail
 ) -> None:
     worker = Caller(service, tokens.by_role["caseworker"])
+    supervisor = Caller(service, tokens.by_role["supervisor"])
+    _, village_token = served_casetrail.directory.create_user("村幫教負責人", "supervisor", VILLAGE)
+    village_supervisor = Caller(service, village_token)
     case_id = worker.open(
         "resettlement",
         "ReleaseNotified",
@@ -93,11 +96,13 @@ def test_a_released_person_is_notified_received_helped_placed_and_the_assistance
     )
     worker.append(case_id, "SkillTrainingCompleted", course="電工", completed_on=days_ago(1))
     worker.append(case_id, "PersonPlaced", placement="employment", placed_on=days_ago(1))
-    worker.append(case_id, "AssistanceDelegated", to_unit=VILLAGE, reason="居住地社區就近幫教")
+    # 委托幫教: proposed by the supervisor here, accepted by the receiving unit's.
+    supervisor.append(case_id, "TransferProposed", to_unit=VILLAGE, reason="居住地社區就近幫教")
+    village_supervisor.append(case_id, "TransferAccepted", to_unit=VILLAGE)
     worker.append(case_id, "AssistanceEnded", reason="other", ended_on=days_ago(0))
 
     state = worker.state(case_id)
-    assert state["kind"] == "resettlement" and state["version"] == 10
+    assert state["kind"] == "resettlement" and state["version"] == 11
     assert state["status"] == "closed" and state["unit"] == VILLAGE  # delegated, then ended
     history = worker.history(case_id)
     assert [event["type"] for event in history][-1] == "AssistanceEnded"

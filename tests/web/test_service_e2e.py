@@ -167,9 +167,10 @@ def test_every_error_of_the_contract_has_its_status_and_shape_and_appends_nothin
     error(requests.post(url, json={"type": "DisputeTriaged", "data": {}}), 401, "unauthorized")
     bad_token = {"Authorization": "Bearer ct_not-a-token"}
     error(requests.get(f"{service.url}/cases/{case_id}", headers=bad_token), 401, "unauthorized")
-    # 403: a role that cannot write; a supervisor-only event; outside the jurisdiction.
+    # 403: a role that cannot write; a supervisor-only event; a unit outside the jurisdiction.
     error(append(service, tokens, case_id, "DisputeTriaged", "auditor"), 403, "role_cannot_write")
     error(append(service, tokens, case_id, "SupervisionOrdered"), 403, "supervisor_only")
+    # 404 for a case outside the caller's reach: the same answer as for an unknown id.
     outsider = {"Authorization": f"Bearer {tokens.outside['caseworker']}"}
     denied = error(
         requests.post(
@@ -177,14 +178,21 @@ def test_every_error_of_the_contract_has_its_status_and_shape_and_appends_nothin
             json={"type": "DisputeTriaged", "data": event_data("DisputeTriaged", today())},
             headers=outsider,
         ),
-        403,
-        "outside_jurisdiction",
+        404,
+        "case_not_found",
     )
-    assert case_id not in str(denied) and INSIDE not in str(denied)
+    assert INSIDE not in str(denied)
+    unknown = str(uuid.uuid4())
+    stranger = requests.post(
+        f"{service.url}/cases/{unknown}/events",
+        json={"type": "DisputeTriaged", "data": event_data("DisputeTriaged", today())},
+        headers=outsider,
+    ).json()
+    assert str(denied).replace(case_id, unknown) == str(stranger["error"])
     error(
         requests.get(f"{service.url}/cases/{case_id}", headers=outsider),
-        403,
-        "outside_jurisdiction",
+        404,
+        "case_not_found",
     )
     error(register(service, tokens, unit=OUTSIDE), 403, "outside_jurisdiction")
     # 404: an unknown case, an id that is no case id at all.
