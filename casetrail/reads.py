@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.application import CaseApplication
-from casetrail.audit.access import ReadAccessLog
+from casetrail.audit.access import MAX_RESULTS, ReadAccessLog
 from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
@@ -125,9 +125,26 @@ class StreamReads:
         from_: datetime | None = None,
         to: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Who read which case's personal data, when, through which endpoint (auditors)."""
+        """The first page (up to 1,000) of `access_page`'s items."""
+        return self.access_page(actor, case=case, user=user, from_=from_, to=to)[0]
+
+    def access_page(
+        self,
+        actor: Actor,
+        *,
+        case: str | None = None,
+        user: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        after: str | None = None,
+        limit: int = MAX_RESULTS,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Who read which case's personal data, when, through which endpoint (auditors):
+        a page after a cursor, and the next page's cursor (None: no more)."""
         self.directory.require_whole_log_reader(actor)
-        return self.access.query(actor, case=case, user=user, from_=from_, to=to)
+        return self.access.query(
+            actor, case=case, user=user, from_=from_, to=to, after=after, limit=limit
+        )
 
     def version_at(self, case_id: str, moment: datetime) -> int | None:
         """The case's last version recorded at or before `moment` (None: not yet opened)."""
@@ -141,25 +158,41 @@ class StreamReads:
     def head_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def record_reads(self, actor: Actor, case_ids: list[str], operation: str) -> None:
+    def record_reads(
+        self,
+        actor: Actor,
+        case_ids: list[str],
+        operation: str,
+        *,
+        search: dict[str, Any] | None = None,
+    ) -> None:
         """Records granted reads of these cases' personal data made outside this class
-        (e.g. a page of the case list that shows names)."""
-        self._record_read(actor, list(dict.fromkeys(case_ids)), operation, True)
+        (e.g. a page of the case list that shows names), in one record; with `search`
+        (a query's keyed hash and the total it found), even if no case is shown."""
+        self.access.record(actor, case_ids, operation, granted=True, search=search)
 
     def _require_read(
         self, actor: Actor, unit: str, *, case_id: str | None = None, operation: str = "read"
     ) -> None:
-        granted = self.directory.may_read(actor, unit)
-        if case_id is not None:
-            self._record_read(actor, [case_id], operation, granted)
-        if not granted:
-            raise NotPermitted(
+        refusal: NotPermitted | None = None
+        if actor.role not in READ_ROLES:
+            refusal = NotPermitted("Your role does not read cases.", code="role_cannot_read")
+        elif not self.directory.may_read(actor, unit):
+            refusal = NotPermitted(
                 "This case is outside your unit's jurisdiction.", code="outside_jurisdiction"
             )
+        if case_id is not None:
+            self.access.record(
+                actor,
+                [case_id],
+                operation,
+                granted=refusal is None,
+                refusal=None if refusal is None else refusal.code,
+            )
+        if refusal is not None:
+            raise refusal
 
     def _record_read(
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool
     ) -> None:
-        if case_ids:
-            refusal = None if granted else "outside_jurisdiction"
-            self.access.record(actor, case_ids, operation, granted=granted, refusal=refusal)
+        self.access.record(actor, case_ids, operation, granted=granted)
