@@ -116,17 +116,9 @@ class StreamReads:
         self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
         return items
 
-    def access_log(
-        self,
-        actor: Actor,
-        *,
-        case: str | None = None,
-        user: str | None = None,
-        from_: datetime | None = None,
-        to: datetime | None = None,
-    ) -> list[dict[str, Any]]:
+    def access_log(self, actor: Actor, **filters: Any) -> list[dict[str, Any]]:
         """The first page (up to 1,000) of `access_page`'s items."""
-        return self.access_page(actor, case=case, user=user, from_=from_, to=to)[0]
+        return self.access_page(actor, **filters)[0]
 
     def access_page(
         self,

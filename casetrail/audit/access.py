@@ -1,20 +1,13 @@
 """The read-access log (閱覽記錄): every read of cases' personal data, granted or denied,
-is recorded in the same event store, hash-chained and in the signed Merkle log like every
-other event, before the data leaves (a read that cannot be recorded does not happen).
+is recorded (hash-chained, in the signed Merkle log) before the data leaves; a read that
+cannot be recorded does not happen.
 
-One request, one record: a `CasesRead` event on a stream of its own (a fresh id, so
-concurrent reads never race for a version), naming every case the request showed. The
-cases are indexed in the record's own transaction (casetrail.store.access_index) so
-"who saw case X" is an index probe. Repeated reads of the same case by the same reader
-through the same endpoint within `CASETRAIL_ACCESS_COALESCE_SECONDS` (default 60) are
-covered by the first read's record: the log answers who saw whose data and when, to
-within that window, without a record per click.
-
-Stores written before this shape hold one `AccessRecorded` event per case read, on a
-stream per case (`access_log_id`); they still verify and are still answered.
-
-An access record carries ids only (the reader, the cases, the endpoint, a search's keyed
-hash), never personal data.
+One request, one record (domain.access.ReadRecord, on a fresh stream: no version races),
+naming every case shown; the cases are indexed in its transaction (store.access_index).
+Reads of a case by the same reader through the same endpoint within
+`CASETRAIL_ACCESS_COALESCE_SECONDS` (default 60) are covered by the first one's record.
+Stores written before hold an `AccessRecorded` per case read on a stream per case
+(`access_log_id`): they still verify and are still answered.
 """
 
 from __future__ import annotations
@@ -34,6 +27,7 @@ from casetrail.audit import records
 from casetrail.db import Database
 from casetrail.store.access_index import ACCESS_INDEX_TABLE, NO_CASE, AccessRows
 from casetrail.store.chain_links import CHAIN_TABLE
+from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
@@ -71,35 +65,11 @@ class AccessLog(Aggregate):
         """Reconstructed from its events only."""
 
 
-class ReadRecord(Aggregate):
-    """One request's reads of personal data: a stream of one event."""
-
-    class CasesRead(Aggregate.Created, RecordedEvent):
-        """閱覽記錄: who read which cases (`data.cases`), when, through which endpoint,
-        granted or refused (`data.refusal` says why), and a search's keyed hash and total."""
-
-        def apply(self, aggregate: Any) -> None:
-            """The record's state is its event."""
-
-    def __init__(self, **_: Any) -> None:
-        """Reconstructed from its event only."""
-
-
 # Topics of access records: the read models skip them without decoding.
 ACCESS_TOPICS = frozenset(
     get_topic(event_class)
     for event_class in (ReadRecord.CasesRead, AccessLog.AccessLogOpened, AccessLog.AccessRecorded)
 )
-RECORD_TYPES = ("CasesRead", "AccessRecorded")
-
-
-def coalesce_seconds_from_env() -> float:
-    """The coalescing window (`CASETRAIL_ACCESS_COALESCE_SECONDS`, 0: record every read)."""
-    value = os.environ.get(COALESCE_ENV, "").strip()
-    try:
-        return max(0.0, float(value)) if value else DEFAULT_COALESCE_SECONDS
-    except ValueError:
-        raise ValueError(f"{COALESCE_ENV} must be a number of seconds, not {value!r}") from None
 
 
 def index_moment(moment: datetime) -> str:
@@ -132,9 +102,9 @@ class ReadAccessLog:
         self.app = app
         self.db = db
         self.clock = clock
-        self.coalesce_seconds = (
-            coalesce_seconds_from_env() if coalesce_seconds is None else coalesce_seconds
-        )
+        if coalesce_seconds is None:  # 0: every read a record of its own
+            coalesce_seconds = float(os.environ.get(COALESCE_ENV) or DEFAULT_COALESCE_SECONDS)
+        self.coalesce_seconds = coalesce_seconds
 
     def record(
         self,
@@ -187,14 +157,8 @@ class ReadAccessLog:
     ) -> None:
         # The event class is a dataclass whose fields mypy does not see.
         cases_read: Any = ReadRecord.CasesRead
-        data: dict[str, Any] = {
-            "cases": cases,
-            "endpoint": endpoint,
-            "granted": granted,
-            "refusal": refusal,
-        }
-        if search is not None:
-            data["search"] = search
+        data = {"cases": cases, "endpoint": endpoint, "granted": granted, "refusal": refusal}
+        data |= {} if search is None else {"search": search}
         event = cases_read(
             originator_id=uuid4(),  # a stream of its own: no version to race for
             originator_version=1,
@@ -208,13 +172,7 @@ class ReadAccessLog:
             idempotency_key=None,
             timestamp=now,
         )
-        chain = ChainEntry(
-            event_type="CasesRead",
-            recorded_at=now.isoformat(),
-            actor=actor.user_id,
-            actor_role=actor.role,
-            actor_unit=actor.unit,
-        )
+        chain = ChainEntry("CasesRead", now.isoformat(), actor.user_id, actor.role, actor.unit)
         rows = AccessRows(cases, actor.user_id, index_moment(now), endpoint, granted)
         # One transaction (shared with other writers' on SQLite: store/sqlite's group
         # commit): the event, its chain link and its index rows.
@@ -294,24 +252,19 @@ class ReadAccessLog:
             if event is None:
                 continue
             key = str(row["case_id"])
-            if isinstance(event, ReadRecord.CasesRead):
-                shown = None if key == NO_CASE else key
-            else:
-                shown = event.data.get("case")
+            shown = key if isinstance(event, ReadRecord.CasesRead) else event.data.get("case")
             item = {
                 "position": position,
                 "at": event.timestamp.isoformat(),
                 "user": event.actor,
                 "role": event.actor_role,
                 "unit": event.actor_unit,
-                "case": shown,
+                "case": None if shown == NO_CASE else shown,
                 "endpoint": event.data.get("endpoint"),
                 "granted": event.data.get("granted"),
                 "refusal": event.data.get("refusal"),
             }
-            if event.data.get("search") is not None:
-                item["search"] = event.data["search"]
-            result.append(item)
+            result.append(item | ({"search": data} if (data := event.data.get("search")) else {}))
         next_cursor = f"{found[-1]['position']}.{found[-1]['case_id']}" if more else None
         return result, next_cursor
 

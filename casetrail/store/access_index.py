@@ -1,9 +1,6 @@
-"""The read-access index: one row per case a read-access record names, written in the
-record's own transaction (as the chain links are), so that "who saw case X" is an index
-probe and not a decoding of every access record.
-
-The record itself (its event, hash-chained and in the Merkle log) is the evidence; these
-rows only find it, and `casetrail audit verify` checks them against the records."""
+"""The read-access index: a row per case a read-access record names, written in the
+record's transaction (as the chain links are): "who saw case X" is an index probe. The
+record (hash-chained, in the Merkle log) is the evidence; the rows only find it."""
 
 from __future__ import annotations
 

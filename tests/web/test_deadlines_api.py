@@ -134,7 +134,7 @@ def test_the_cases_an_inbox_shows_are_recorded_as_read(
 ) -> None:
     inbox(client, tokens)
     auditor = Actor(user_id="u_audit", role="auditor", unit="320000")
-    reads = web_casetrail.service.access_log(auditor, case=cases["home_overdue"])
+    reads = web_casetrail.reads.access_log(auditor, case=cases["home_overdue"])
     assert [r["endpoint"] for r in reads] == ["GET /api/v1/inbox"]
 
 
