@@ -178,6 +178,30 @@ class ReadAccessLog:
         # commit): the event, its chain link and its index rows.
         self.app.save(event, chain=[chain], access=rows)
 
+    def index_mismatches(self) -> list[int]:
+        """Positions whose index rows are not what their record names (rows added,
+        removed or altered): the record is the evidence, the rows must match it."""
+        indexed: dict[int, set[tuple[Any, ...]]] = {}
+        for row in self.db.query(f"SELECT * FROM {ACCESS_INDEX_TABLE}"):
+            entry = (row["case_id"], row["actor"], row["recorded_at"], row["endpoint"])
+            indexed.setdefault(int(row["position"]), set()).add((*entry, int(row["granted"])))
+        links = self.db.query(
+            f"SELECT position FROM {CHAIN_TABLE} WHERE event_type = ?", ["CasesRead"]
+        )
+        recorder: Any = self.app.recorder
+        positions = [int(link["position"]) for link in links]
+        wrong = []
+        for stored in records.read_stored_at(self.db, recorder.events_table_name, positions):
+            event: Any = self.app.mapper.to_domain_event(records.as_stored_event(stored))
+            moment, data = index_moment(event.timestamp), event.data
+            named = {
+                (case, event.actor, moment, data["endpoint"], int(bool(data["granted"])))
+                for case in data["cases"] or [NO_CASE]
+            }
+            if indexed.pop(int(stored.position), set()) != named:
+                wrong.append(int(stored.position))
+        return sorted(wrong + list(indexed))
+
     def query(
         self,
         actor: Actor,

@@ -537,3 +537,40 @@ def test_a_store_with_the_old_per_case_access_streams_verifies_and_answers_both_
     ]
     assert [e["case"] for e in casetrail.reads.access_log(AUDITOR, user="u_old")] == [ids[1]]
     assert casetrail.audit.verify().ok
+
+
+def test_verify_catches_an_access_record_or_its_index_altered(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    from casetrail.store.access_index import ACCESS_INDEX_TABLE
+
+    ids = build_store(casetrail, clock, 2)
+    casetrail.reads.record_reads(Actor("u_seen", "auditor", "320000"), ids, "list")
+    assert casetrail.audit.verify().ok
+    db = casetrail.db
+    # Hiding that u_seen saw the second case: its index row removed.
+    db.execute_script(
+        [f"DELETE FROM {ACCESS_INDEX_TABLE} WHERE actor = 'u_seen' AND case_id = '{ids[1]}'"]
+    )
+    assert [p.code for p in casetrail.audit.verify().problems] == ["access_index_altered"]
+    assert [e["case"] for e in casetrail.reads.access_log(AUDITOR, user="u_seen")] == [ids[0]]
+    db.execute_script(
+        [
+            f"INSERT INTO {ACCESS_INDEX_TABLE} SELECT position, '{ids[1]}', actor, recorded_at, "
+            f"endpoint, granted FROM {ACCESS_INDEX_TABLE} WHERE actor = 'u_seen'"
+        ]
+    )
+    assert casetrail.audit.verify().ok
+    # Blaming someone else in the index.
+    db.execute_script([f"UPDATE {ACCESS_INDEX_TABLE} SET actor = 'u_other' WHERE actor = 'u_seen'"])
+    assert "access_index_altered" in {p.code for p in casetrail.audit.verify().problems}
+    db.execute_script([f"UPDATE {ACCESS_INDEX_TABLE} SET actor = 'u_seen' WHERE actor = 'u_other'"])
+    # The record itself rewritten: its chain link no longer matches.
+    table = casetrail.app.recorder.events_table_name  # type: ignore[attr-defined]
+    [link] = db.query("SELECT case_id FROM case_event_chain WHERE actor = 'u_seen'")
+    stream = db.stored_id(str(link["case_id"]))
+    [row] = db.query(f"SELECT state FROM {table} WHERE originator_id = ?", (stream,))
+    forged = bytes(row["state"]).replace(b"u_seen", b"u_else")
+    with db.transaction() as cur:
+        cur.execute(f"UPDATE {table} SET state = ? WHERE originator_id = ?", (forged, stream))
+    assert not casetrail.audit.verify().ok
