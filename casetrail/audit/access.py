@@ -12,7 +12,6 @@ Stores written before hold an `AccessRecorded` per case read on a stream per cas
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,6 @@ from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
 from evidence.chain import ChainEntry
-
-log = logging.getLogger("casetrail.audit.access")
 
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
 MAX_RESULTS = 1000
@@ -92,19 +89,10 @@ def current_endpoint(default: str) -> str:
 class ReadAccessLog:
     """Records reads as events and answers the auditors' questions about them."""
 
-    def __init__(
-        self,
-        app: CaseApplication,
-        db: Database,
-        clock: Clock,
-        coalesce_seconds: float | None = None,
-    ) -> None:
-        self.app = app
-        self.db = db
-        self.clock = clock
-        if coalesce_seconds is None:  # 0: every read a record of its own
-            coalesce_seconds = float(os.environ.get(COALESCE_ENV) or DEFAULT_COALESCE_SECONDS)
-        self.coalesce_seconds = coalesce_seconds
+    def __init__(self, app: CaseApplication, db: Database, clock: Clock) -> None:
+        self.app, self.db, self.clock = app, db, clock
+        # 0: every read a record of its own.
+        self.coalesce_seconds = float(os.environ.get(COALESCE_ENV) or DEFAULT_COALESCE_SECONDS)
 
     def record(
         self,
