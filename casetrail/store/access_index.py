@@ -38,8 +38,8 @@ def create_statements() -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {ACCESS_INDEX_TABLE}_case "
         f"ON {ACCESS_INDEX_TABLE} (case_id, position)",
         # The coalescing lookup: this reader's recent reads (casetrail.audit.access).
-        f"CREATE INDEX IF NOT EXISTS {ACCESS_INDEX_TABLE}_actor "
-        f"ON {ACCESS_INDEX_TABLE} (actor, recorded_at)",
+        f"CREATE INDEX IF NOT EXISTS {ACCESS_INDEX_TABLE}_reader "
+        f"ON {ACCESS_INDEX_TABLE} (actor, case_id, recorded_at)",
     ]
 
 
