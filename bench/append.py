@@ -145,6 +145,7 @@ def gunicorn(
     checkout: Path | None = None,
     gunicorn_bin: str | None = None,
     extra_env: dict[str, str] | None = None,
+    app: str = "web.app:create_app()",
 ) -> Iterator[Server]:
     """The `web` process of the Procfile, on the loopback interface only; by default this
     checkout's, with this interpreter's gunicorn."""
@@ -160,7 +161,7 @@ def gunicorn(
     gunicorn_bin = gunicorn_bin or str(Path(sys.executable).with_name("gunicorn"))
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [gunicorn_bin, "--config", "python:web.gunicorn_conf", "web.app:create_app()"],
+            [gunicorn_bin, "--config", "python:web.gunicorn_conf", app],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         load(ct, ct.clock, args.cases)  # type: ignore[arg-type]
         ct.close()
         ct = bootstrap(settings)
+        ct.audit.access.coalesce_seconds = 0  # every call a record (not the coalesced lookup)
         try:
             readmodels.catch_up(ct)
             page = ReadModels(ct).list_cases(unit="320000", q="王")

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.application import CaseApplication
-from casetrail.audit.access import ReadAccessLog
+from casetrail.audit.access import MAX_RESULTS, ReadAccessLog
 from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
@@ -118,7 +118,11 @@ class StreamReads:
         self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
         return items
 
-    def access_log(
+    def access_log(self, actor: Actor, **filters: Any) -> list[dict[str, Any]]:
+        """The first page (up to 1,000) of `access_page`'s items."""
+        return self.access_page(actor, **filters)[0]
+
+    def access_page(
         self,
         actor: Actor,
         *,
@@ -126,10 +130,15 @@ class StreamReads:
         user: str | None = None,
         from_: datetime | None = None,
         to: datetime | None = None,
-    ) -> list[dict[str, Any]]:
-        """Who read which case's personal data, when, through which endpoint (auditors)."""
+        after: str | None = None,
+        limit: int = MAX_RESULTS,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Who read which case's personal data, when, through which endpoint (auditors):
+        a page after a cursor, and the next page's cursor (None: no more)."""
         self.directory.require_whole_log_reader(actor)
-        return self.access.query(actor, case=case, user=user, from_=from_, to=to)
+        return self.access.query(
+            actor, case=case, user=user, from_=from_, to=to, after=after, limit=limit
+        )
 
     def version_at(self, case_id: str, moment: datetime) -> int | None:
         """The case's last version recorded at or before `moment` (None: not yet opened)."""
@@ -155,27 +164,32 @@ class StreamReads:
         search: dict[str, Any] | None = None,
     ) -> None:
         """Records granted reads of these cases' personal data made outside this class
-        (e.g. a page of the case list); with `search` (a query's keyed hash and total)."""
-        cases = list(dict.fromkeys(case_ids))
-        self.access.record(actor, cases, operation, granted=True, search=search)
+        (e.g. a page of the case list that shows names), in one record; with `search`
+        (a query's keyed hash and the total it found), even if no case is shown."""
+        self.access.record(actor, case_ids, operation, granted=True, search=search)
 
     def _require_read(
         self, actor: Actor, units: tuple[str, ...], *, case_id: str, operation: str
     ) -> None:
         """Outside the units that reach the case (Case.reach_units) it does not exist for
-        the reader (404); a role that never reads cases: 403."""
+        the reader (404); a role that never reads cases: 403. Either is recorded with its
+        reason."""
         within = self.directory.reaches(actor.unit, units)
-        granted = within and actor.role in READ_ROLES
+        refusal = None
+        if not within:
+            refusal = "outside_jurisdiction"
+        elif actor.role not in READ_ROLES:
+            refusal = "role_cannot_read"
         if case_id is not None:
-            self._record_read(actor, [case_id], operation, granted)
+            self.access.record(
+                actor, [case_id], operation, granted=refusal is None, refusal=refusal
+            )
         if not within:
             raise CaseNotFound(f"There is no case {case_id}.")
-        if not granted:
+        if refusal is not None:
             raise NotPermitted("Your role does not read cases.", code="role_cannot_read")
 
     def _record_read(
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool
     ) -> None:
-        if case_ids:
-            refusal = None if granted else "outside_jurisdiction"
-            self.access.record(actor, case_ids, operation, granted=granted, refusal=refusal)
+        self.access.record(actor, case_ids, operation, granted=granted)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
 
+from casetrail.audit.access import ACCESS_TOPICS
 from domain.case import CaseEvent
 from domain.errors import UnknownUnit
 from projections.generations import SQLITE_CACHE_KIB
@@ -395,6 +396,8 @@ class Engine(Rebuilds):
         events: list[Item] = []
         topic_kinds = self._topic_kinds
         for notification in notifications:
+            if notification.topic in ACCESS_TOPICS:  # read-access records: not decoded
+                continue
             if wanted is not None and (
                 topic_kinds.get(notification.topic) not in wanted[0]
                 and bucket(notification.originator_id) not in wanted[1]

@@ -102,7 +102,13 @@ class ReadModels:
                 continue
             items.append(shown)
         shown_names = [str(item["id"]) for item in items if item.get("names")]
-        self.ct.reads.record_reads(actor, shown_names, "list")
+        # A search can tell whether a person is a case (a total, even on an empty page):
+        # recorded with its keyed hash, never its text.
+        q = filters.get("q")
+        search = None
+        if q is not None and q.strip():
+            search = {"query": self.engine.privacy.query_terms(q)[0], "total": total}
+        self.ct.reads.record_reads(actor, shown_names, "list", search=search)
         return {"items": items, "total": total, "page": int(result["page"])}
 
     def indicators_for(self, actor: Actor, *, kind: str, **period: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ only): the checks themselves are `casetrail.audit`'s; these views only translate
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
@@ -149,13 +150,21 @@ def inclusion_proof(args: dict[str, Any]) -> Response:
 @blp.response(200, AccessResponse)
 @refusals(blp, 401, 403, 422)
 def access(args: dict[str, Any]) -> Response:
-    """Who read which case's personal data, when, through which endpoint, granted or denied."""
+    """Who read which case's personal data, when, through which endpoint, granted or denied: oldest first, a page after the cursor `after`; `next` is the next page's cursor (null: no more)."""
     require_role(AUDITOR)
-    items = casetrail().reads.access_log(
+    limit = args["limit"]
+    items, next_cursor = casetrail().reads.access_page(
         current_actor(),
         case=args.get("case"),
         user=args.get("user"),
         from_=args.get("from_"),
         to=args.get("to"),
+        after=args.get("after"),
+        limit=limit,
     )
-    return jsonify({"items": items})
+    link = None
+    if next_cursor is not None:
+        query = request.args.to_dict()
+        query.update(after=next_cursor, limit=str(limit))
+        link = f"{request.path}?{urlencode(query)}"
+    return jsonify({"items": items, "next": next_cursor, "links": {"next": link}})

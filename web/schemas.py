@@ -397,6 +397,18 @@ class AccessQuery(StrictSchema):
     user = fields.String(validate=validate.Length(max=100))
     from_ = fields.AwareDateTime(data_key="from")
     to = fields.AwareDateTime()
+    after = fields.String(
+        validate=validate.Length(max=100),
+        metadata={"description": "The cursor of the page before (its `next`)."},
+    )
+    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=1000))
+
+
+class AccessSearch(Schema):
+    query = fields.Integer(
+        required=True, metadata={"description": "The search's keyed hash (never its text)."}
+    )
+    total = fields.Integer(required=True, metadata={"description": "How many cases it found."})
 
 
 class AccessItem(Schema):
@@ -409,7 +421,18 @@ class AccessItem(Schema):
     endpoint = fields.String(required=True, allow_none=True)
     granted = fields.Boolean(required=True, allow_none=True)
     refusal = fields.String(required=True, allow_none=True)
+    search = fields.Nested(AccessSearch)
+
+
+class AccessLinks(Schema):
+    next = fields.String(required=True, allow_none=True)
 
 
 class AccessResponse(Schema):
     items = fields.List(fields.Nested(AccessItem), required=True)
+    next = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The next page's cursor (`after`); null: no more records."},
+    )
+    links = fields.Nested(AccessLinks, required=True)

@@ -1,48 +1,50 @@
-"""The read-access log (閱覽記錄): every read of a case's personal data, granted or
-denied, is an event of its own on the case's access-log stream, in the same event store,
-hash-chained and in the signed Merkle log like every other event.
+"""The read-access log (閱覽記錄): every read of cases' personal data, granted or denied,
+is recorded (hash-chained, in the signed Merkle log) before the data leaves; a read that
+cannot be recorded does not happen.
 
-An access event carries ids only (the reader, the case, the endpoint), never personal data.
+One request, one record (domain.access.ReadRecord, on a fresh stream: no version races),
+naming every case shown; the cases are indexed in its transaction (store.access_index).
+Reads of a case by the same reader through the same endpoint within
+`CASETRAIL_ACCESS_COALESCE_SECONDS` (default 60) are covered by the first one's record.
+Stores written before hold an `AccessRecorded` per case read on a stream per case
+(`access_log_id`): they still verify and are still answered.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import time
+import os
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
 from casetrail.db import Database
+from casetrail.store.access_index import ACCESS_INDEX_TABLE, NO_CASE, AccessRows
 from casetrail.store.chain_links import CHAIN_TABLE
+from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
 from evidence.chain import ChainEntry
 
-log = logging.getLogger("casetrail.audit.access")
-
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
-# Concurrent reads of one case race for its log's next version; the losers retry.
-MAX_ATTEMPTS = 32
 MAX_RESULTS = 1000
+DEFAULT_COALESCE_SECONDS = 60.0
+COALESCE_ENV = "CASETRAIL_ACCESS_COALESCE_SECONDS"
 
 
 def access_log_id(case_id: str) -> UUID:
-    """The id of a case's access-log stream, derived from the case id."""
+    """The id of a case's access-log stream in the old shape, derived from the case id."""
     return uuid5(ACCESS_NAMESPACE, str(UUID(str(case_id))))
 
 
 class AccessLog(Aggregate):
-    """The reads of one case's personal data."""
+    """The reads of one case's personal data (the old shape: a stream per case)."""
 
     class AccessEvent(RecordedEvent):
         """Who did it, as on every case event (so the global feed shows it alike)."""
@@ -51,13 +53,25 @@ class AccessLog(Aggregate):
             """The log's state is its events."""
 
     class AccessLogOpened(Aggregate.Created, AccessEvent):
-        """The first read of a case opens its access log; `data.case` names the case."""
+        """The first read of a case opened its access log; `data.case` names the case."""
 
     class AccessRecorded(AccessEvent):
-        """閱覽記錄: who read which case, when, through which endpoint, granted or denied."""
+        """閱覽記錄 (old shape): who read one case, when, through which endpoint."""
 
     def __init__(self, **_: Any) -> None:
         """Reconstructed from its events only."""
+
+
+# Topics of access records: the read models skip them without decoding.
+ACCESS_TOPICS = frozenset(
+    get_topic(event_class)
+    for event_class in (ReadRecord.CasesRead, AccessLog.AccessLogOpened, AccessLog.AccessRecorded)
+)
+
+
+def index_moment(moment: datetime) -> str:
+    """A moment as the index stores it: UTC, always with microseconds (ordered as text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def current_endpoint(default: str) -> str:
@@ -76,11 +90,11 @@ class ReadAccessLog:
     """Records reads as events and answers the auditors' questions about them."""
 
     def __init__(self, app: CaseApplication, db: Database, clock: Clock) -> None:
-        self.app = app
-        self.db = db
-        self.clock = clock
-        # Told how many records were written, granted or not (web/metrics counts them).
+        self.app, self.db, self.clock = app, db, clock
+        # Told how many cases a record named, granted or not (web/metrics counts them).
         self.on_record: Callable[[bool, int], None] | None = None
+        # 0: every read a record of its own.
+        self.coalesce_seconds = float(os.environ.get(COALESCE_ENV) or DEFAULT_COALESCE_SECONDS)
 
     def record(
         self,
@@ -92,43 +106,36 @@ class ReadAccessLog:
         refusal: str | None = None,
         search: dict[str, Any] | None = None,
     ) -> None:
-        """Appends one AccessRecorded per case, in one transaction; a search (its keyed
-        hash and total) is recorded even when it shows no case, on a log of its query."""
+        """Appends one record naming these cases (less those this reader read the same
+        way within the coalescing window), and a search's keyed hash and total; nothing
+        if there is nothing new to record. Raises if it cannot record: the read fails."""
         cases = list(dict.fromkeys(str(UUID(str(case_id))) for case_id in case_ids))
-        if not cases and search is not None:
-            cases = [str(uuid5(ACCESS_NAMESPACE, f"search:{search['query']}"))]
-        if not cases:
+        if not cases and search is None:
             return
         endpoint = current_endpoint(operation)
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                self._append(actor, cases, endpoint, granted, refusal, search)
-                if self.on_record is not None:
-                    self.on_record(granted, len(cases))
+        now = self.clock.now()
+        if cases and self.coalesce_seconds > 0:
+            recent = self._recently_recorded(actor, cases, endpoint, granted, now)
+            cases = [case for case in cases if case not in recent]
+            if not cases and search is None:
                 return
-            except IntegrityError:
-                # Another read of the same case took the next version; read it again.
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        self._append(actor, cases, endpoint, granted, refusal, search, now)
+        if self.on_record is not None:
+            self.on_record(granted, len(cases))
 
-    def _last_links_query(self, log_ids: list[str]) -> tuple[str, list[Any]]:
-        """The last link (version, hash) of each of these access logs; NULLs: none yet.
-
-        One index probe per log (`MAX` of the key's second column for an equal first
-        column reads one index entry), then one row by its key; not a scan of each log's
-        rows: a log grows by an event at every read of its case, and a `GROUP BY` over
-        its rows made recording a page's reads slower with every read (2.2 ms for 20 logs
-        of 121 events each). The hashes save the append reading them again (`previous`
-        of `write_links`). On PostgreSQL over an array: one statement text whatever the
-        number of logs."""
-        logs, params = self.db.text_list("w", "case_id", log_ids)
-        return (
-            f"SELECT w.case_id, c.version, c.hash FROM {logs} "
-            f"LEFT JOIN {CHAIN_TABLE} c ON c.case_id = w.case_id AND c.version = "
-            f"(SELECT MAX(version) FROM {CHAIN_TABLE} m WHERE m.case_id = w.case_id)",
-            params,
+    def _recently_recorded(
+        self, actor: Actor, cases: list[str], endpoint: str, granted: bool, now: datetime
+    ) -> set[str]:
+        """Which of these cases this reader's records of the window already name."""
+        since = index_moment(now - timedelta(seconds=self.coalesce_seconds))
+        wanted, params = self.db.text_list("w", "case_id", cases)
+        rows = self.db.query(  # one index probe a case, stopping at the first hit
+            f"SELECT w.case_id FROM {wanted} WHERE EXISTS (SELECT 1 FROM {ACCESS_INDEX_TABLE} "
+            "i WHERE i.actor = ? AND i.case_id = w.case_id AND i.recorded_at >= ? "
+            "AND i.endpoint = ? AND i.granted = ?)",
+            [*params, actor.user_id, since, endpoint, 1 if granted else 0],
         )
+        return {str(row["case_id"]) for row in rows}
 
     def _append(
         self,
@@ -137,67 +144,58 @@ class ReadAccessLog:
         endpoint: str,
         granted: bool,
         refusal: str | None,
-        search: dict[str, Any] | None = None,
+        search: dict[str, Any] | None,
+        now: datetime,
     ) -> None:
-        now = self.clock.now()
-        log_ids = {case_id: access_log_id(case_id) for case_id in cases}
-        last_links = {
-            str(row["case_id"]): (int(row["version"]), str(row["hash"]))
-            for row in self.db.query(*self._last_links_query([str(i) for i in log_ids.values()]))
-            if row["version"] is not None
-        }
-        # The event classes are dataclasses whose fields mypy does not see.
-        opened: Any = AccessLog.AccessLogOpened
-        recorded: Any = AccessLog.AccessRecorded
-        events: list[Any] = []
-        common: dict[str, Any] = {
-            "actor": actor.user_id,
-            "actor_role": actor.role,
-            "actor_unit": actor.unit,
-            "reason": None,
-            "note": None,
-            "idempotency_key": None,
-            "timestamp": now,
-        }
-        for case_id, log_id in log_ids.items():
-            version = last_links.get(str(log_id), (0, ""))[0]
-            if version == 0:
-                version = 1
-                events.append(
-                    opened(
-                        originator_id=log_id,
-                        originator_version=version,
-                        originator_topic=get_topic(AccessLog),
-                        data={"case": case_id},
-                        **common,
-                    )
-                )
-            events.append(
-                recorded(
-                    originator_id=log_id,
-                    originator_version=version + 1,
-                    data={
-                        "case": case_id,
-                        "endpoint": endpoint,
-                        "granted": granted,
-                        "refusal": refusal,
-                        **({"search": search} if search is not None else {}),
-                    },
-                    **common,
-                )
-            )
-        chain = [
-            ChainEntry(
-                event_type=type(event).__name__,
-                recorded_at=now.isoformat(),
-                actor=actor.user_id,
-                actor_role=actor.role,
-                actor_unit=actor.unit,
-            )
-            for event in events
-        ]
-        # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
-        self.app.save(*events, chain=chain, previous=last_links)
+        # The event class is a dataclass whose fields mypy does not see.
+        cases_read: Any = ReadRecord.CasesRead
+        data = {"cases": cases, "endpoint": endpoint, "granted": granted, "refusal": refusal}
+        data |= {} if search is None else {"search": search}
+        event = cases_read(
+            originator_id=uuid4(),  # a stream of its own: no version to race for
+            originator_version=1,
+            originator_topic=get_topic(ReadRecord),
+            data=data,
+            actor=actor.user_id,
+            actor_role=actor.role,
+            actor_unit=actor.unit,
+            reason=None,
+            note=None,
+            idempotency_key=None,
+            timestamp=now,
+        )
+        chain = ChainEntry("CasesRead", now.isoformat(), actor.user_id, actor.role, actor.unit)
+        rows = AccessRows(cases, actor.user_id, index_moment(now), endpoint, granted)
+        # One transaction (shared with other writers' on SQLite: store/sqlite's group
+        # commit): the event, its chain link and its index rows.
+        self.app.save(event, chain=[chain], access=rows)
+
+    def index_mismatches(self) -> list[int]:
+        """Positions whose index rows are not what their record names (rows added,
+        removed or altered): the record is the evidence, the rows must match it."""
+        indexed: dict[int, set[tuple[Any, ...]]] = {}
+        for row in self.db.query(f"SELECT * FROM {ACCESS_INDEX_TABLE}"):
+            entry = (row["case_id"], row["actor"], row["recorded_at"], row["endpoint"])
+            indexed.setdefault(int(row["position"]), set()).add((*entry, int(row["granted"])))
+        links = self.db.query(
+            f"SELECT position FROM {CHAIN_TABLE} WHERE event_type = ?", ["CasesRead"]
+        )
+        recorder: Any = self.app.recorder
+        positions = [int(link["position"]) for link in links]
+        wrong = []
+        for stored in records.read_stored_at(self.db, recorder.events_table_name, positions):
+            try:
+                event: Any = self.app.mapper.to_domain_event(records.as_stored_event(stored))
+                moment, data = index_moment(event.timestamp), event.data
+                named = {
+                    (case, event.actor, moment, data["endpoint"], int(bool(data["granted"])))
+                    for case in data["cases"] or [NO_CASE]
+                }
+            except Exception:  # an altered record (the chain reports it too)
+                named = set()
+            if indexed.pop(int(stored.position), set()) != named or not named:
+                wrong.append(int(stored.position))
+        return sorted(wrong + list(indexed))
 
     def query(
         self,
@@ -207,52 +205,95 @@ class ReadAccessLog:
         user: str | None = None,
         from_: datetime | None = None,
         to: datetime | None = None,
+        after: str | None = None,
         limit: int = MAX_RESULTS,
-    ) -> list[dict[str, Any]]:
-        """The recorded reads, oldest first, filtered by case, reader and time (auditors)."""
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The recorded reads, oldest first, one item per case a record names, filtered
+        by case, reader and time (auditors); and the cursor of the next page (None: no
+        more). Reads both shapes of record."""
         if actor.role != "auditor":
             raise NotPermitted("Only auditors read the access log.", code="auditors_only")
-        where, params = ["event_type = ?"], ["AccessRecorded"]
+        limit = max(1, min(int(limit), MAX_RESULTS))
+        new_where: list[str] = []
+        new_params: list[Any] = []
+        old_where: list[str] = ["event_type = ?"]
+        old_params: list[Any] = ["AccessRecorded"]
         if case is not None:
             try:
-                where.append("case_id = ?")
-                params.append(str(access_log_id(case)))
+                canonical = str(UUID(case))
             except ValueError:
                 raise InvalidData(
                     f"'{case}' is not a case id.", details={"case": ["Not a case id."]}
                 ) from None
+            new_where.append("case_id = ?")
+            new_params.append(canonical)
+            old_where.append("case_id = ?")
+            old_params.append(str(access_log_id(canonical)))
         if user is not None:
-            where.append("actor = ?")
-            params.append(user)
+            for where, params in ((new_where, new_params), (old_where, old_params)):
+                where.append("actor = ?")
+                params.append(user)
         for moment, op, name in ((from_, ">=", "from"), (to, "<=", "to")):
             if moment is None:
                 continue
             if moment.tzinfo is None:
                 raise InvalidData(f"'{name}' needs a timezone.", details={name: ["No timezone."]})
-            where.append(f"recorded_at {op} ?")
-            params.append(moment.astimezone(UTC).isoformat())
-        links = self.db.query(
-            f"SELECT position FROM {CHAIN_TABLE} WHERE {' AND '.join(where)} "
-            f"ORDER BY position LIMIT {max(1, min(int(limit), MAX_RESULTS))}",
-            params,
+            new_where.append(f"recorded_at {op} ?")
+            new_params.append(index_moment(moment))
+            old_where.append(f"recorded_at {op} ?")
+            old_params.append(moment.astimezone(UTC).isoformat())
+        if after is not None:
+            position, key = parse_cursor(after)
+            for where, params in ((new_where, new_params), (old_where, old_params)):
+                where.append("(position > ? OR (position = ? AND case_id > ?))")
+                params.extend([position, position, key])
+        new_sql = f"SELECT position, case_id FROM {ACCESS_INDEX_TABLE}"
+        if new_where:
+            new_sql += f" WHERE {' AND '.join(new_where)}"
+        old_sql = f"SELECT position, case_id FROM {CHAIN_TABLE} WHERE {' AND '.join(old_where)}"
+        found = self.db.query(
+            f"SELECT position, case_id FROM ({new_sql} UNION ALL {old_sql}) AS a "
+            f"ORDER BY position, case_id LIMIT {limit + 1}",
+            [*new_params, *old_params],
         )
-        result = []
+        more = len(found) > limit
+        found = found[:limit]
         recorder: Any = self.app.recorder
-        positions = [int(link["position"]) for link in links]
-        for row in records.read_stored_at(self.db, recorder.events_table_name, positions):
-            event: Any = self.app.mapper.to_domain_event(records.as_stored_event(row))
-            result.append(
-                {
-                    "position": int(row.position),
-                    "at": event.timestamp.isoformat(),
-                    "user": event.actor,
-                    "role": event.actor_role,
-                    "unit": event.actor_unit,
-                    "case": event.data.get("case"),
-                    "endpoint": event.data.get("endpoint"),
-                    "granted": event.data.get("granted"),
-                    "refusal": event.data.get("refusal"),
-                    **({"search": event.data["search"]} if event.data.get("search") else {}),
-                }
-            )
-        return result
+        positions = sorted({int(row["position"]) for row in found})
+        events: dict[int, Any] = {
+            int(row.position): self.app.mapper.to_domain_event(records.as_stored_event(row))
+            for row in records.read_stored_at(self.db, recorder.events_table_name, positions)
+        }
+        result = []
+        for row in found:
+            position = int(row["position"])
+            event = events.get(position)
+            if event is None:
+                continue
+            key = str(row["case_id"])
+            shown = key if isinstance(event, ReadRecord.CasesRead) else event.data.get("case")
+            item = {
+                "position": position,
+                "at": event.timestamp.isoformat(),
+                "user": event.actor,
+                "role": event.actor_role,
+                "unit": event.actor_unit,
+                "case": None if shown == NO_CASE else shown,
+                "endpoint": event.data.get("endpoint"),
+                "granted": event.data.get("granted"),
+                "refusal": event.data.get("refusal"),
+            }
+            result.append(item | ({"search": data} if (data := event.data.get("search")) else {}))
+        next_cursor = f"{found[-1]['position']}.{found[-1]['case_id']}" if more else None
+        return result, next_cursor
+
+
+def parse_cursor(cursor: str) -> tuple[int, str]:
+    """A page cursor (`<position>.<key>`, as `query` returns it), or 422."""
+    position, _, key = cursor.partition(".")
+    try:
+        return int(position), key
+    except ValueError:
+        raise InvalidData(
+            f"'{cursor}' is not a cursor of this log.", details={"after": ["Not a cursor."]}
+        ) from None

@@ -94,6 +94,13 @@ class AuditTrail:
             trusted=trusted,
         )
         self.check_snapshots(report, case)
+        for position in self.access.index_mismatches() if case is None else []:
+            report.add(
+                "access_index_altered",
+                f"The read-access index at position {position} is not what its record "
+                "names: the index was altered.",
+                position=position,
+            )
         return report
 
     def check_witnesses(self, report: Report, keys: Sequence[WitnessKey], quorum: int) -> None:

@@ -29,7 +29,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from casetrail.db import Cursor, Database
-from casetrail.store import chain_links, idempotency
+from casetrail.store import access_index, chain_links, idempotency
 from casetrail.store.chain_links import ChainLink
 from casetrail.store.presence import check_postgres
 
@@ -77,7 +77,11 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(
             SQL(statement).format()
-            for statement in [*chain_links.create_statements(), *idempotency.create_statements()]
+            for statement in [
+                *chain_links.create_statements(),
+                *idempotency.create_statements(),
+                *access_index.create_statements(),
+            ]
         )
 
     def insert_events(
@@ -99,6 +103,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
             cur = PostgresDbCursor(curs)
             links = chain_links.write_links(cur, stored_events, positions, **kwargs)
             idempotency.record_key(cur, stored_events, positions, **kwargs)
+            access_index.write_rows(cur, stored_events, positions, **kwargs)
         return links
 
 

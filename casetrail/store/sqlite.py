@@ -47,7 +47,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment
 
 from casetrail.db import Cursor, Database
-from casetrail.store import chain_links, idempotency
+from casetrail.store import access_index, chain_links, idempotency
 from casetrail.store.chain_links import ChainLink
 
 SYNCHRONOUS_FULL = 2
@@ -331,6 +331,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
             *super().construct_create_table_statements(),
             *chain_links.create_statements(),
             *idempotency.create_statements(),
+            *access_index.create_statements(),
         ]
 
     def _insert_linked(
@@ -340,6 +341,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
         cur = SQLiteDbCursor(c)
         links = chain_links.write_links(cur, stored_events, positions, **kwargs)
         idempotency.record_key(cur, stored_events, positions, **kwargs)
+        access_index.write_rows(cur, stored_events, positions, **kwargs)
         return links
 
 

@@ -544,7 +544,7 @@ def run_campaign(
 
 # --- the two stores, and campaign workers (separate processes, one copy of the store each) --
 
-OTHER_AUDITED_TABLES = ("case_event_chain", "audit_checkpoints")
+OTHER_AUDITED_TABLES = ("case_event_chain", "audit_checkpoints", "case_access_index")
 
 
 class SQLiteEdits(Edits):

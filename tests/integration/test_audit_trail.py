@@ -9,6 +9,7 @@ import random
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ from casetrail.config import Settings
 from cli.main import main
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
-from domain.errors import CaseNotFound, NotPermitted
+from domain.errors import CaseNotFound, InvalidData, NotPermitted
 from evidence.merkle import leaf_hash, log_entry, verify_consistency, verify_inclusion
 from evidence.note import VerifierKey, open_checkpoint
 from evidence.offline import verify_export
@@ -220,7 +221,7 @@ def test_access_events_keep_their_ids_out_of_the_case_streams(
     assert [e["version"] for e in history] == [1, 2, 3, 4]
     feed = casetrail.reads.feed(AUDITOR, 0, 100)
     kinds = {e["type"]: e["kind"] for e in feed}
-    assert kinds["AccessRecorded"] == "unknown" and kinds["DisputeRegistered"] == "dispute"
+    assert kinds["CasesRead"] == "unknown" and kinds["DisputeRegistered"] == "dispute"
 
 
 def encrypted(tmp_path: Path, name: str) -> Settings:
@@ -403,6 +404,7 @@ def test_concurrent_reads_of_one_case_are_all_recorded(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    casetrail.audit.access.coalesce_seconds = 0  # every read a record of its own
     ids = build_store(casetrail, clock, 1)
     readers = [Actor(f"u_reader{n}", "auditor", "320000") for n in range(8)]
 
@@ -415,3 +417,161 @@ def test_concurrent_reads_of_one_case_are_all_recorded(
     log = casetrail.reads.access_log(AUDITOR, case=ids[0])
     assert sum(1 for entry in log if entry["user"].startswith("u_reader")) == 32
     assert casetrail.audit.verify().ok
+
+
+def test_repeated_reads_within_the_window_are_one_record_and_later_ones_another(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    assert casetrail.audit.access.coalesce_seconds == 60
+    ids = build_store(casetrail, clock, 2)
+    head = casetrail.reads.head_position()
+    reader = Actor("u_reader", "auditor", "320000")
+    for _ in range(5):
+        casetrail.reads.case_state(reader, ids[0])
+    assert casetrail.reads.head_position() == head + 1
+    casetrail.reads.history(reader, ids[0])  # another endpoint: recorded
+    stranger = Actor("u_stranger", "caseworker", "320104")
+    for _ in range(3):
+        with pytest.raises(NotPermitted):  # refusals are coalesced alike
+            casetrail.reads.case_state(stranger, ids[0])
+    clock.advance(timedelta(seconds=61))
+    casetrail.reads.case_state(reader, ids[0])
+    log = casetrail.reads.access_log(AUDITOR, case=ids[0])
+    assert [(e["user"], e["endpoint"], e["granted"]) for e in log if e["position"] > head] == [
+        ("u_reader", "case_state", True),
+        ("u_reader", "history", True),
+        ("u_stranger", "case_state", False),
+        ("u_reader", "case_state", True),
+    ]
+    assert casetrail.audit.verify().ok
+
+
+def test_a_refusal_by_role_is_recorded_with_its_reason(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    ids = build_store(casetrail, clock, 1)
+    admin = Actor("u_admin", "admin", "320102")
+    with pytest.raises(NotPermitted) as refusal:
+        casetrail.reads.case_state(admin, ids[0])
+    assert refusal.value.code == "role_cannot_read"
+    [entry] = casetrail.reads.access_log(AUDITOR, user="u_admin")
+    assert (entry["granted"], entry["refusal"]) == (False, "role_cannot_read")
+
+
+def test_the_access_log_is_paged_with_a_cursor_and_says_when_more_exist(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    ids = build_store(casetrail, clock, 3)
+    readers = [Actor(f"u_reader{n}", "auditor", "320000") for n in range(5)]
+    for reader in readers:
+        casetrail.reads.record_reads(reader, ids, "list")  # one record naming 3 cases
+    whole, more = casetrail.reads.access_page(AUDITOR, user=None)
+    assert more is None
+    pages, after = [], None
+    while True:
+        page, after = casetrail.reads.access_page(AUDITOR, after=after, limit=4)
+        pages.append(page)
+        if after is None:
+            break
+    assert [item for page in pages for item in page] == whole
+    assert all(len(page) == 4 for page in pages[:-1]) and len(pages) > 3
+    listed = [e for e in whole if e["user"].startswith("u_reader")]
+    assert len(listed) == 15 and len({e["position"] for e in listed}) == 5
+    with pytest.raises(InvalidData):
+        casetrail.reads.access_page(AUDITOR, after="not-a-cursor")
+
+
+def old_shape_read(casetrail: Casetrail, clock: FixedClock, reader: Actor, case_id: str) -> None:
+    """A read as stores written before one record per request hold it: a stream per case,
+    opened by its first read, one AccessRecorded per read."""
+    from eventsourcing.utils import get_topic
+
+    from casetrail.audit.access import AccessLog, access_log_id
+    from evidence.chain import ChainEntry
+
+    now = clock.now()
+    common = {
+        "actor": reader.user_id,
+        "actor_role": reader.role,
+        "actor_unit": reader.unit,
+        "reason": None,
+        "note": None,
+        "idempotency_key": None,
+        "timestamp": now,
+    }
+    log_id = access_log_id(case_id)
+    opened: Any = AccessLog.AccessLogOpened
+    recorded: Any = AccessLog.AccessRecorded
+    events = [
+        opened(
+            originator_id=log_id,
+            originator_version=1,
+            originator_topic=get_topic(AccessLog),
+            data={"case": case_id},
+            **common,
+        ),
+        recorded(
+            originator_id=log_id,
+            originator_version=2,
+            data={"case": case_id, "endpoint": "GET /old", "granted": True, "refusal": None},
+            **common,
+        ),
+    ]
+    chain = [
+        ChainEntry(type(e).__name__, now.isoformat(), reader.user_id, reader.role, reader.unit)
+        for e in events
+    ]
+    casetrail.app.save(*events, chain=chain)
+
+
+def test_a_store_with_the_old_per_case_access_streams_verifies_and_answers_both_shapes(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    ids = build_store(casetrail, clock, 2)
+    old_reader = Actor("u_old", "auditor", "320000")
+    old_shape_read(casetrail, clock, old_reader, ids[1])
+    casetrail.reads.record_reads(Actor("u_new", "auditor", "320000"), ids, "list")
+    log = casetrail.reads.access_log(AUDITOR, case=ids[1])
+    assert [(e["user"], e["endpoint"]) for e in log if e["user"] != "u_audit"] == [
+        ("u_old", "GET /old"),
+        ("u_new", "list"),
+    ]
+    assert [e["case"] for e in casetrail.reads.access_log(AUDITOR, user="u_old")] == [ids[1]]
+    assert casetrail.audit.verify().ok
+
+
+def test_verify_catches_an_access_record_or_its_index_altered(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    from casetrail.store.access_index import ACCESS_INDEX_TABLE
+
+    ids = build_store(casetrail, clock, 2)
+    casetrail.reads.record_reads(Actor("u_seen", "auditor", "320000"), ids, "list")
+    assert casetrail.audit.verify().ok
+    db = casetrail.db
+    # Hiding that u_seen saw the second case: its index row removed.
+    db.execute_script(
+        [f"DELETE FROM {ACCESS_INDEX_TABLE} WHERE actor = 'u_seen' AND case_id = '{ids[1]}'"]
+    )
+    assert [p.code for p in casetrail.audit.verify().problems] == ["access_index_altered"]
+    assert [e["case"] for e in casetrail.reads.access_log(AUDITOR, user="u_seen")] == [ids[0]]
+    db.execute_script(
+        [
+            f"INSERT INTO {ACCESS_INDEX_TABLE} SELECT position, '{ids[1]}', actor, recorded_at, "
+            f"endpoint, granted FROM {ACCESS_INDEX_TABLE} WHERE actor = 'u_seen'"
+        ]
+    )
+    assert casetrail.audit.verify().ok
+    # Blaming someone else in the index.
+    db.execute_script([f"UPDATE {ACCESS_INDEX_TABLE} SET actor = 'u_other' WHERE actor = 'u_seen'"])
+    assert "access_index_altered" in {p.code for p in casetrail.audit.verify().problems}
+    db.execute_script([f"UPDATE {ACCESS_INDEX_TABLE} SET actor = 'u_seen' WHERE actor = 'u_other'"])
+    # The record itself rewritten: its chain link no longer matches.
+    table = casetrail.app.recorder.events_table_name  # type: ignore[attr-defined]
+    [link] = db.query("SELECT case_id FROM case_event_chain WHERE actor = 'u_seen'")
+    stream = db.stored_id(str(link["case_id"]))
+    [row] = db.query(f"SELECT state FROM {table} WHERE originator_id = ?", (stream,))
+    forged = bytes(row["state"]).replace(b"u_seen", b"u_else")
+    with db.transaction() as cur:
+        cur.execute(f"UPDATE {table} SET state = ? WHERE originator_id = ?", (forged, stream))
+    assert not casetrail.audit.verify().ok
