@@ -161,6 +161,19 @@ class Database(ABC):
             for statement in statements:
                 cur.execute(statement)
 
+    # The table option that stores rows in their primary key's B-tree, where the store has one.
+    clustered_table_option = ""
+
+    def use_cache(self, cur: Cursor, kib: int) -> None:
+        """A page cache of `kib` for this transaction's connection, where the store sizes
+        its cache per connection (bulk work on read models outgrows the default)."""
+        return  # a store that sizes its cache once, for every connection
+
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """After a bulk fill of these tables: the planner's statistics, where the store
+        keeps them apart from the data."""
+        return  # a store whose plans its indexes fix
+
     @abstractmethod
     def add_column(self, table: str, column: str, sql_type: str) -> None:
         """Adds a column to a table made by an earlier version, unless it is there (any

@@ -28,6 +28,7 @@ from casetrail.administration import AdministrationLog
 from casetrail.db import Database
 from domain.case import ROLES, Actor
 from domain.errors import CasetrailError, InvalidData, NotPermitted, UnknownUnit
+from domain.roles import ADMIN, AUDITOR, READ_ROLES
 from domain.units import Unit, is_unit_code, level_of, natural_parent
 
 TABLES = [
@@ -40,7 +41,6 @@ TABLES = [
 ]
 # Added to `users` after its first version; NULL: the token was issued at `created_at`.
 TOKEN_ISSUED_AT = "token_issued_at"
-READ_ROLES = ("caseworker", "supervisor", "auditor")
 DEFAULT_TOKEN_TTL_DAYS = 90
 USER_COLUMNS = "id, name, role, unit, active"
 
@@ -123,7 +123,7 @@ class Directory:
     def require_whole_log_reader(self, actor: Actor) -> None:
         """The global feed and the access log cross every unit: an auditor of a root unit
         only (an auditor below reads their subtree's cases one by one)."""
-        if actor.role != "auditor":
+        if actor.role != AUDITOR:
             raise NotPermitted("Only auditors read the global logs.", code="auditors_only")
         if not self.reaches_everything(actor):
             raise NotPermitted(
@@ -133,7 +133,7 @@ class Directory:
 
     def require_admin_over(self, admin: Actor, *units: str) -> None:
         """An admin manages units and users inside their own subtree only."""
-        if admin.role != "admin":
+        if admin.role != ADMIN:
             raise NotPermitted(
                 f"A user with the role '{admin.role}' may not do this.",
                 code="role_not_permitted",

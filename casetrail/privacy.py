@@ -10,12 +10,13 @@ from typing import Any
 
 from domain.case import Actor
 from domain.personal import redact_personal
+from domain.roles import AUDITOR
 
 REDACTED = "[redacted]"
 
 
 def sees_minor_identity(actor: Actor, case_unit: str | None) -> bool:
-    return actor.role == "auditor" or actor.unit == case_unit
+    return actor.role == AUDITOR or actor.unit == case_unit
 
 
 def redact_minor(

@@ -20,8 +20,7 @@ from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, CaseEvent
 from domain.clock import Clock, cst_date
 from domain.errors import CaseNotFound, InvalidData, NotPermitted
-
-READ_ROLES = ("caseworker", "supervisor", "auditor")
+from domain.roles import READ_ROLES
 
 
 class StreamReads:

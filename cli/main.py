@@ -20,6 +20,7 @@ from cli.up import up
 from cli.witness import witness
 from cli.workers import cron, projections, worker
 from domain.errors import CasetrailError
+from domain.roles import ROLES
 
 
 class Errors(click.Group):
@@ -78,9 +79,7 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("name")
-@click.option(
-    "--role", required=True, type=click.Choice(["caseworker", "supervisor", "auditor", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--unit", required=True, help="The user's unit code.")
 def users_create(name: str, role: str, unit: str) -> None:
     """Creates a user and prints their bearer token once (only its hash is kept)."""

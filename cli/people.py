@@ -8,9 +8,10 @@ import click
 
 from cli.store import build
 from domain.case import Actor
+from domain.roles import ADMIN
 from projections.erasure import erase_person
 
-CONSOLE = Actor("console", "admin", "")
+CONSOLE = Actor("console", ADMIN, "")
 
 
 @click.group("people")

@@ -17,6 +17,7 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from domain.roles import ADMIN
 from workers.logs import configure
 from workers.redis_conn import Keeper, socket_path
 from workers.supervise import Supervisor, bind_address, check_bindable, wait_until_healthy
@@ -28,9 +29,9 @@ STARTUP_TIMEOUT = 60.0
 
 def first_admin(ct: Casetrail) -> str | None:
     """Creates the first admin at the province; the token, or None if one exists."""
-    if any(user.role == "admin" for user in ct.directory.users()):
+    if any(user.role == ADMIN for user in ct.directory.users()):
         return None
-    _, token = ct.directory.create_user("admin", "admin", ROOT_UNIT)
+    _, token = ct.directory.create_user("admin", ADMIN, ROOT_UNIT)
     return token
 
 

@@ -250,9 +250,8 @@ class Engine(Rebuilds):
                 parks[name] = (parked, stop)
         try:
             with self.db.writer(), self.db.derived_transaction() as cur:
-                if self.db.dialect == "sqlite":
-                    # Read models outgrow SQLite's default 2 MB page cache quickly.
-                    cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+                # Read models outgrow SQLite's default 2 MB page cache quickly.
+                self.db.use_cache(cur, SQLITE_CACHE_KIB)
                 for name, (generation, before) in sorted(claims.items()):
                     share = shares.get(name)
                     tname = (

@@ -71,7 +71,7 @@ class Generations:
         self._ready = True
 
     def tables(self, name: str, generation: int) -> Tables:
-        return Tables(name, generation, self.db.dialect)
+        return Tables(name, generation, self.db.clustered_table_option)
 
     def _create_generation(self, name: str, generation: int, *, activate: bool) -> None:
         tables = self.tables(name, generation)
@@ -105,8 +105,7 @@ class Generations:
     def _create_indexes(self, name: str, generation: int) -> None:
         tables = self.tables(name, generation)
         with self.db.transaction() as cur:
-            if self.db.dialect == "sqlite":
-                cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            self.db.use_cache(cur, SQLITE_CACHE_KIB)
             for statement in self.projections[name].create_statements(tables):
                 if is_index(statement):
                     cur.execute(statement)
@@ -192,13 +191,9 @@ class Generations:
         without which an index-only scan (the overdue counts of the indicators, a search
         term's count) still visits the table for every entry. SQLite's plans are fixed
         by its indexes."""
-        if self.db.dialect != "postgres":
-            return
         tables = self.tables(name, generation)
         try:
-            self.db.maintain(
-                [f"VACUUM (ANALYZE) {tables[table]}" for table in self.projections[name].tables]
-            )
+            self.db.refresh_statistics([tables[table] for table in self.projections[name].tables])
         except PersistenceError:
             # Two workers analysing one table at once collide ("tuple concurrently
             # updated"); the statistics are only a hint, and the other worker's stand.

@@ -28,15 +28,11 @@ UNIT_DEPTH = 6
 class Tables:
     """The physical table names of one generation of a read model."""
 
-    def __init__(self, name: str, generation: int, dialect: str = "sqlite") -> None:
+    def __init__(self, name: str, generation: int, clustered: str = "") -> None:
         self.name = name
         self.generation = generation
-        self.dialect = dialect
-
-    @property
-    def clustered(self) -> str:
-        """Table option: rows stored in their primary key's B-tree (SQLite only)."""
-        return " WITHOUT ROWID" if self.dialect == "sqlite" else ""
+        # Table option: rows stored in their primary key's B-tree (the store's, if any).
+        self.clustered = clustered
 
     def __getitem__(self, table: str) -> str:
         return f"rm_{self.name}_{table}_{self.generation}"

@@ -30,6 +30,7 @@ from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
+from domain.roles import AUDITOR
 from evidence.chain import ChainEntry
 
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
@@ -211,7 +212,7 @@ class ReadAccessLog:
         """The recorded reads, oldest first, one item per case a record names, filtered
         by case, reader and time (auditors); and the cursor of the next page (None: no
         more). Reads both shapes of record."""
-        if actor.role != "auditor":
+        if actor.role != AUDITOR:
             raise NotPermitted("Only auditors read the access log.", code="auditors_only")
         limit = max(1, min(int(limit), MAX_RESULTS))
         new_where: list[str] = []

@@ -24,6 +24,7 @@ from casetrail.db import Database
 from domain.case import Actor
 from domain.clock import Clock
 from domain.errors import CaseNotFound, CasetrailError
+from domain.roles import AUDITOR
 from evidence.merkle import leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
@@ -43,7 +44,7 @@ def _operator() -> str:
 
 
 # Who exports from the command line: the operating-system user, as an auditor.
-CLI_AUDITOR = Actor(user_id="cli:" + _operator(), role="auditor", unit="")
+CLI_AUDITOR = Actor(user_id="cli:" + _operator(), role=AUDITOR, unit="")
 
 
 class LogInconsistent(CasetrailError):

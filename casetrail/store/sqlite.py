@@ -440,6 +440,10 @@ class SQLiteDatabase(Database):
     dialect = "sqlite"
     serial_primary_key = "INTEGER PRIMARY KEY AUTOINCREMENT"
     position_column = "rowid"
+    clustered_table_option = " WITHOUT ROWID"
+
+    def use_cache(self, cur: Cursor, kib: int) -> None:
+        cur.execute(f"PRAGMA cache_size = -{int(kib)}")
 
     def add_column(self, table: str, column: str, sql_type: str) -> None:
         if column in self._columns(table):
