@@ -20,7 +20,7 @@ from bench.stats import Rate, percentile
 from bench.stores import fresh_settings
 from casetrail.bootstrap import Casetrail, bootstrap
 from domain.case import Actor, CaseEvent, Context
-from domain.clock import FixedClock
+from domain.clock import FixedClock, cst_date
 from domain.dispute import Dispute
 from evidence.chain import ChainEntry
 from projections.queries import ReadModels
@@ -106,7 +106,7 @@ def load(ct: Casetrail, clock: FixedClock, cases: int, first: int = 0, chunk: in
             clock.advance(timedelta(minutes=3))
             unit = streets[(number * 31) % len(streets)]
             ctx = Context(actor=ACTOR, now=clock.now())
-            day = clock.now().date().isoformat()
+            day = cst_date(clock.now()).isoformat()
             case = Dispute.open(unit, data_for("DisputeRegistered", unit, day, number), ctx)
             for event_type in COURSES[number % len(COURSES)]:
                 case.record(event_type, data_for(event_type, unit, day, number), ctx)

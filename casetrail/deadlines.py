@@ -33,9 +33,8 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records as stored
-from casetrail.chain import ChainEntry
 from casetrail.db import Database
-from casetrail.store.extras import CHAIN_TABLE
+from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import RecordedEvent
 from domain.clock import Clock, cst_date
 from domain.deadlines import (
@@ -49,6 +48,7 @@ from domain.deadlines import (
     parse_leads,
 )
 from domain.kinds import KINDS
+from evidence.chain import ChainEntry
 
 if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail

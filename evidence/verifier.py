@@ -148,7 +148,7 @@ def _uuid(value: Any) -> str | None:
         canonical = str(value)
     elif _UUID_TEXT.match(value):
         canonical = str(UUID(value))
-    if len(_UUIDS) > 1_000_000:
+    if len(_UUIDS) > 50_000:  # bounded: the verifier streams
         _UUIDS.clear()
     _UUIDS[value] = canonical
     return canonical
@@ -473,6 +473,9 @@ def _check_chain(
     # Links beyond the last stored version are reported as missing events by the caller.
 
 
+Opened = list[tuple[str, int | None, Checkpoint]]
+
+
 def _check_checkpoints(
     report: Report,
     leaves: list[bytes],
@@ -482,7 +485,27 @@ def _check_checkpoints(
     key: VerifierKey,
     trusted: Sequence[str],
 ) -> None:
-    opened: list[tuple[str, int | None, Checkpoint]] = []
+    opened = open_checkpoints(report, checkpoints, key, trusted)
+    roots: dict[int, bytes] = {0: EMPTY_ROOT}
+    wanted = sorted({c.size for _, _, c in opened if c.size <= len(leaves)})
+    pending = iter(wanted)
+    target = next(pending, None)
+    while target == 0:
+        target = next(pending, None)
+    for leaf in leaves:
+        frontier.append(leaf)
+        if frontier.size == target:
+            roots[target] = frontier.root()
+            target = next(pending, None)
+    match_roots(report, opened, len(leaves), roots, dict(enumerate(positions)))
+
+
+def open_checkpoints(
+    report: Report, checkpoints: Sequence[CheckpointRow], key: VerifierKey, trusted: Sequence[str]
+) -> Opened:
+    """Every stored and trusted checkpoint that verifies (name, number, checkpoint); the
+    ones that do not, gaps in the numbering and a rollback are reported."""
+    opened: Opened = []
     numbers = []
     for row in checkpoints:
         number = _int(row.number)
@@ -540,25 +563,27 @@ def _check_checkpoints(
                 f"{name_b} signs {b.size} events, fewer than the {a.size} of the earlier "
                 f"{name_a}: the log was rolled back.",
             )
-    roots: dict[int, bytes] = {0: EMPTY_ROOT}
-    wanted = sorted({c.size for _, _, c in opened if c.size <= len(leaves)})
-    pending = iter(wanted)
-    target = next(pending, None)
-    while target == 0:
-        target = next(pending, None)
-    for leaf in leaves:
-        frontier.append(leaf)
-        if frontier.size == target:
-            roots[target] = frontier.root()
-            target = next(pending, None)
+    return opened
+
+
+def match_roots(
+    report: Report,
+    opened: Opened,
+    size: int,
+    roots: dict[int, bytes],
+    positions: dict[int, int],
+) -> None:
+    """Compares the log of `size` leaves with each opened checkpoint: `roots` the log's
+    root at each checkpoint's size, `positions` the position of the leaf at each index
+    0, s - 1 and s for every checkpoint size s."""
     matched = 0
     mismatched: list[tuple[str, Checkpoint]] = []
     for name, number, checkpoint in opened:
-        if checkpoint.size > len(leaves):
+        if checkpoint.size > size:
             report.add(
                 "log_truncated",
                 f"{name} ({checkpoint.time}) signed {checkpoint.size} events but the log now "
-                f"holds only {len(leaves)}: {checkpoint.size - len(leaves)} events were removed "
+                f"holds only {size}: {checkpoint.size - size} events were removed "
                 "from it.",
             )
         elif roots[checkpoint.size] != checkpoint.root:
@@ -570,8 +595,8 @@ def _check_checkpoints(
             ):
                 report.checkpoint, report.checkpoint_number = checkpoint, number
     for name, checkpoint in mismatched:
-        low = positions[matched] if matched < len(positions) else None
-        high = positions[checkpoint.size - 1]
+        low = positions.get(matched) if matched < size else None
+        high = positions.get(checkpoint.size - 1)
         span = (
             f"between positions {low} and {high}"
             if low is not None and matched < checkpoint.size

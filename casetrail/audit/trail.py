@@ -11,11 +11,11 @@ import base64
 import getpass
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from casetrail.application import CaseApplication
-from casetrail.audit import records
+from casetrail.audit import records, stream
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -25,10 +25,22 @@ from domain.errors import CaseNotFound, CasetrailError
 from evidence.merkle import leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
+from evidence.stream import Partial, check_cases, combine, range_sizes
 from evidence.tree import Tree
-from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
+from evidence.verifier import (
+    Decoded,
+    Report,
+    StoredRow,
+    open_checkpoints,
+    type_of_topic,
+    verify_log,
+)
 
 log = logging.getLogger("casetrail.audit")
+
+# Checks ranges of the log (bounds, checkpoint sizes, progress) and gives their results
+# in order; `AuditTrail.check_range` of each, here or in other processes.
+RangeRunner = Callable[[Sequence[stream.Bounds], Sequence[int], Any], Iterable[Partial]]
 
 
 def _operator() -> str:
@@ -66,10 +78,34 @@ class AuditTrail:
 
     # --- verification -----------------------------------------------------------------
 
-    def verify(self, case: str | None = None, trusted: Sequence[str] = ()) -> Report:
-        """Recomputes every chain (or one case's) and the log against every checkpoint."""
-        if case is not None:
-            case = _case_id(case)
+    def verify(
+        self,
+        case: str | None = None,
+        trusted: Sequence[str] = (),
+        *,
+        ranges: RangeRunner | None = None,
+        progress: stream.Progress | None = None,
+    ) -> Report:
+        """Recomputes every chain (or one case's) and the log against every checkpoint.
+
+        The whole store is read in chunks, range by range (`ranges` may check them in
+        other processes: it maps `check_range` over them), holding one chunk at a time."""
+        if case is None:
+            checkpoints = records.read_checkpoints(self.db)
+            count = stream.count_events(self.db, self.events_table)
+            bounds = stream.plan(self.db, self.events_table, count, range_sizes(count, 8))
+            opened = open_checkpoints(Report(), checkpoints, self.signer.verifier, trusted)
+            sizes = sorted({checkpoint.size for _, _, checkpoint in opened})
+            partials = list((ranges or self._ranges)(bounds, sizes, progress))
+            report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
+            check_cases(
+                report,
+                sorted(set().union(*(p.irregular for p in partials))),
+                lambda c: stream.case_rows(self.db, self.events_table, c),
+            )
+            self.check_snapshots(report)
+            return report
+        case = _case_id(case)
         events = records.read_events(
             self.db, self.events_table, with_state=True if case is None else case
         )
@@ -91,6 +127,19 @@ class AuditTrail:
         )
         self.check_snapshots(report, case)
         return report
+
+    def check_range(
+        self, bounds: stream.Bounds, sizes: Sequence[int], progress: stream.Progress | None = None
+    ) -> Partial:
+        """One range of the log checked (`evidence.stream.RangeChecker`)."""
+        return stream.check_range(
+            self.db, self.events_table, bounds, sizes, decode=self.decode, progress=progress
+        )
+
+    def _ranges(
+        self, bounds: Sequence[stream.Bounds], sizes: Sequence[int], progress: Any
+    ) -> list[Partial]:
+        return [self.check_range(b, sizes, progress) for b in bounds]
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
