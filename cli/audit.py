@@ -17,6 +17,7 @@ from casetrail.audit import stream
 from casetrail.audit.stream import Bounds
 from casetrail.bootstrap import Casetrail
 from casetrail.files import write_private
+from cli.dossier import dossier
 from cli.store import build as _build
 from evidence.note import NoteError, VerifierKey
 from evidence.offline import verify_export
@@ -189,6 +190,23 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
         ct.close()
     write_private(file, text)
     click.echo(f"exported case {case_id} to {file}")
+
+
+@audit.command("dossier")
+@click.option("--case", "case_id", required=True, help="The case.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def dossier_command(case_id: str, file: Path, data_dir: str | None) -> None:
+    """Writes the case's dossier (证据包) to FILE: a PDF in Chinese with the case's state,
+    timeline, reads and signed checkpoint, and its export embedded, which
+    `casetrail-verify FILE` checks offline (the dossier is itself recorded as a read)."""
+    ct = _build(data_dir)
+    try:
+        pdf = dossier(ct, case_id)
+    finally:
+        ct.close()
+    write_private(file, pdf)
+    click.echo(f"wrote the dossier of case {case_id} to {file}")
 
 
 @audit.command("verify-export")
