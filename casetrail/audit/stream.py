@@ -107,6 +107,15 @@ def check_range(
         after = int(rows[-1].position)
 
 
+def _padded(db: Database, keys: list[tuple[Any, int]], blank: Any) -> list[tuple[Any, int]]:
+    """On SQLite, `keys` padded with keys that match nothing to one of a few lengths: each
+    length is a statement of its own in the driver's cache (and a big one to compile)."""
+    if db.dialect != "sqlite" or not keys:
+        return keys
+    size = next((b for b in (8, 64) if len(keys) <= b), -(-len(keys) // 500) * 500)
+    return keys + [(blank, -1)] * (size - len(keys))
+
+
 def lookup_events(db: Database, events_table: str, keys: Sequence[Key]) -> dict[Key, list[int]]:
     found: dict[Key, list[int]] = {}
     position = db.position_column
@@ -115,7 +124,7 @@ def lookup_events(db: Database, events_table: str, keys: Sequence[Key]) -> dict[
             events_table,
             [position, "originator_id", "originator_version"],
             ["originator_id", "originator_version"],
-            sorted({(db.stored_id(case), version) for case, version in keys}, key=str),
+            _padded(db, sorted({(db.stored_id(c), v) for c, v in keys}, key=str), ""),
         )
     for row in rows:
         at, case, version = row.values()  # the position column's name varies with the store
@@ -128,7 +137,9 @@ def lookup_events(db: Database, events_table: str, keys: Sequence[Key]) -> dict[
 def lookup_links(db: Database, keys: Sequence[Key]) -> dict[Key, LinkRow]:
     columns = [c.strip() for c in LINK_COLUMNS.split(",")]
     with db.transaction(commit=False) as cur:
-        rows = cur.select_by_keys(CHAIN_TABLE, columns, ["case_id", "version"], sorted(set(keys)))
+        rows = cur.select_by_keys(
+            CHAIN_TABLE, columns, ["case_id", "version"], _padded(db, sorted(set(keys)), "")
+        )
     return {(str(_uuid(row["case_id"])), row["version"]): LinkRow(**row) for row in rows}
 
 
