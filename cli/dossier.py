@@ -42,7 +42,6 @@ FONT = "STSong-Light"
 ATTACHMENT = "export.json"
 KNOWN_EXPORT = EXPORT_FIELDS
 
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap="CJK")
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=10)
 CODE = ParagraphStyle("code", parent=SMALL, fontName="Courier", wordWrap="CJK")
@@ -332,6 +331,8 @@ def _attach(pdf: Any, name: str, content: bytes, description: str, modified: str
 
 def render(data: dict[str, Any]) -> bytes:
     """The dossier's PDF."""
+    if FONT not in pdfmetrics.getRegisteredFontNames():  # at first use, not on every command
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     out = BytesIO()
     case = data["document"]["case"]
     made = data["made_at"].strftime("D:%Y%m%d%H%M%SZ")
