@@ -10,7 +10,8 @@ checks take a fast path: an event whose link follows the link of the case's prev
 event (remembered for the most recent cases, otherwise looked up by key) is in order; any
 case where that does not hold is *irregular* and re-checked whole at the end by
 `check_cases`, with `verify_log`'s own chain check, so that every finding reads the same
-as when the whole store was held in memory.
+as when the whole store was held in memory. The caller adds to those the cases with a key
+(case, version) stored twice in either table, which it counts apart.
 """
 
 from __future__ import annotations
@@ -194,30 +195,30 @@ class RangeChecker:
             return
         wanted: list[Key] = []
         for case_id, version, _, _ in pending:
-            wanted.append((case_id, version))
             if version > 1:
-                wanted.append((case_id, version - 1))
-        stored = self.lookup_events(wanted)
+                wanted += [(case_id, version), (case_id, version - 1)]
+        stored = self.lookup_events(wanted) if wanted else {}
         links = dict(by_key)
         absent = [(c, v - 1) for c, v, _, _ in pending if v > 1 and (c, v - 1) not in by_key]
         if absent:
             links.update(self.lookup_links(absent))
         for case_id, version, position, found in pending:
-            if len(stored.get((case_id, version), ())) != 1:
-                self.partial.irregular.add(case_id)
-            elif version == 1:
+            if version == 1:
+                # A first event: nothing before it to follow. A second copy of it anywhere
+                # is found by `duplicated` (the caller's count of keys stored twice).
                 if found.prev_hash != GENESIS:
                     self.partial.irregular.add(case_id)
-            else:
-                before = stored.get((case_id, version - 1), [])
-                link = links.get((case_id, version - 1))
-                if (
-                    len(before) != 1
-                    or before[0] >= position
-                    or link is None
-                    or _text(link.hash) != found.prev_hash
-                ):
-                    self.partial.irregular.add(case_id)
+                continue
+            before = stored.get((case_id, version - 1), [])
+            link = links.get((case_id, version - 1))
+            if (
+                len(stored.get((case_id, version), ())) != 1
+                or len(before) != 1
+                or before[0] >= position
+                or link is None
+                or _text(link.hash) != found.prev_hash
+            ):
+                self.partial.irregular.add(case_id)
 
     def result(self) -> Partial:
         self.partial.digests = self.frontier.digests()

@@ -143,6 +143,23 @@ def lookup_links(db: Database, keys: Sequence[Key]) -> dict[Key, LinkRow]:
     return {(str(_uuid(row["case_id"])), row["version"]): LinkRow(**row) for row in rows}
 
 
+def duplicated(db: Database, events_table: str) -> set[str]:
+    """The cases with a version stored twice, in the events or in the chain table (the
+    unique keys forbid it; the verifier does not take their word for it)."""
+    cases = set()
+    for table, case, version in (
+        (events_table, "originator_id", "originator_version"),
+        (CHAIN_TABLE, "case_id", "version"),
+    ):
+        for row in db.query(
+            f"SELECT {case} AS c FROM {table} GROUP BY {case}, {version} HAVING COUNT(*) > 1"
+        ):
+            canonical = _uuid(row["c"])
+            if canonical is not None:
+                cases.add(canonical)
+    return cases
+
+
 def case_rows(
     db: Database, events_table: str, case_id: str
 ) -> tuple[list[StoredRow], list[LinkRow]]:

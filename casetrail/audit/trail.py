@@ -100,7 +100,10 @@ class AuditTrail:
             report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
             check_cases(
                 report,
-                sorted(set().union(*(p.irregular for p in partials))),
+                sorted(
+                    set().union(*(p.irregular for p in partials))
+                    | stream.duplicated(self.db, self.events_table)
+                ),
                 lambda c: stream.case_rows(self.db, self.events_table, c),
             )
             self.check_snapshots(report)
