@@ -28,7 +28,9 @@ from bench.projections import line, load, units
 from bench.readmodels import raw_log_read
 from bench.stats import Rate
 from bench.stores import fresh_settings, settings_env
+from casetrail.audit import stream
 from casetrail.bootstrap import bootstrap
+from casetrail.config import Settings
 from domain.clock import FixedClock
 
 # The verifying process: the CLI of this checkout or of `--before`, its peak RSS after.
@@ -39,6 +41,7 @@ from cli.main import main
 started = time.perf_counter()
 result = CliRunner().invoke(main, ["audit", "verify", *sys.argv[1:]])
 took = time.perf_counter() - started
+# The verifying process, and the largest of its range processes (with --processes).
 kib = max(resource.getrusage(r).ru_maxrss for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 print(result.exit_code, took, kib)
 """
@@ -48,7 +51,7 @@ def verify_in_process(env: dict[str, str], code: Path, processes: int) -> tuple[
     """(exit status, seconds, peak KiB) of `casetrail audit verify` in a fresh process."""
     args = ["--processes", str(processes)] if processes > 1 else []
     done = subprocess.run(
-        [sys.executable, "-c", VERIFY, *args],
+        [sys.executable, "-c", VERIFY, *args],  # the CLI, as an operator runs it
         env={**os.environ, **env, "PYTHONPATH": str(code)},
         cwd=code,
         capture_output=True,
@@ -69,7 +72,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--before", type=Path, help="a checkout whose verify to compare")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw log reads")
+    parser.add_argument("--store", type=Path, help="verify this data directory (SQLite), no load")
     args = parser.parse_args(argv)
+    if args.store is not None:
+        env = {"CASETRAIL_DATA_DIR": str(args.store.resolve())}
+        ct = bootstrap(Settings(data_dir=args.store.resolve()))
+        try:
+            total = stream.count_events(ct.db, ct.audit.events_table)
+        finally:
+            ct.close()
+        run_verifies(args, env, total)
+        return
     with fresh_settings(args.backend, "verify") as settings:
         if args.cipher:
             from eventsourcing.cryptography import AESCipher
@@ -98,14 +111,18 @@ def main(argv: list[str] | None = None) -> None:
         env = settings_env(settings)
         if args.cipher:
             env["CASETRAIL_CIPHER_KEY"] = str(settings.cipher_key)
-        print(f"verifying them ({total} events in the log), each run its own process:")
-        runs = [(f"audit verify, {n} process(es)", Path.cwd(), n) for n in args.processes]
-        if args.before is not None:
-            runs.append((f"audit verify, {args.before}", args.before, 1))
-        for label, code, processes in runs:
-            status, took, kib = verify_in_process(env, code.resolve(), processes)
-            verdict = "verified" if status == 0 else f"exit {status}"
-            print(line(label, Rate(total, took)) + f"; peak {kib / 1024:.0f} MiB ({verdict})")
+        run_verifies(args, env, total)
+
+
+def run_verifies(args: argparse.Namespace, env: dict[str, str], total: int) -> None:
+    print(f"verifying them ({total} events in the log), each run its own process:")
+    runs = [(f"audit verify, {n} process(es)", Path.cwd(), n) for n in args.processes]
+    if args.before is not None:
+        runs.append((f"audit verify, {args.before}", args.before, 1))
+    for label, code, processes in runs:
+        status, took, kib = verify_in_process(env, code.resolve(), processes)
+        verdict = "verified" if status == 0 else f"exit {status}"
+        print(line(label, Rate(total, took)) + f"; peak {kib / 1024:.0f} MiB ({verdict})")
 
 
 if __name__ == "__main__":
