@@ -76,7 +76,7 @@ def verify(
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
     ct = _build(data_dir)
-    progress = _Progress(ct) if case_id is None and sys.stderr.isatty() else None
+    progress = _Progress(ct) if sys.stderr.isatty() else None
     try:
         report = ct.audit.verify(
             case_id,
@@ -127,7 +127,7 @@ def _start_worker(data_dir: str | None) -> None:
     _WORKER.append(_build(data_dir))
 
 
-def _check_range(job: tuple[Bounds, Sequence[int]]) -> Partial:
+def _check_range(job: tuple[Bounds, Sequence[int], str | None]) -> Partial:
     return _WORKER[0].audit.check_range(*job)
 
 
@@ -139,11 +139,11 @@ class _InProcesses:
         self.processes, self.data_dir = processes, data_dir
 
     def __call__(
-        self, bounds: Sequence[Bounds], sizes: Sequence[int], progress: Any
+        self, bounds: Sequence[Bounds], sizes: Sequence[int], case: str | None, progress: Any
     ) -> Iterator[Partial]:
         context = multiprocessing.get_context("spawn")
         with context.Pool(self.processes, _start_worker, (self.data_dir,)) as pool:
-            for partial in pool.imap(_check_range, [(b, list(sizes)) for b in bounds]):
+            for partial in pool.imap(_check_range, [(b, list(sizes), case) for b in bounds]):
                 if progress is not None:
                     progress(partial.count)
                 yield partial

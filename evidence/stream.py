@@ -32,6 +32,7 @@ from evidence.verifier import (
     StoredRow,
     _check_chain,
     _check_event,
+    _hex32,
     _int,
     _uuid,
     match_roots,
@@ -80,14 +81,17 @@ class RangeChecker:
         links: LinkLookup,
         *,
         decode: Decoder | None = None,
+        case: str | None = None,
         recent: int = RECENT_CASES,
     ) -> None:
+        """`case`: check only that case's events (the others give the log's leaves from
+        their links' hashes, as `verify_log` does)."""
         self.partial = Partial(offset)
         self.report = Report(problems=self.partial.problems)
         self.sizes = {size for size in sizes if size > offset}
         self.needed = {0} | self.sizes | {size - 1 for size in self.sizes}
         self.lookup_events, self.lookup_links = events, links
-        self.decode = decode
+        self.decode, self.case = decode, case
         self.recent = recent
         # case -> (version, position, link hash) of its latest event seen, oldest first.
         self.heads: dict[str, tuple[int, int, str | None]] = {}
@@ -138,6 +142,10 @@ class RangeChecker:
                 )
             self.previous_position = max(self.previous_position, position)
             found = by_key.get((case_id, version))
+            if self.case is not None and case_id != self.case:
+                chain_hash = _hex32(found.hash) if found is not None else None
+                self._leaf(leaf_hash(log_entry(position, chain_hash or b"\x00" * 32)), position)
+                continue
             label = stream_label(case_id, row.topic)
             partial.checked += 1
             recomputed = _check_event(
@@ -147,7 +155,7 @@ class RangeChecker:
             self._leaf(leaf_hash(log_entry(position, chain_hash or b"\x00" * 32)), position)
             self._follow(case_id, version, position, found, in_range, matched, pending)
         for key in in_range:
-            if key not in matched:
+            if key not in matched and self.case in (None, key[0]):
                 partial.irregular.add(key[0])
         self._resolve(pending, by_key)
 

@@ -125,9 +125,6 @@ class Report:
         }
 
 
-# --- helpers ----------------------------------------------------------------------------
-
-
 _UUIDS: dict[Any, str | None] = {}
 # The only spellings of a stream id the stores write: 32 hex digits (SQLite) or the
 # dashed form (the chain table); `UUID()` alone would also take braces, "urn:" or "0x".
@@ -470,7 +467,6 @@ def _check_chain(
                 "chain: an event before it was altered, removed or inserted.",
                 **where,
             )
-    # Links beyond the last stored version are reported as missing events by the caller.
 
 
 Opened = list[tuple[str, int | None, Checkpoint]]
@@ -486,25 +482,19 @@ def _check_checkpoints(
     trusted: Sequence[str],
 ) -> None:
     opened = open_checkpoints(report, checkpoints, key, trusted)
-    roots: dict[int, bytes] = {0: EMPTY_ROOT}
-    wanted = sorted({c.size for _, _, c in opened if c.size <= len(leaves)})
-    pending = iter(wanted)
-    target = next(pending, None)
-    while target == 0:
-        target = next(pending, None)
+    roots, sizes = {0: EMPTY_ROOT}, {c.size for _, _, c in opened}
     for leaf in leaves:
         frontier.append(leaf)
-        if frontier.size == target:
-            roots[target] = frontier.root()
-            target = next(pending, None)
+        if frontier.size in sizes:
+            roots[frontier.size] = frontier.root()
     match_roots(report, opened, len(leaves), roots, dict(enumerate(positions)))
 
 
 def open_checkpoints(
     report: Report, checkpoints: Sequence[CheckpointRow], key: VerifierKey, trusted: Sequence[str]
 ) -> Opened:
-    """Every stored and trusted checkpoint that verifies (name, number, checkpoint); the
-    ones that do not, gaps in the numbering and a rollback are reported."""
+    """The checkpoints that verify (name, number, checkpoint); the others, gaps in the
+    numbering and a rollback are reported."""
     opened: Opened = []
     numbers = []
     for row in checkpoints:
@@ -530,7 +520,6 @@ def open_checkpoints(
         opened.append((name, number, checkpoint))
     numbers.sort()
     if numbers and numbers[0] != 1:
-        # Checkpoints are numbered from 1 without gaps.
         report.add(
             "checkpoint_missing",
             f"Checkpoints #1 to #{numbers[0] - 1} are missing: checkpoints were deleted."
@@ -573,9 +562,8 @@ def match_roots(
     roots: dict[int, bytes],
     positions: dict[int, int],
 ) -> None:
-    """Compares the log of `size` leaves with each opened checkpoint: `roots` the log's
-    root at each checkpoint's size, `positions` the position of the leaf at each index
-    0, s - 1 and s for every checkpoint size s."""
+    """The log of `size` leaves against each opened checkpoint: `roots` its roots at their
+    sizes, `positions` the positions of the leaves at 0, s - 1 and s for each size s."""
     matched = 0
     mismatched: list[tuple[str, Checkpoint]] = []
     for name, number, checkpoint in opened:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from casetrail.audit.records import LINK_COLUMNS
 from casetrail.db import Database
@@ -63,12 +64,13 @@ def check_range(
     events_table: str,
     bounds: Bounds,
     sizes: Sequence[int],
-    *,
     decode: Decoder | None = None,
-    chunk: int = CHUNK,
+    case: str | None = None,
     progress: Progress | None = None,
+    chunk: int = CHUNK,
 ) -> Partial:
-    """Checks the events of one range, `chunk` rows at a time."""
+    """Checks the events of one range (or only `case`'s, reading no other bytes), `chunk`
+    rows at a time."""
     low, high, offset = bounds
     checker = RangeChecker(
         offset,
@@ -76,8 +78,12 @@ def check_range(
         lambda keys: lookup_events(db, events_table, keys),
         lambda keys: lookup_links(db, keys),
         decode=decode,
+        case=case,
     )
     position = db.position_column
+    state = "state"
+    if case is not None:  # a canonical UUID (hex digits and dashes only) in the SQL
+        state = f"CASE WHEN originator_id = '{db.stored_id(str(UUID(case)))}' THEN state END"
     after = None if low is None else low - 1
     while True:
         where = _where(position, after, high, inclusive_high=False)
@@ -85,7 +91,7 @@ def check_range(
             StoredRow(r[0], r[1], r[2], r[3], _bytes(r[4]))
             for r in _tuples(
                 db,
-                f"SELECT {position}, originator_id, originator_version, topic, state "
+                f"SELECT {position}, originator_id, originator_version, topic, {state} "
                 f"FROM {events_table} {where} ORDER BY {position} LIMIT {int(chunk)}",
             )
         ]
@@ -108,8 +114,7 @@ def check_range(
 
 
 def _padded(db: Database, keys: list[tuple[Any, int]], blank: Any) -> list[tuple[Any, int]]:
-    """On SQLite, `keys` padded with keys that match nothing to one of a few lengths: each
-    length is a statement of its own in the driver's cache (and a big one to compile)."""
+    """`keys` padded to a few lengths on SQLite (each a big statement in the driver's cache)."""
     if db.dialect != "sqlite" or not keys:
         return keys
     size = next((b for b in (8, 64) if len(keys) <= b), -(-len(keys) // 500) * 500)
@@ -144,8 +149,7 @@ def lookup_links(db: Database, keys: Sequence[Key]) -> dict[Key, LinkRow]:
 
 
 def duplicated(db: Database, events_table: str) -> set[str]:
-    """The cases with a version stored twice, in the events or in the chain table (the
-    unique keys forbid it; the verifier does not take their word for it)."""
+    """The cases with a version stored twice in either table (whatever the unique keys)."""
     cases = set()
     for table, case, version in (
         (events_table, "originator_id", "originator_version"),

@@ -33,14 +33,13 @@ from evidence.verifier import (
     StoredRow,
     open_checkpoints,
     type_of_topic,
-    verify_log,
 )
 
 log = logging.getLogger("casetrail.audit")
 
-# Checks ranges of the log (bounds, checkpoint sizes, progress) and gives their results
-# in order; `AuditTrail.check_range` of each, here or in other processes.
-RangeRunner = Callable[[Sequence[stream.Bounds], Sequence[int], Any], Iterable[Partial]]
+# Checks ranges of the log (bounds, checkpoint sizes, case, progress) and gives their
+# results in order; `AuditTrail.check_range` of each, here or in other processes.
+RangeRunner = Callable[[Sequence[stream.Bounds], Sequence[int], Any, Any], Iterable[Partial]]
 
 
 def _operator() -> str:
@@ -88,61 +87,41 @@ class AuditTrail:
     ) -> Report:
         """Recomputes every chain (or one case's) and the log against every checkpoint.
 
-        The whole store is read in chunks, range by range (`ranges` may check them in
-        other processes: it maps `check_range` over them), holding one chunk at a time."""
-        if case is None:
-            checkpoints = records.read_checkpoints(self.db)
-            count = stream.count_events(self.db, self.events_table)
-            bounds = stream.plan(self.db, self.events_table, count, range_sizes(count, 8))
-            opened = open_checkpoints(Report(), checkpoints, self.signer.verifier, trusted)
-            sizes = sorted({checkpoint.size for _, _, checkpoint in opened})
-            partials = list((ranges or self._ranges)(bounds, sizes, progress))
-            report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
-            check_cases(
-                report,
-                sorted(
-                    set().union(*(p.irregular for p in partials))
-                    | stream.duplicated(self.db, self.events_table)
-                ),
-                lambda c: stream.case_rows(self.db, self.events_table, c),
-            )
-            self.check_snapshots(report)
-            return report
-        case = _case_id(case)
-        events = records.read_events(
-            self.db, self.events_table, with_state=True if case is None else case
-        )
-        links = records.read_links(self.db)
-        if (
-            case is not None
-            and not any(row.state is not None for row in events)
-            and not any(_same(link.case_id, case) for link in links)
-        ):
-            raise CaseNotFound(f"There is no case {case}.")
-        report = verify_log(
-            events,
-            links,
-            records.read_checkpoints(self.db),
-            self.signer.verifier,
-            decode=self.decode,
-            case=case,
-            trusted=trusted,
+        The store is read in chunks, range by range (`ranges` may check them in other
+        processes: it maps `check_range` over them), holding one chunk at a time."""
+        if case is not None:
+            case = _case_id(case)
+            events, links = stream.case_rows(self.db, self.events_table, case)
+            if not events and not links:
+                raise CaseNotFound(f"There is no case {case}.")
+        checkpoints = records.read_checkpoints(self.db)
+        count = stream.count_events(self.db, self.events_table)
+        bounds = stream.plan(self.db, self.events_table, count, range_sizes(count, 8))
+        opened = open_checkpoints(Report(), checkpoints, self.signer.verifier, trusted)
+        sizes = sorted({checkpoint.size for _, _, checkpoint in opened})
+        partials = list((ranges or self._ranges)(bounds, sizes, case, progress))
+        report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
+        irregular = set().union(*(p.irregular for p in partials))
+        irregular |= stream.duplicated(self.db, self.events_table)
+        check_cases(
+            report,
+            sorted(irregular if case is None else irregular & {case}),
+            lambda c: stream.case_rows(self.db, self.events_table, c),
         )
         self.check_snapshots(report, case)
         return report
 
     def check_range(
-        self, bounds: stream.Bounds, sizes: Sequence[int], progress: stream.Progress | None = None
+        self, bounds: stream.Bounds, sizes: Sequence[int], case: Any = None, progress: Any = None
     ) -> Partial:
         """One range of the log checked (`evidence.stream.RangeChecker`)."""
-        return stream.check_range(
-            self.db, self.events_table, bounds, sizes, decode=self.decode, progress=progress
-        )
+        db, table = self.db, self.events_table
+        return stream.check_range(db, table, bounds, sizes, self.decode, case, progress)
 
     def _ranges(
-        self, bounds: Sequence[stream.Bounds], sizes: Sequence[int], progress: Any
+        self, bounds: Sequence[stream.Bounds], sizes: Sequence[int], case: Any, progress: Any
     ) -> list[Partial]:
-        return [self.check_range(b, sizes, progress) for b in bounds]
+        return [self.check_range(b, sizes, case, progress) for b in bounds]
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
@@ -401,7 +380,3 @@ def _case_id(value: str) -> str:
         return str(UUID(str(value)))
     except ValueError:
         raise CaseNotFound(f"There is no case {value}.") from None
-
-
-def _same(stored: object, case_id: str) -> bool:
-    return str(stored).replace("-", "") == case_id.replace("-", "")
