@@ -26,9 +26,10 @@ def private_sqlite(database: Path) -> None:
             path.chmod(PRIVATE_FILE)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Writes `text` (UTF-8) to a file only its owner may read, replacing any before."""
+def write_private(path: Path, text: str | bytes) -> None:
+    """Writes `text` (UTF-8, or bytes as they are) to a file only its owner may read,
+    replacing any before."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     os.fchmod(fd, PRIVATE_FILE)  # an existing file keeps its mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text.encode("utf-8") if isinstance(text, str) else text)

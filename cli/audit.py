@@ -4,16 +4,25 @@ export offline."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
+from casetrail.audit import stream
+from casetrail.audit.stream import Bounds
+from casetrail.bootstrap import Casetrail
 from casetrail.files import write_private
+from cli.dossier import dossier
 from cli.store import build as _build
 from cli.trust import outside_parties, tsa_certificate, witness_keys
 from evidence.note import NoteError, VerifierKey
 from evidence.offline import verify_export
+from evidence.stream import Partial
 from evidence.verifier import Report
 from workers.witnessing import stamp, witness
 
@@ -49,34 +58,108 @@ def audit() -> None:
     help="A signed checkpoint kept outside the store; the log must still match it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Check ranges of the log in this many processes.",
+)
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 @outside_parties
 def verify(
     case_id: str | None,
     trusted: tuple[Path, ...],
     as_json: bool,
+    processes: int,
     data_dir: str | None,
     witness_texts: tuple[str, ...],
     tsa_cert: Path | None,
     quorum: int,
 ) -> None:
-    """Recomputes the hash chains and the Merkle log against the signed checkpoints (and,
-    with --quorum, checks each checkpoint's cosignatures by the given witnesses).
+    """Recomputes the hash chains and the Merkle log against the signed checkpoints,
+    reading the store in chunks (memory does not grow with the store); with --quorum,
+    checks each checkpoint's cosignatures by the given witnesses.
 
     Exit status 0 only when everything verifies; 1 when a problem is found."""
     keys = witness_keys(witness_texts, quorum)
     certificate = tsa_certificate(tsa_cert)
     ct = _build(data_dir)
+    progress = _Progress(ct) if sys.stderr.isatty() else None
     try:
-        report = ct.audit.verify(case_id, [path.read_text() for path in trusted])
+        report = ct.audit.verify(
+            case_id,
+            [path.read_text() for path in trusted],
+            ranges=_InProcesses(processes, data_dir) if processes > 1 else None,
+            progress=progress,
+        )
         if quorum:
             ct.audit.check_witnesses(report, keys, quorum)
         if certificate is not None:
             ct.audit.check_timestamps(report, certificate)
     finally:
         ct.close()
+        if progress is not None:
+            progress.done()
     _print_report(report, as_json=as_json, what=f"case {case_id}" if case_id else "the store")
     sys.exit(0 if report.ok else 1)
+
+
+class _Progress:
+    """`verified 120,000 of 300,000 events (41,000/s)` on stderr, at most twice a second."""
+
+    def __init__(self, ct: Casetrail) -> None:
+        self.total = max(_count(ct), 1)
+        self.done_events = 0
+        self.started = self.shown = time.monotonic()
+
+    def __call__(self, events: int) -> None:
+        self.done_events += events
+        now = time.monotonic()
+        if now - self.shown >= 0.5:
+            self.shown = now
+            rate = self.done_events / max(now - self.started, 1e-9)
+            click.echo(
+                f"\rverified {self.done_events:,} of {self.total:,} events ({rate:,.0f}/s)",
+                err=True,
+                nl=False,
+            )
+
+    def done(self) -> None:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
+def _count(ct: Casetrail) -> int:
+    return stream.count_events(ct.db, ct.audit.events_table)
+
+
+_WORKER: list[Casetrail] = []
+
+
+def _start_worker(data_dir: str | None) -> None:
+    _WORKER.append(_build(data_dir))
+
+
+def _check_range(job: tuple[Bounds, Sequence[int], str | None]) -> Partial:
+    return _WORKER[0].audit.check_range(*job)
+
+
+class _InProcesses:
+    """Checks the ranges of the log in `processes` fresh processes, each with its own
+    connection to the store; the results come back in log order."""
+
+    def __init__(self, processes: int, data_dir: str | None) -> None:
+        self.processes, self.data_dir = processes, data_dir
+
+    def __call__(
+        self, bounds: Sequence[Bounds], sizes: Sequence[int], case: str | None, progress: Any
+    ) -> Iterator[Partial]:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(self.processes, _start_worker, (self.data_dir,)) as pool:
+            for partial in pool.imap(_check_range, [(b, list(sizes), case) for b in bounds]):
+                if progress is not None:
+                    progress(partial.count)
+                yield partial
 
 
 @audit.command("checkpoint")
@@ -124,6 +207,23 @@ def export(case_id: str, file: Path, data_dir: str | None) -> None:
         ct.close()
     write_private(file, text)
     click.echo(f"exported case {case_id} to {file}")
+
+
+@audit.command("dossier")
+@click.option("--case", "case_id", required=True, help="The case.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def dossier_command(case_id: str, file: Path, data_dir: str | None) -> None:
+    """Writes the case's dossier (证据包) to FILE: a PDF in Chinese with the case's state,
+    timeline, reads and signed checkpoint, and its export embedded, which
+    `casetrail-verify FILE` checks offline (the dossier is itself recorded as a read)."""
+    ct = _build(data_dir)
+    try:
+        pdf = dossier(ct, case_id)
+    finally:
+        ct.close()
+    write_private(file, pdf)
+    click.echo(f"wrote the dossier of case {case_id} to {file}")
 
 
 @audit.command("verify-export")

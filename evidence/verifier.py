@@ -125,9 +125,6 @@ class Report:
         }
 
 
-# --- helpers ----------------------------------------------------------------------------
-
-
 _UUIDS: dict[Any, str | None] = {}
 # The only spellings of a stream id the stores write: 32 hex digits (SQLite) or the
 # dashed form (the chain table); `UUID()` alone would also take braces, "urn:" or "0x".
@@ -148,7 +145,7 @@ def _uuid(value: Any) -> str | None:
         canonical = str(value)
     elif _UUID_TEXT.match(value):
         canonical = str(UUID(value))
-    if len(_UUIDS) > 1_000_000:
+    if len(_UUIDS) > 50_000:  # bounded: the verifier streams
         _UUIDS.clear()
     _UUIDS[value] = canonical
     return canonical
@@ -470,7 +467,9 @@ def _check_chain(
                 "chain: an event before it was altered, removed or inserted.",
                 **where,
             )
-    # Links beyond the last stored version are reported as missing events by the caller.
+
+
+Opened = list[tuple[str, int | None, Checkpoint]]
 
 
 def _check_checkpoints(
@@ -482,7 +481,21 @@ def _check_checkpoints(
     key: VerifierKey,
     trusted: Sequence[str],
 ) -> None:
-    opened: list[tuple[str, int | None, Checkpoint]] = []
+    opened = open_checkpoints(report, checkpoints, key, trusted)
+    roots, sizes = {0: EMPTY_ROOT}, {c.size for _, _, c in opened}
+    for leaf in leaves:
+        frontier.append(leaf)
+        if frontier.size in sizes:
+            roots[frontier.size] = frontier.root()
+    match_roots(report, opened, len(leaves), roots, dict(enumerate(positions)))
+
+
+def open_checkpoints(
+    report: Report, checkpoints: Sequence[CheckpointRow], key: VerifierKey, trusted: Sequence[str]
+) -> Opened:
+    """The checkpoints that verify (name, number, checkpoint); the others, gaps in the
+    numbering and a rollback are reported."""
+    opened: Opened = []
     numbers = []
     for row in checkpoints:
         number = _int(row.number)
@@ -507,7 +520,6 @@ def _check_checkpoints(
         opened.append((name, number, checkpoint))
     numbers.sort()
     if numbers and numbers[0] != 1:
-        # Checkpoints are numbered from 1 without gaps.
         report.add(
             "checkpoint_missing",
             f"Checkpoints #1 to #{numbers[0] - 1} are missing: checkpoints were deleted."
@@ -540,25 +552,26 @@ def _check_checkpoints(
                 f"{name_b} signs {b.size} events, fewer than the {a.size} of the earlier "
                 f"{name_a}: the log was rolled back.",
             )
-    roots: dict[int, bytes] = {0: EMPTY_ROOT}
-    wanted = sorted({c.size for _, _, c in opened if c.size <= len(leaves)})
-    pending = iter(wanted)
-    target = next(pending, None)
-    while target == 0:
-        target = next(pending, None)
-    for leaf in leaves:
-        frontier.append(leaf)
-        if frontier.size == target:
-            roots[target] = frontier.root()
-            target = next(pending, None)
+    return opened
+
+
+def match_roots(
+    report: Report,
+    opened: Opened,
+    size: int,
+    roots: dict[int, bytes],
+    positions: dict[int, int],
+) -> None:
+    """The log of `size` leaves against each opened checkpoint: `roots` its roots at their
+    sizes, `positions` the positions of the leaves at 0, s - 1 and s for each size s."""
     matched = 0
     mismatched: list[tuple[str, Checkpoint]] = []
     for name, number, checkpoint in opened:
-        if checkpoint.size > len(leaves):
+        if checkpoint.size > size:
             report.add(
                 "log_truncated",
                 f"{name} ({checkpoint.time}) signed {checkpoint.size} events but the log now "
-                f"holds only {len(leaves)}: {checkpoint.size - len(leaves)} events were removed "
+                f"holds only {size}: {checkpoint.size - size} events were removed "
                 "from it.",
             )
         elif roots[checkpoint.size] != checkpoint.root:
@@ -570,8 +583,8 @@ def _check_checkpoints(
             ):
                 report.checkpoint, report.checkpoint_number = checkpoint, number
     for name, checkpoint in mismatched:
-        low = positions[matched] if matched < len(positions) else None
-        high = positions[checkpoint.size - 1]
+        low = positions.get(matched) if matched < size else None
+        high = positions.get(checkpoint.size - 1)
         span = (
             f"between positions {low} and {high}"
             if low is not None and matched < checkpoint.size

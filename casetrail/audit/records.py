@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 
 from casetrail.db import Database
 from casetrail.store.chain_links import CHAIN_TABLE
-from evidence.verifier import CheckpointRow, LinkRow, StoredRow
+from evidence.verifier import CheckpointRow, StoredRow
 
 CHECKPOINT_TABLE = "audit_checkpoints"
 LINK_COLUMNS = (
@@ -32,48 +32,6 @@ def create_tables(db: Database) -> None:
 
 def _bytes(value: Any) -> Any:
     return bytes(value) if isinstance(value, memoryview) else value
-
-
-def read_events(
-    db: Database, events_table: str, *, with_state: str | bool | None = True
-) -> list[StoredRow]:
-    """Every stored event in log order; `with_state` False or a case id: bytes only for
-    that case (the others' rows carry `None`)."""
-    position = db.position_column
-    if with_state is True:
-        rows = _tuples(
-            db,
-            f"SELECT {position}, originator_id, originator_version, topic, state "
-            f"FROM {events_table} ORDER BY {position}",
-        )
-        return [StoredRow._make(row) for row in rows]
-    result = [
-        StoredRow(row[0], row[1], row[2], row[3], None)
-        for row in _tuples(
-            db,
-            f"SELECT {position}, originator_id, originator_version, topic "
-            f"FROM {events_table} ORDER BY {position}",
-        )
-    ]
-    if isinstance(with_state, str):
-        states = {
-            r["originator_version"]: _bytes(r["state"])
-            for r in db.query(
-                f"SELECT originator_version, state FROM {events_table} WHERE originator_id = ?",
-                (db.stored_id(with_state),),
-            )
-        }
-        result = [
-            StoredRow(r.position, r.case_id, r.version, r.topic, states.get(r.version))
-            if _same_case(r.case_id, with_state)
-            else r
-            for r in result
-        ]
-    return result
-
-
-def _same_case(stored: Any, case_id: str) -> bool:
-    return str(stored).replace("-", "") == case_id.replace("-", "")
 
 
 def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) -> list[StoredRow]:
@@ -100,22 +58,10 @@ def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) ->
 
 def read_snapshots(db: Database, snapshots_table: str) -> list[StoredRow]:
     """The stored snapshots (position 0: they are not in the log)."""
-    rows = _tuples(
-        db,
-        f"SELECT 0, originator_id, originator_version, topic, state FROM {snapshots_table}",
+    rows = db.query(
+        f"SELECT originator_id, originator_version, topic, state FROM {snapshots_table}"
     )
-    return [StoredRow._make(row) for row in rows]
-
-
-def read_links(db: Database) -> list[LinkRow]:
-    return [LinkRow._make(row) for row in _tuples(db, f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE}")]
-
-
-def _tuples(db: Database, sql: str) -> list[tuple[Any, ...]]:
-    """Rows as plain tuples, in the order selected: the verifier reads the whole store at
-    once, so no per-row dictionaries."""
-    with db.transaction(commit=False) as cur:
-        return cur.tuples(sql)
+    return [StoredRow(0, *(_bytes(value) for value in row.values())) for row in rows]
 
 
 def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:

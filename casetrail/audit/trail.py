@@ -11,13 +11,13 @@ import base64
 import getpass
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cryptography.x509 import Certificate
 
 from casetrail.application import CaseApplication
-from casetrail.audit import records, witnesses
+from casetrail.audit import records, stream, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
 from casetrail.db import Database
@@ -28,12 +28,23 @@ from domain.roles import AUDITOR
 from evidence.merkle import leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
+from evidence.stream import Partial, check_cases, combine, range_sizes
 from evidence.timestamp import check_timestamps
 from evidence.tree import Tree
-from evidence.verifier import Decoded, Report, StoredRow, type_of_topic, verify_log
+from evidence.verifier import (
+    Decoded,
+    Report,
+    StoredRow,
+    open_checkpoints,
+    type_of_topic,
+)
 from evidence.witness import WitnessKey, check_quorum
 
 log = logging.getLogger("casetrail.audit")
+
+# Checks ranges of the log (bounds, checkpoint sizes, case, progress) and gives their
+# results in order; `AuditTrail.check_range` of each, here or in other processes.
+RangeRunner = Callable[[Sequence[stream.Bounds], Sequence[int], Any, Any], Iterable[Partial]]
 
 
 def _operator() -> str:
@@ -71,28 +82,36 @@ class AuditTrail:
 
     # --- verification -----------------------------------------------------------------
 
-    def verify(self, case: str | None = None, trusted: Sequence[str] = ()) -> Report:
-        """Recomputes every chain (or one case's) and the log against every checkpoint."""
+    def verify(
+        self,
+        case: str | None = None,
+        trusted: Sequence[str] = (),
+        *,
+        ranges: RangeRunner | None = None,
+        progress: stream.Progress | None = None,
+    ) -> Report:
+        """Recomputes every chain (or one case's) and the log against every checkpoint.
+
+        The store is read in chunks, range by range (`ranges` may check them in other
+        processes: it maps `check_range` over them), holding one chunk at a time."""
         if case is not None:
             case = _case_id(case)
-        events = records.read_events(
-            self.db, self.events_table, with_state=True if case is None else case
-        )
-        links = records.read_links(self.db)
-        if (
-            case is not None
-            and not any(row.state is not None for row in events)
-            and not any(_same(link.case_id, case) for link in links)
-        ):
-            raise CaseNotFound(f"There is no case {case}.")
-        report = verify_log(
-            events,
-            links,
-            records.read_checkpoints(self.db),
-            self.signer.verifier,
-            decode=self.decode,
-            case=case,
-            trusted=trusted,
+            events, links = stream.case_rows(self.db, self.events_table, case)
+            if not events and not links:
+                raise CaseNotFound(f"There is no case {case}.")
+        checkpoints = records.read_checkpoints(self.db)
+        count = stream.count_events(self.db, self.events_table)
+        bounds = stream.plan(self.db, self.events_table, count, range_sizes(count, 8))
+        opened = open_checkpoints(Report(), checkpoints, self.signer.verifier, trusted)
+        sizes = sorted({checkpoint.size for _, _, checkpoint in opened})
+        partials = list((ranges or self._ranges)(bounds, sizes, case, progress))
+        report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
+        irregular = set().union(*(p.irregular for p in partials))
+        irregular |= stream.duplicated(self.db, self.events_table)
+        check_cases(
+            report,
+            sorted(irregular if case is None else irregular & {case}),
+            lambda c: stream.case_rows(self.db, self.events_table, c),
         )
         self.check_snapshots(report, case)
         for position in self.access.index_mismatches() if case is None else []:
@@ -115,6 +134,18 @@ class AuditTrail:
     def _vouched(self, by_number: dict[int, Any], missing: Any) -> list[Any]:
         rows = records.read_checkpoints(self.db)
         return [(r.number, str(r.note), by_number.get(int(r.number), missing)) for r in rows]
+
+    def check_range(
+        self, bounds: stream.Bounds, sizes: Sequence[int], case: Any = None, progress: Any = None
+    ) -> Partial:
+        """One range of the log checked (`evidence.stream.RangeChecker`)."""
+        db, table = self.db, self.events_table
+        return stream.check_range(db, table, bounds, sizes, self.decode, case, progress)
+
+    def _ranges(
+        self, bounds: Sequence[stream.Bounds], sizes: Sequence[int], case: Any, progress: Any
+    ) -> list[Partial]:
+        return [self.check_range(b, sizes, case, progress) for b in bounds]
 
     def check_snapshots(self, report: Report, case: str | None = None) -> None:
         """Every stored snapshot must be the state its case's events give at its version.
@@ -380,7 +411,3 @@ def _case_id(value: str) -> str:
         return str(UUID(str(value)))
     except ValueError:
         raise CaseNotFound(f"There is no case {value}.") from None
-
-
-def _same(stored: object, case_id: str) -> bool:
-    return str(stored).replace("-", "") == case_id.replace("-", "")
