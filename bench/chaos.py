@@ -173,7 +173,17 @@ FAULTS: dict[str, Callable[[Up, argparse.Namespace], str]] = {
 # --- one campaign --------------------------------------------------------------------------
 
 
-def campaign(up: Up, tokens: Tokens, name: str, number: int, args: argparse.Namespace) -> Outcome:
+def campaign(
+    up: Up,
+    tokens: Tokens,
+    name: str,
+    number: int,
+    args: argparse.Namespace,
+    restart: Callable[[], Up],
+) -> Outcome:
+    """One fault under load. When `up` exits (it does when its web process dies: an outer
+    supervisor is to restart it), `restart` starts it again on the same port, and the
+    recovery counts that restart."""
     outcome = Outcome(name, number)
     load = Load(up.base, tokens.caseworker, args.clients).start()
     time.sleep(args.warmup)
@@ -183,7 +193,10 @@ def campaign(up: Up, tokens: Tokens, name: str, number: int, args: argparse.Name
     # Appends succeed again: a success after the last failure, then a quiet second.
     recovered_at: float | None = None
     deadline = ended + RECOVERY_TIMEOUT
-    while time.monotonic() < deadline and up.process.poll() is None:
+    while time.monotonic() < deadline:
+        if up.process.poll() is not None:
+            outcome.note += f"; casetrail up exited ({up.process.returncode}), restarted"
+            up = restart()
         with load.lock:
             failures = [t for t in load.failures if t >= began]
             last_failure = max(failures, default=began)
@@ -197,11 +210,7 @@ def campaign(up: Up, tokens: Tokens, name: str, number: int, args: argparse.Name
     stopped = time.monotonic()
     if recovered_at is not None:
         outcome.appends_recovered_s = max(0.0, recovered_at - began)
-    if up.process.poll() is not None:
-        outcome.note += f"; casetrail up exited ({up.process.returncode})"
-        drain = None
-    else:
-        _, drain = time_to_lag_zero(up.base, tokens.supervisor, RECOVERY_TIMEOUT)
+    _, drain = time_to_lag_zero(up.base, tokens.supervisor, RECOVERY_TIMEOUT)
     if drain is not None:
         outcome.lag_drain_s = drain
         outcome.lag_zero_after_fault_s = stopped + drain - ended
@@ -213,6 +222,8 @@ def campaign(up: Up, tokens: Tokens, name: str, number: int, args: argparse.Name
             outcome.expected_5xx += count
         else:
             outcome.unexpected_5xx += count
+    if load.codes:
+        outcome.note += "; " + ", ".join(f"{n} × {code}" for code, n in sorted(load.codes.items()))
     outcome.records = load.cases
     return outcome
 
@@ -320,6 +331,14 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         with ExitStack() as stack:
             up = stack.enter_context(casetrail_up(data, port))
+            current = [up]
+
+            def restart() -> Up:
+                # As an outer supervisor (systemd, a container runtime) would: same port.
+                stack.close()
+                current[0] = stack.enter_context(casetrail_up(data, port))
+                return current[0]
+
             log(f"chaos: casetrail up at {up.base}, data on {'tmpfs' if args.tmpfs else 'disk'}")
             for number in range(1, args.rounds + 1):
                 for name in names:
@@ -327,22 +346,8 @@ def main(argv: list[str] | None = None) -> None:
                         outcomes.append(Outcome(name, number, note="skipped: no tmpfs"))
                         continue
                     log(f"chaos: round {number}: {name}")
-                    outcomes.append(campaign(up, tokens, name, number, args))
-                    if up.process.poll() is not None:
-                        # `up` gave up: restart it, as its user would, on the same port.
-                        status = up.process.returncode
-                        stack.close()
-                        restart = time.monotonic()
-                        try:
-                            up = stack.enter_context(casetrail_up(data, port))
-                        except RuntimeError:  # the port still held (orphans): another one
-                            outcomes[-1].note += f"; restart on port {port} failed"
-                            port = free_port()
-                            up = stack.enter_context(casetrail_up(data, port))
-                        outcomes[-1].note += (
-                            f"; casetrail up exited ({status}): restarted by hand in "
-                            f"{time.monotonic() - restart:.1f} s"
-                        )
+                    outcomes.append(campaign(up, tokens, name, number, args, restart))
+                    up = current[0]
         check_store(data, outcomes)
     print(report(outcomes))
     print(f"({time.monotonic() - started:.0f} s; workload unit {workload.UNIT})")

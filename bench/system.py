@@ -267,6 +267,8 @@ class Load:
                 with self.lock:
                     self.connection_errors += 1
                     self.failures.append(time.monotonic())
+                if self.stop_event.is_set():
+                    return None
                 time.sleep(min(0.05 * 2**attempt, 1.0))
                 continue
             elapsed = time.perf_counter() - t0
@@ -288,7 +290,8 @@ class Load:
 
 def error_code(answer: bytes) -> str:
     try:
-        return str(json.loads(answer).get("code", "?"))
+        body = json.loads(answer)
+        return str((body.get("error") or body).get("code", "?"))
     except (ValueError, AttributeError):
         return "non-json"
 
