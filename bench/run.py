@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import append, machine, readmodels, replay
+from bench import append, machine, readmodels, replay, system
 from bench.projections import load, units
 from bench.stats import Rate
 from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
@@ -322,8 +323,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="BENCHMARKS.md")
     parser.add_argument(
         "--only",
-        choices=("append",),
-        help="run only this section (after loading the store); nothing else is measured",
+        choices=("append", "system"),
+        help="run only this section (`append`: after loading the store; `system`: "
+        "`casetrail up` on a fresh data directory, bench/system.py); nothing else is measured",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=300,
+        help="with --only system: seconds of load for each measure",
     )
     args = parser.parse_args(argv)
     command = ".venv/bin/python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -332,6 +340,10 @@ def main(argv: list[str] | None = None) -> None:
     if "postgres" in backends:
         info["postgres"] = machine.postgres_version(POSTGRES_URL)
     results: dict[str, list[Row]] = {}
+    if args.only == "system":  # SQLite on the disk, as `casetrail up` runs by default
+        backends = []
+        with tempfile.TemporaryDirectory(prefix="casetrail-system-", dir="/var/tmp") as root:
+            results["sqlite"] = system.measure(Path(root) / "var", args.clients, args.seconds)
     for backend in backends:
         started = time.perf_counter()
         results[backend] = run_backend(backend, args)
