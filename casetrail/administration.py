@@ -18,11 +18,11 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
-from casetrail.db import Database
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from evidence.chain import ChainEntry
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 ADMINISTRATION_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/administration")
 # Concurrent acts race for the stream's next version; the losers retry.

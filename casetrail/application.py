@@ -23,10 +23,10 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import strtobool
 
 from casetrail.personal import PersonalMapper
-from casetrail.store.chain_links import ChainLink
 from domain.case import Case
 from domain.errors import CaseNotFound
 from domain.kinds import KINDS
+from store.chain_links import ChainLink
 
 SNAPSHOT_INTERVAL = 50
 
@@ -93,7 +93,7 @@ class CaseRepository(Repository[UUID]):
 
 
 class LinkingRecorder(Protocol):
-    """The events' recorder of both stores (casetrail.store): it writes each event's chain
+    """The events' recorder of both stores (store): it writes each event's chain
     link in the events' transaction and returns the links it wrote, in order."""
 
     def insert_linked_events(

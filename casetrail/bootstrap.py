@@ -17,7 +17,6 @@ from casetrail.audit.records import create_tables as create_audit_tables
 from casetrail.audit.trail import AuditTrail
 from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
-from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
@@ -25,6 +24,7 @@ from casetrail.personal import PersonKeys, load_master_key
 from casetrail.reads import StreamReads
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
+from store.db import Database
 
 log = logging.getLogger("casetrail")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from domain.deadlines import parse_leads
-from domain.errors import CasetrailError
+from domain.errors import ConfigError
 from evidence.note import NoteError
 from evidence.witness import parse_witnesses
 
@@ -28,17 +28,6 @@ SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 AES_KEY_SIZES = (16, 24, 32)
 SIGNING_KEY_PREFIX = "PRIVATE+KEY+"
 ED25519_TYPE = 0x01
-
-
-class ConfigError(CasetrailError):
-    """Settings that cannot work, one line per problem: `CASETRAIL_X: what was wrong;
-    expected ...` (the command line prints each as `error (bad_config): ...`, exit 2)."""
-
-    code = "bad_config"
-
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -118,7 +107,7 @@ class Settings:
         if self.database_url:
             url = urlparse(self.database_url)
             env.update(
-                PERSISTENCE_MODULE="casetrail.store.postgres:Factory",
+                PERSISTENCE_MODULE="store.postgres:Factory",
                 POSTGRES_DBNAME=unquote(url.path.lstrip("/")) or "postgres",
                 POSTGRES_HOST=url.hostname or "localhost",
                 POSTGRES_PORT=str(url.port or 5432),
@@ -134,7 +123,7 @@ class Settings:
                 env["POSTGRES_SCHEMA"] = self.database_schema
         else:
             env.update(
-                PERSISTENCE_MODULE="casetrail.store.sqlite:Factory",
+                PERSISTENCE_MODULE="store.sqlite:Factory",
                 SQLITE_DBNAME=str(self.sqlite_path),
                 SQLITE_LOCK_TIMEOUT=str(self.sqlite_lock_timeout),
             )

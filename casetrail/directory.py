@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from casetrail.administration import AdministrationLog
-from casetrail.db import Database
 from domain.case import ROLES, Actor
 from domain.errors import CasetrailError, InvalidData, NotPermitted, UnknownUnit
 from domain.roles import ADMIN, AUDITOR, READ_ROLES
 from domain.units import Unit, is_unit_code, level_of, natural_parent
+from store.db import Database
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS units (code TEXT PRIMARY KEY, name TEXT NOT NULL, "

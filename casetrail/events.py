@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from casetrail.store.chain_links import ChainLink
 from domain.case import to_json
 from domain.kinds import KINDS
+from store.chain_links import ChainLink
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Idempotency keys: a command retried with its key gets its first answer, not a second
 event. The key is written with the command's events, in their transaction
-(casetrail.store); it is read only when a command fails, to tell a retry from a refusal."""
+(store); it is read only when a command fails, to tell a retry from a refusal."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from casetrail.application import CaseApplication
-from casetrail.db import Database
 from casetrail.events import Appended
-from casetrail.store.chain_links import CHAIN_TABLE, ChainLink
-from casetrail.store.idempotency import IDEMPOTENCY_TABLE, IdempotencyRecord
 from domain.case import Actor
 from domain.errors import CasetrailError, IdempotencyKeyReused
+from store.chain_links import CHAIN_TABLE, ChainLink
+from store.db import Database
+from store.idempotency import IDEMPOTENCY_TABLE, IdempotencyRecord
 
 
 def idempotency_scope(actor: Actor, key: str) -> str:

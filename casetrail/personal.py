@@ -22,11 +22,11 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from casetrail.db import Database
 from casetrail.files import write_private
 from domain import personal
 from domain.case import CaseEvent
 from evidence import envelope
+from store.db import Database
 
 ERASED = "[erased]"
 KEYS_TABLE = "person_keys"

@@ -12,15 +12,15 @@ from uuid import UUID
 
 from casetrail.application import CaseApplication
 from casetrail.audit.access import MAX_RESULTS, ReadAccessLog
-from casetrail.db import Database
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
 from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, CaseEvent
 from domain.clock import Clock, cst_date
 from domain.errors import CaseNotFound, InvalidData, NotPermitted
 from domain.roles import READ_ROLES
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 
 class StreamReads:

@@ -43,7 +43,7 @@ from casetrail.audit.keys import KEY_FILE
 from casetrail.audit.records import CHECKPOINT_TABLE
 from casetrail.config import Settings
 from casetrail.files import PRIVATE_FILE, private_dir, write_private
-from casetrail.store.presence import SQLITE_EVENTS_TABLE, check_reachable, require_store
+from casetrail.presence import SQLITE_EVENTS_TABLE, check_reachable, require_store
 from cli.audit import _print_report
 from cli.store import open_store, settings_for
 from domain.errors import CasetrailError

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from casetrail.store.presence import describe
+from casetrail.presence import describe
 from cli.store import open_store, settings_for
 from demo import report
 from demo.generator import DemoSize, demo_clock, load_demo

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from casetrail.store.presence import check_reachable, describe, store_exists
+from casetrail.presence import check_reachable, describe, store_exists
 from cli.store import open_store, settings_for
 from cli.up import first_admin
 

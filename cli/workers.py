@@ -9,7 +9,7 @@ import json
 import click
 
 from casetrail.bootstrap import Casetrail
-from casetrail.store.presence import require_store
+from casetrail.presence import require_store
 from cli.store import open_store, refuse, settings_for
 from domain.case import Actor
 from domain.errors import CasetrailError

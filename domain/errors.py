@@ -75,3 +75,14 @@ class IdempotencyKeyReused(CasetrailError):
 class UnknownUnit(CasetrailError):
     status = 422
     code = "unknown_unit"
+
+
+class ConfigError(CasetrailError):
+    """Settings that cannot work, one line per problem: `CASETRAIL_X: what was wrong;
+    expected ...` (the command line prints each as `error (bad_config): ...`, exit 2)."""
+
+    code = "bad_config"
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))

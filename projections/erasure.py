@@ -27,13 +27,13 @@ from eventsourcing.utils import get_topic
 
 from casetrail.bootstrap import Casetrail
 from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE, PersonKeys
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor, RecordedEvent
 from domain.errors import CaseNotFound, InvalidData, RuleViolation
 from evidence.chain import ChainEntry
 from evidence.envelope import subject_hash
 from projections import engine_for
 from projections.generations import GENERATIONS_TABLE
+from store.chain_links import CHAIN_TABLE
 
 ERASURES_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/erasures")
 MAX_ATTEMPTS = 32

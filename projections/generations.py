@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import PersistenceError
 
-from casetrail.db import Cursor, Database
 from projections.readmodel import Projection, Tables
 from projections.tracking import share_names, share_tracking_name, tracking_name
+from store.db import Cursor, Database
 
 if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail

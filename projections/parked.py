@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from casetrail.db import Cursor, Database
+from store.db import Cursor, Database
 
 PARKED_TABLE = "rm_parked"
 

@@ -25,7 +25,7 @@ from projections.resettlement import resettlement_indicators
 
 if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail
-    from casetrail.db import Cursor
+    from store.db import Cursor
 
 LIST_COLUMNS = (
     "case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "

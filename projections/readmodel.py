@@ -15,11 +15,11 @@ from datetime import date
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from casetrail.db import Cursor
 from domain.case import CaseEvent
 from domain.clock import cst_date
 from domain.kinds import KINDS
 from projections.privacy import Privacy
+from store.db import Cursor
 
 # Unit chains are stored root first in columns u0..u5 (province → village and one more).
 UNIT_DEPTH = 6

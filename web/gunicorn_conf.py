@@ -22,7 +22,7 @@ from typing import Any
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.store.presence import require_store
+from casetrail.presence import require_store
 from domain.errors import CasetrailError
 from workers.logs import logging_config
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 MESSAGES_ZH: dict[str, str] = {
-    # HTTP-level refusals and the store (web/errors.py, web/limits.py, casetrail/store).
+    # HTTP-level refusals and the store (web/errors.py, web/limits.py, store/).
     "malformed_request": "请求正文不是有效的 JSON。",
     "unauthorized": "身份验证失败：需要有效的令牌（Authorization: Bearer TOKEN）。",
     "forbidden": "您的角色或管辖范围不允许此操作。",

@@ -39,8 +39,8 @@ from rq import Queue
 
 from casetrail.audit.records import CHECKPOINT_TABLE
 from casetrail.bootstrap import Casetrail
-from casetrail.store.chain_links import CHAIN_TABLE
 from projections import engine_for
+from store.chain_links import CHAIN_TABLE
 from web.errors import error_response
 
 log = logging.getLogger("casetrail.metrics")

@@ -34,8 +34,6 @@ from casetrail.application import CaseApplication
 from casetrail.audit import records as stored
 from casetrail.bootstrap import Casetrail
 from casetrail.config import leads_from_env
-from casetrail.db import Database
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import RecordedEvent
 from domain.clock import Clock, cst_date
 from domain.deadlines import (
@@ -49,6 +47,8 @@ from domain.deadlines import (
 )
 from domain.kinds import KINDS
 from evidence.chain import ChainEntry
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 log = logging.getLogger("casetrail.workers.sweeps")
 

@@ -23,15 +23,15 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
-from casetrail.db import Database
-from casetrail.store.access_index import ACCESS_INDEX_TABLE, NO_CASE, AccessRows
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
 from domain.roles import AUDITOR
 from evidence.chain import ChainEntry
+from store.access_index import ACCESS_INDEX_TABLE, NO_CASE, AccessRows
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 ACCESS_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/access-log")
 MAX_RESULTS = 1000

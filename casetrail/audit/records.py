@@ -9,9 +9,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from casetrail.db import Database
-from casetrail.store.chain_links import CHAIN_TABLE
 from evidence.verifier import CheckpointRow, StoredRow
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 CHECKPOINT_TABLE = "audit_checkpoints"
 LINK_COLUMNS = (

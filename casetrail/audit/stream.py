@@ -9,10 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.audit.records import LINK_COLUMNS
-from casetrail.db import Database
-from casetrail.store.chain_links import CHAIN_TABLE
 from evidence.stream import Key, Partial, RangeChecker
 from evidence.verifier import Decoder, LinkRow, StoredRow, _uuid
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
 
 CHUNK = 2000
 # (first position, position after the last or None for the end, index of the first leaf)

@@ -20,7 +20,6 @@ from casetrail.application import CaseApplication
 from casetrail.audit import records, stream, witnesses
 from casetrail.audit.access import ReadAccessLog
 from casetrail.audit.keys import Signer
-from casetrail.db import Database
 from domain.case import Actor
 from domain.clock import Clock
 from domain.errors import CaseNotFound, CasetrailError
@@ -39,6 +38,7 @@ from evidence.verifier import (
     type_of_topic,
 )
 from evidence.witness import WitnessKey, check_quorum
+from store.db import Database
 
 log = logging.getLogger("casetrail.audit")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from casetrail.db import Database
+from store.db import Database
 
 COSIGNATURE_TABLE = "audit_cosignatures"
 TIMESTAMP_TABLE = "audit_timestamps"

@@ -19,9 +19,9 @@ import pytest
 
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.store.chain_links import CHAIN_TABLE
 from demo.generator import DemoSize, demo_clock, load_demo
 from projections import engine_for
+from store.chain_links import CHAIN_TABLE
 from tests.web.conftest import Service
 
 ENABLED = os.environ.get("CASETRAIL_TEST_BROWSER") == "1"

@@ -16,11 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.bootstrap import Casetrail
-from casetrail.db import Cursor
-from casetrail.store.postgres import PostgresDatabase
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from evidence.chain import ChainEntry, event_hash
+from store.db import Cursor
+from store.postgres import PostgresDatabase
 
 WORKER = Actor("u_worker", "caseworker", "320102")
 OUTSIDER = Actor("u_outsider", "caseworker", "320104")
@@ -627,7 +627,7 @@ def sqlite_worker(data_dir: str, pristine: str, count: int, seed: int) -> Outcom
 
 
 class ConnectionDatabase(PostgresDatabase):
-    """`casetrail.db.Database` reading over one open connection, so that the verifier
+    """`store.db.Database` reading over one open connection, so that the verifier
     reads the edit inside its own (uncommitted) transaction."""
 
     def __init__(self, conn: Any) -> None:

@@ -543,7 +543,7 @@ def test_a_store_with_the_old_per_case_access_streams_verifies_and_answers_both_
 def test_verify_catches_an_access_record_or_its_index_altered(
     casetrail: Casetrail, clock: FixedClock
 ) -> None:
-    from casetrail.store.access_index import ACCESS_INDEX_TABLE
+    from store.access_index import ACCESS_INDEX_TABLE
 
     ids = build_store(casetrail, clock, 2)
     casetrail.reads.record_reads(Actor("u_seen", "auditor", "320000"), ids, "list")

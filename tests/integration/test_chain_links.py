@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from casetrail.store.chain_links import CHAIN_TABLE, create_statements, write_links
-from casetrail.store.sqlite import SQLiteDbCursor
 from evidence.chain import ChainEntry
+from store.chain_links import CHAIN_TABLE, create_statements, write_links
+from store.sqlite import SQLiteDbCursor
 
 CASE = "5c1d7d2e-7f0e-4d37-9d4a-3f7c4f0f2a11"
 ENTRY = ChainEntry("AccessRecorded", "2026-03-02T01:00:00+00:00", "u_a", "auditor", "320000")

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from domain.deadlines import DUE_SOON, OVERDUE, RUNNING_STATES, deadlines_of, parse_leads
 from domain.errors import CasetrailError
+from store.chain_links import CHAIN_TABLE
 from tests.dispute_builders import PERSONAL_DATA, event_data, registration
 from tests.integration.projection_support import (
     CASETRAIL,

@@ -16,7 +16,7 @@ import pytest
 
 from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
-from casetrail.store.presence import store_exists
+from casetrail.presence import store_exists
 from domain.case import Actor
 from tests.conftest import POSTGRES_ENABLED, POSTGRES_SKIP, POSTGRES_URL
 from tests.dispute_builders import registration

@@ -1,4 +1,4 @@
-"""SQLite's group commit (casetrail/store/sqlite.py `CaseEventRecorder`): appends of one
+"""SQLite's group commit (store/sqlite.py `CaseEventRecorder`): appends of one
 process that wait for the writer lock are written together, each in its own savepoint,
 with one COMMIT. Each is answered only after that COMMIT; a refused one rolls back alone."""
 
@@ -18,9 +18,9 @@ import pytest
 from bench import workload
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from casetrail.store import sqlite as store
 from domain.case import Actor
 from domain.errors import CasetrailError, VersionConflict
+from store import sqlite as store
 from tests.units import TEST_UNITS
 
 UNIT = workload.UNIT

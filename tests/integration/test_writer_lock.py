@@ -16,8 +16,8 @@ import pytest
 from bench import workload
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from casetrail.store.sqlite import _writers
 from domain.case import Actor
+from store.sqlite import _writers
 from tests.units import TEST_UNITS
 
 UNIT = workload.UNIT
@@ -111,7 +111,7 @@ def test_appends_from_three_processes_at_once_all_land(tmp_path: Path) -> None:
 
 
 def test_an_append_waits_while_another_process_holds_the_lock(tmp_path: Path) -> None:
-    # The event recorder takes the lock for its transaction (casetrail/store/sqlite.py).
+    # The event recorder takes the lock for its transaction (store/sqlite.py).
     settings = Settings(data_dir=tmp_path / "var")
     ct = bootstrap(settings)
     ct.directory.load_units(TEST_UNITS)

@@ -20,8 +20,8 @@ import requests
 from casetrail.administration import ADMINISTRATION_ID
 from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
-from casetrail.store.chain_links import CHAIN_TABLE
 from domain.case import Actor
+from store.chain_links import CHAIN_TABLE
 from tests.dispute_builders import registration
 from tests.web.conftest import HOME, INSIDE, ROOT, Service, Tokens, check, settings_env
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from casetrail.config import Settings
-from casetrail.store.presence import store_exists
+from casetrail.presence import store_exists
 from tests.web.conftest import ROOT, free_port, settings_env
 
 WEB = [sys.executable, "-m", "gunicorn", "--config", "python:web.gunicorn_conf"]

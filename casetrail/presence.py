@@ -12,8 +12,9 @@ from urllib.parse import unquote, urlparse
 
 import psycopg
 
-from casetrail.config import ConfigError, Settings
+from casetrail.config import Settings
 from domain.errors import CasetrailError
+from store.postgres import check_postgres
 
 # The events table each backend's recorder creates first (eventsourcing's names: SQLite's
 # default, PostgreSQL's from the application's name, `casetrail`).
@@ -26,10 +27,6 @@ class NoStore(CasetrailError):
     code = "no_store"
 
 
-class DatabaseUnavailable(CasetrailError):
-    code = "db_unavailable"
-
-
 def describe(settings: Settings) -> str:
     """Where the store is, for a person: the directory, or the database and schema."""
     if settings.backend == "sqlite":
@@ -38,52 +35,6 @@ def describe(settings: Settings) -> str:
     database = unquote(url.path.lstrip("/")) or "postgres"
     schema = settings.database_schema or "public"
     return f"PostgreSQL database {database} on {url.hostname or 'localhost'}:{url.port or 5432}, schema {schema}"
-
-
-def check_postgres(
-    *, host: str, port: int, dbname: str, user: str, password: str, schema: str | None
-) -> None:
-    """Connects once, at once, and names the real cause when that fails: a database or a
-    schema that does not exist, a refused user, a server that does not answer."""
-    where = f"{host}:{port}"
-    try:
-        conn = psycopg.connect(
-            host=host,
-            port=port,
-            dbname=dbname,
-            user=user,
-            password=password,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            autocommit=True,
-        )
-    except psycopg.OperationalError as error:
-        cause = str(error).splitlines()[0].rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
-        if f'database "{dbname}" does not exist' in cause:
-            raise ConfigError(
-                f"CASETRAIL_DATABASE_URL: the database {dbname} does not exist on {where}; "
-                f"expected an existing database (create it: createdb -h {host} -p {port} "
-                f"-U {user} {dbname})"
-            ) from None
-        if "authentication failed" in cause or "role" in cause:
-            raise ConfigError(
-                f"CASETRAIL_DATABASE_URL: {where} refused the user {user}: {cause}; "
-                "expected a user and password the server accepts"
-            ) from None
-        raise DatabaseUnavailable(
-            f"CASETRAIL_DATABASE_URL: cannot connect to PostgreSQL at {where}: {cause}; "
-            "expected a running server there"
-        ) from None
-    with conn:
-        if schema is not None:
-            found = conn.execute(
-                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
-            ).fetchone()
-            if found is None:
-                raise ConfigError(
-                    f"CASETRAIL_DATABASE_SCHEMA: the schema {schema} does not exist in the "
-                    f"database {dbname} on {where}; expected an existing schema (CREATE "
-                    f"SCHEMA {schema})"
-                )
 
 
 def store_exists(settings: Settings) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from casetrail.db import Cursor
+from store.db import Cursor
 
 ACCESS_INDEX_TABLE = "case_access_index"
 ACCESS_INDEX_COLUMNS = ("position", "case_id", "actor", "recorded_at", "endpoint", "granted")

@@ -9,7 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from casetrail.db import Cursor
+from store.db import Cursor
 
 IDEMPOTENCY_TABLE = "idempotency_keys"
 

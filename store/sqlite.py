@@ -46,9 +46,9 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment
 
-from casetrail.db import Cursor, Database
-from casetrail.store import access_index, chain_links, idempotency
-from casetrail.store.chain_links import ChainLink
+from store import access_index, chain_links, idempotency
+from store.chain_links import ChainLink
+from store.db import Cursor, Database
 
 SYNCHRONOUS_FULL = 2
 # Beside the database file: its writers take turns on it (`writer_lock`).
@@ -384,7 +384,7 @@ KEYS_PER_SELECT = 500
 
 
 class SQLiteDbCursor(Cursor):
-    """`casetrail.db.Cursor` on SQLite: `?` placeholders as written; many rows by the
+    """`store.db.Cursor` on SQLite: `?` placeholders as written; many rows by the
     driver's executemany (one prepared statement stepped per row, in C)."""
 
     def select_by_keys(
@@ -426,7 +426,7 @@ def _held_here() -> set[tuple[int, str]]:
 
 
 class SQLiteDatabase(Database):
-    """`casetrail.db.Database` on SQLite. Every transaction that commits waits for the
+    """`store.db.Database` on SQLite. Every transaction that commits waits for the
     writer lock, as the recorders' do.
 
     Why the lock and not SQLite's busy timeout: a transaction starts with a plain BEGIN

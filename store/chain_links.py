@@ -9,8 +9,8 @@ from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 
-from casetrail.db import Cursor
 from evidence.chain import GENESIS, ChainEntry, data_hash, event_hash
+from store.db import Cursor
 
 CHAIN_TABLE = "case_event_chain"
 CHAIN_COLUMNS = (

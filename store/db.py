@@ -3,8 +3,8 @@
 The base of the two stores' `Database` and `Cursor`: what every store does alike.
 Statements are written with `?` placeholders in the SQL both stores share; what differs
 between them (placeholders, bulk writes, the writer's turn, DDL words) is a method that
-each store's subclass implements in its own module, `casetrail.store.sqlite` and
-`casetrail.store.postgres`. The store's `Factory.database()` builds the right one. This
+each store's subclass implements in its own module, `store.sqlite` and
+`store.postgres`. The store's `Factory.database()` builds the right one. This
 module imports neither: the stores import it.
 """
 

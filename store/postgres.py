@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
@@ -28,10 +29,62 @@ from eventsourcing.utils import Environment, retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
-from casetrail.db import Cursor, Database
-from casetrail.store import access_index, chain_links, idempotency
-from casetrail.store.chain_links import ChainLink
-from casetrail.store.presence import check_postgres
+from domain.errors import CasetrailError, ConfigError
+from store import access_index, chain_links, idempotency
+from store.chain_links import ChainLink
+from store.db import Cursor, Database
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class DatabaseUnavailable(CasetrailError):
+    code = "db_unavailable"
+
+
+def check_postgres(
+    *, host: str, port: int, dbname: str, user: str, password: str, schema: str | None
+) -> None:
+    """Connects once, at once, and names the real cause when that fails: a database or a
+    schema that does not exist, a refused user, a server that does not answer."""
+    where = f"{host}:{port}"
+    try:
+        conn = psycopg.connect(
+            host=host,
+            port=port,
+            dbname=dbname,
+            user=user,
+            password=password,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            autocommit=True,
+        )
+    except psycopg.OperationalError as error:
+        cause = str(error).splitlines()[0].rsplit("failed: ", 1)[-1].replace("FATAL:  ", "")
+        if f'database "{dbname}" does not exist' in cause:
+            raise ConfigError(
+                f"CASETRAIL_DATABASE_URL: the database {dbname} does not exist on {where}; "
+                f"expected an existing database (create it: createdb -h {host} -p {port} "
+                f"-U {user} {dbname})"
+            ) from None
+        if "authentication failed" in cause or "role" in cause:
+            raise ConfigError(
+                f"CASETRAIL_DATABASE_URL: {where} refused the user {user}: {cause}; "
+                "expected a user and password the server accepts"
+            ) from None
+        raise DatabaseUnavailable(
+            f"CASETRAIL_DATABASE_URL: cannot connect to PostgreSQL at {where}: {cause}; "
+            "expected a running server there"
+        ) from None
+    with conn:
+        if schema is not None:
+            found = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+            if found is None:
+                raise ConfigError(
+                    f"CASETRAIL_DATABASE_SCHEMA: the schema {schema} does not exist in the "
+                    f"database {dbname} on {where}; expected an existing schema (CREATE "
+                    f"SCHEMA {schema})"
+                )
 
 
 def schema_lock_key(datastore: Any) -> int:
@@ -153,7 +206,7 @@ COLUMN_TYPES: dict[str, dict[str, str]] = {}
 
 
 class PostgresDbCursor(Cursor):
-    """`casetrail.db.Cursor` on PostgreSQL: `?` becomes `%s`; many rows in one statement
+    """`store.db.Cursor` on PostgreSQL: `?` becomes `%s`; many rows in one statement
     over column arrays (`unnest`), where psycopg's executemany binds and executes row by
     row: one round trip and a short statement text whatever the number of rows, which
     psycopg and the server parse and plan once (prepared)."""
@@ -239,7 +292,7 @@ class PostgresDbCursor(Cursor):
 
 
 class PostgresDatabase(Database):
-    """`casetrail.db.Database` on PostgreSQL."""
+    """`store.db.Database` on PostgreSQL."""
 
     dialect = "postgres"
     serial_primary_key = "BIGSERIAL PRIMARY KEY"
