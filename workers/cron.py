@@ -14,6 +14,7 @@ from rq.exceptions import SchedulerNotFound
 from casetrail.config import Settings
 from workers.deadlines import SWEEP_TIMEOUT_SECONDS, sweep_interval, sweep_job
 from workers.jobs import checkpoint_job, safety_net
+from workers.notify import NOTIFY_TIMEOUT_SECONDS, notify_interval, notify_job
 from workers.redis_conn import connect
 from workers.resilience import ride_out
 
@@ -81,4 +82,13 @@ def register(register_job: object, settings: Settings) -> None:
         job_timeout=SWEEP_TIMEOUT_SECONDS,
         result_ttl=60,
         name=f"{settings.queue_name}:deadline-sweep",
+    )
+    # Webhook notifications of the recorded warnings and breaches (workers.notify).
+    register_job(
+        notify_job,
+        settings.queue_name,
+        interval=notify_interval(),
+        job_timeout=NOTIFY_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:deadline-notify",
     )
