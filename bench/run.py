@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import append, machine, readmodels, replay
+from bench import append, deadlines, machine, readmodels, replay
 from bench.projections import load, units
 from bench.stats import Rate
 from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
@@ -55,6 +55,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[Row]:
     label = append.new_label()
     with fresh_settings(backend, label) as settings:
         try:
+            if args.only == "deadlines":
+                return deadlines.measure(backend, settings, args)
             rows = measure(backend, settings, args)
         finally:
             clear_queue(settings)
@@ -316,13 +318,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--rounds", type=int, default=3, help="alternating append rounds")
     parser.add_argument("--query-repeat", type=int, default=200)
+    parser.add_argument(
+        "--deadline-cases", type=int, default=20_000, help="open disputes for --only deadlines"
+    )
     parser.add_argument("--replay-sizes", default="10,1000,10000")
     parser.add_argument("--replay-repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--out", default="BENCHMARKS.md")
     parser.add_argument(
         "--only",
-        choices=("append",),
+        choices=("append", "deadlines"),
         help="run only this section (after loading the store); nothing else is measured",
     )
     args = parser.parse_args(argv)
