@@ -45,7 +45,7 @@ TIMESTAMP_HEADER = "X-Casetrail-Timestamp"
 SIGNATURE_HEADER = "X-Casetrail-Signature"
 NOTIFY_TIMEOUT_SECONDS = 300
 # Rows claimed per round, and how long one job delivers before handing over.
-BATCH = 50
+BATCH = 20
 JOB_SECONDS = 60.0
 
 
