@@ -32,6 +32,7 @@ from domain.kinds import KINDS
 from projections import engine_for
 
 CURSOR_TABLE = "deadline_sweep_cursor"
+_set_up: set[int] = set()
 
 
 @dataclass
@@ -85,7 +86,9 @@ class IncrementalSweeps:
 
     def candidates(self, cursor: Cursor, today: date) -> set[str]:
         engine = engine_for(self.ct)
-        engine.setup()  # idempotent: the read models' tables, in a process that has none
+        if id(self.db) not in _set_up:  # the read models' tables, once a process
+            engine.setup()
+            _set_up.add(id(self.db))
         generation = engine.active_generation("inbox")
         inbox_position = engine.position("inbox", generation) if generation else 0
         found = self.changed_since(min(cursor.position, inbox_position))
