@@ -81,7 +81,8 @@ class IncrementalSweeps:
         if universe is not None:
             ids = [case_id for case_id in ids if case_id in universe]
         report: SweepReport = self.sweeper.sweep(ids)
-        self._advance(head, today)
+        if cursor is None or (head, today) != (cursor.position, cursor.day):
+            self._advance(head, today)  # a commit (an fsync) only when there is news
         return {"mode": mode, **report.as_dict()}
 
     def candidates(self, cursor: Cursor, today: date) -> set[str]:
