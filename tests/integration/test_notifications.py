@@ -26,7 +26,9 @@ from casetrail.config import Settings
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from projections import outbox
-from workers.notify import WebhookConfig, deliver, notify
+from workers.cron import register
+from workers.deadlines import full_sweep_job
+from workers.notify import WebhookConfig, deliver, notify, notify_job
 
 STREET_WORKER = Actor(user_id="u_street", role="caseworker", unit="320102001")
 SECRET = b"test-webhook-secret"
@@ -235,3 +237,17 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
     ids = [r["headers"]["X-Casetrail-Delivery"] for r in receiver.received]
     assert len(ids) == 2 and len(set(ids)) == 1
     verify(receiver.received[-1])
+
+
+def test_cron_schedules_the_notify_job_every_few_seconds_and_a_daily_full_sweep(
+    settings: Settings,
+) -> None:
+    scheduled: dict[str, tuple[object, int]] = {}
+    register(
+        lambda func, queue, **options: scheduled.setdefault(
+            options["name"], (func, options["interval"])
+        ),
+        settings,
+    )
+    assert scheduled[f"{settings.queue_name}:deadline-notify"] == (notify_job, 5)
+    assert scheduled[f"{settings.queue_name}:deadline-full-sweep"] == (full_sweep_job, 86400)
