@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import append, machine, readmodels, replay, system
+from bench import append, deadlines, machine, readmodels, replay, system
 from bench.projections import load, units
 from bench.stats import Rate
 from bench.stores import POSTGRES_URL, clear_queue, fresh_settings
@@ -56,6 +56,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[Row]:
     label = append.new_label()
     with fresh_settings(backend, label) as settings:
         try:
+            if args.only == "deadlines":
+                return deadlines.measure(backend, settings, args)
             rows = measure(backend, settings, args)
         finally:
             clear_queue(settings)
@@ -317,14 +319,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--rounds", type=int, default=3, help="alternating append rounds")
     parser.add_argument("--query-repeat", type=int, default=200)
+    parser.add_argument(
+        "--deadline-cases", type=int, default=20_000, help="open disputes for --only deadlines"
+    )
     parser.add_argument("--replay-sizes", default="10,1000,10000")
     parser.add_argument("--replay-repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2009)
     parser.add_argument("--out", default="BENCHMARKS.md")
     parser.add_argument(
         "--only",
-        choices=("append", "system"),
-        help="run only this section (`append`: after loading the store; `system`: "
+        choices=("append", "system", "deadlines"),
+        help="run only this section (`append`, `deadlines`: after loading the store; `system`: "
         "`casetrail up` on a fresh data directory, bench/system.py); nothing else is measured",
     )
     parser.add_argument(

@@ -9,6 +9,7 @@ from datetime import date
 import click
 
 from cli.store import build
+from workers.incremental import IncrementalSweeps
 from workers.sweeps import sweeper_of
 
 
@@ -18,10 +19,12 @@ def deadlines() -> None:
 
 
 @deadlines.command("sweep")
-def deadlines_sweep() -> None:
-    """Sweeps every case now (no worker needed); safe beside running sweeps."""
-    report = sweeper_of(build()).sweep()
-    click.echo(json.dumps(report.as_dict()))
+@click.option("--full", is_flag=True, help="Every case, not only what changed since the last.")
+def deadlines_sweep(full: bool) -> None:
+    """Sweeps what changed since the last sweep (every case with --full, or the first
+    time) now, no worker needed; safe beside running sweeps."""
+    report = IncrementalSweeps(build()).sweep(full=full)
+    click.echo(json.dumps(report))
 
 
 @deadlines.command("list")

@@ -1,4 +1,5 @@
-"""The request and response schemas of the deadline endpoints (`/inbox`, `/deadlines`)."""
+"""The request and response schemas of the deadline endpoints (`/inbox`, `/deadlines`,
+`/notifications`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from web.schemas import MAX_PER_PAGE, Links, ReadYourWrites
 
 RECORD_STATES = ("warning", "breached", "resolved")
 MAX_RECORDS_PER_PAGE = 500
+NOTIFICATION_STATES = ("pending", "delivered", "failed")
 
 
 def paging(max_per_page: int = MAX_PER_PAGE) -> dict[str, fields.Integer]:
@@ -107,4 +109,41 @@ class DeadlinesResponse(Schema):
     total = fields.Integer(required=True)
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
+
+
+class NotificationsQuery(StrictSchema):
+    state = fields.String(validate=validate.OneOf(list(NOTIFICATION_STATES)))
+    page = paging()["page"]
+    per_page = paging(MAX_RECORDS_PER_PAGE)["per_page"]
+
+
+class Notification(Schema):
+    delivery_id = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "The record's position"})
+    case = fields.String(required=True)
+    unit = fields.String(required=True)
+    kind = fields.String(required=True)
+    due = fields.Date(required=True)
+    record = fields.String(required=True, validate=validate.OneOf(["warning", "breach"]))
+    detected_at = fields.DateTime(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(list(NOTIFICATION_STATES)))
+    attempts = fields.Integer(required=True)
+    next_attempt_at = fields.DateTime(allow_none=True, required=True)
+    delivered_at = fields.DateTime(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True, required=True)
+
+
+class NotificationCounts(Schema):
+    pending = fields.Integer(required=True)
+    delivered = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class NotificationsResponse(Schema):
+    items = fields.List(fields.Nested(Notification), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    counts = fields.Nested(NotificationCounts, required=True)
     links = fields.Nested(Links, required=True)

@@ -1,18 +1,28 @@
-"""Deadlines over HTTP: a caseworker's or supervisor's inbox (`GET /inbox`) and the recorded
-warnings and breaches for supervisors (`GET /deadlines`, where 督辦 starts)."""
+"""Deadlines over HTTP: a caseworker's or supervisor's inbox (`GET /inbox`), the recorded
+warnings and breaches for supervisors (`GET /deadlines`, where 督辦 starts), and their
+webhook notifications for admins (`GET /notifications`, projections.outbox)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from domain.roles import AUDITOR, SUPERVISOR
+from domain.roles import ADMIN, AUDITOR, SUPERVISOR
+from projections import outbox
 from projections.inbox_query import INBOX_ROLES, inbox_for
 from web.auth import require_role
 from web.context import casetrail
-from web.deadline_schemas import DeadlinesQuery, DeadlinesResponse, InboxQuery, InboxResponse
+from web.deadline_schemas import (
+    DeadlinesQuery,
+    DeadlinesResponse,
+    InboxQuery,
+    InboxResponse,
+    NotificationsQuery,
+    NotificationsResponse,
+)
 from web.errors import refusals
 from web.queries import page_link, read_models, wait_for, with_headers
 from workers.sweeps import sweeper_of
@@ -77,5 +87,53 @@ def deadlines(args: dict[str, Any]) -> Response:
         "page": page,
         "per_page": per_page,
         "links": links(page, per_page, len(items)),
+    }
+    return jsonify(body)
+
+
+def moment(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC).isoformat()
+
+
+@blp.route("/notifications", methods=["GET"])
+@blp.arguments(NotificationsQuery(), location="query")
+@blp.response(200, NotificationsResponse)
+@refusals(blp, 401, 403, 422)
+def notifications(args: dict[str, Any]) -> Response:
+    """The webhook outbox (admins): each recorded warning and breach with its delivery id,
+    `pending` (with its next attempt), `delivered` or `failed`, newest record first."""
+    require_role(ADMIN)
+    ct = casetrail()
+    page, per_page, state = args["page"], args["per_page"], args.get("state")
+    rows, total = outbox.listing(ct.db, state, (page - 1) * per_page, per_page)
+    items = [
+        {
+            "delivery_id": row["delivery_id"],
+            "position": int(row["position"]),
+            "case": row["case_id"],
+            "unit": row["unit"],
+            "kind": row["deadline"],
+            "due": row["due"],
+            "record": row["record"],
+            "detected_at": row["detected_at"],
+            "state": row["status"],
+            "attempts": int(row["attempts"]),
+            "next_attempt_at": moment(row["next_attempt_at"])
+            if row["status"] == outbox.PENDING
+            else None,
+            "delivered_at": moment(row["delivered_at"]),
+            "last_error": row["last_error"],
+        }
+        for row in rows
+    ]
+    body = {
+        "items": items,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "counts": outbox.counts(ct.db),
+        "links": links(page, per_page, total),
     }
     return jsonify(body)

@@ -13,8 +13,15 @@ from rq.cron import CronScheduler
 from rq.exceptions import SchedulerNotFound
 
 from casetrail.config import Settings
-from workers.deadlines import SWEEP_TIMEOUT_SECONDS, sweep_interval, sweep_job
+from workers.deadlines import (
+    FULL_SWEEP_INTERVAL_SECONDS,
+    SWEEP_TIMEOUT_SECONDS,
+    full_sweep_job,
+    sweep_interval,
+    sweep_job,
+)
 from workers.jobs import checkpoint_job, safety_net
+from workers.notify import NOTIFY_TIMEOUT_SECONDS, notify_interval, notify_job
 from workers.redis_conn import connect
 from workers.resilience import ride_out
 
@@ -86,4 +93,21 @@ def register(register_job: object, settings: Settings) -> None:
         job_timeout=SWEEP_TIMEOUT_SECONDS,
         result_ttl=60,
         name=f"{settings.queue_name}:deadline-sweep",
+    )
+    register_job(
+        full_sweep_job,
+        settings.queue_name,
+        interval=FULL_SWEEP_INTERVAL_SECONDS,
+        job_timeout=SWEEP_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:deadline-full-sweep",
+    )
+    # Webhook notifications of the recorded warnings and breaches (workers.notify).
+    register_job(
+        notify_job,
+        settings.queue_name,
+        interval=notify_interval(),
+        job_timeout=NOTIFY_TIMEOUT_SECONDS,
+        result_ttl=60,
+        name=f"{settings.queue_name}:deadline-notify",
     )

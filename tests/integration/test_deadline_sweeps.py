@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +22,7 @@ from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from domain.deadlines import DUE_SOON, OVERDUE, RUNNING_STATES, deadlines_of, parse_leads
 from domain.errors import CasetrailError
+from projections import engine_for
 from store.chain_links import CHAIN_TABLE
 from tests.dispute_builders import PERSONAL_DATA, event_data, registration
 from tests.integration.projection_support import (
@@ -30,6 +31,7 @@ from tests.integration.projection_support import (
     process_env,
 )
 from tests.units import TEST_UNITS
+from workers.incremental import IncrementalSweeps
 from workers.sweeps import DeadlineSweeper, deadline_log_id
 
 WORKER = Actor(user_id="u_worker", role="caseworker", unit="320102")
@@ -236,7 +238,9 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Casetrail
 
 
 event_step = st.tuples(st.just("event"), st.integers(0, 5), st.integers(0, 8), st.integers(1, 40))
-sweep_step = st.tuples(st.just("sweep"), st.booleans(), st.just(0))
+# (sweep, again, how): 0 the given cases, 1 incremental, 2 incremental after the inbox
+# read model caught up (its due days drive the sweeps that time alone makes due).
+sweep_step = st.tuples(st.just("sweep"), st.booleans(), st.integers(0, 2))
 step = st.one_of(
     st.tuples(st.just("open"), st.sampled_from(sorted(STEPS)), st.integers(0, 40)),
     event_step,
@@ -260,9 +264,10 @@ def test_recorded_warnings_and_breaches_equal_the_brute_force_set(
     clock.set(START)
     leads = parse_leads("dispute_time_limit=3,report_in=2,leave_return=1,monitoring_end=5")
     sweeper = DeadlineSweeper(ct.app, ct.db, clock, leads)
+    incremental = IncrementalSweeps(ct, sweeper, name=uuid4().hex)
     brute = BruteForce(ct, leads)
     cases: list[tuple[str, str]] = []
-    for what, a, b, *rest in [*steps, ("advance", 9, 0), ("sweep", False, 0)]:
+    for what, a, b, *rest in [*steps, ("advance", 9, 0), ("sweep", False, 2)]:
         today = cst_date(clock.now())
         if what == "open":
             cases.append((open_case(ct, a, today, b), a))
@@ -283,7 +288,12 @@ def test_recorded_warnings_and_breaches_equal_the_brute_force_set(
             clock.advance(timedelta(days=a, hours=b))
         elif what == "sweep":
             ids = [case_id for case_id, _ in cases]
-            sweeper.sweep(ids, chunk=3)
+            if b == 0:
+                sweeper.sweep(ids, chunk=3)
+            else:
+                if b == 2:
+                    engine_for(ct).catch_up()
+                incremental.sweep(universe=set(ids))
             if a:  # a second sweep at the same moment records nothing
                 assert sweeper.sweep(ids).as_dict()["warnings"] == 0
             brute.sweep_at(ids, today)
@@ -397,3 +407,31 @@ def test_sweeps_from_several_processes_at_once_record_each_deadline_once(
         "DeadlineResolved": 0,
     }
     assert casetrail.audit.verify().ok
+
+
+def test_an_incremental_sweep_takes_only_the_cases_that_changed(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    clock.set(START)
+    ids = [
+        casetrail.service.open_case(
+            WORKER, "dispute", "320102", "DisputeRegistered", registration()
+        ).id
+        for _ in range(3)
+    ]
+    sweeps = IncrementalSweeps(casetrail)
+    assert sweeps.sweep()["mode"] == "full"
+    engine_for(casetrail).catch_up()
+    assert sweeps.sweep() == {**sweeps.sweep(), "cases": 0}  # nothing changed
+    actor, data = dispute_step("DisputeTriaged", cst_date(clock.now()), 0)
+    casetrail.service.append(actor, ids[0], "DisputeTriaged", data)
+    engine_for(casetrail).catch_up()
+    assert sweeps.sweep()["cases"] == 1
+    clock.advance(timedelta(days=8))  # every dispute's limit is now within its lead
+    report = sweeps.sweep()
+    assert (report["mode"], report["cases"], report["warnings"]) == ("incremental", 3, 3)
+    assert sweeps.sweep()["cases"] == 0
+    clock.advance(timedelta(days=3))  # and past it
+    report = sweeps.sweep()
+    assert (report["cases"], report["breaches"]) == (3, 3)
+    assert sweeps.sweep(full=True)["cases"] == 3

@@ -4,6 +4,7 @@ warnings and breaches for supervisors."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import cst_date
-from projections import engine_for
+from projections import engine_for, outbox
 from tests.web.conftest import HOME, INSIDE, OUTSIDE, Tokens
 from workers.sweeps import sweeper_of
 
@@ -182,3 +183,35 @@ def test_the_table_of_deadlines_is_served_with_the_rules(
     assert table["report_in"]["lead_days"] == 2
     assert table["monitoring_end"]["must_act"] == "supervisor"
     assert set(table) >= {"dispute_time_limit", "judicial_confirmation", "leave_return"}
+
+
+def test_admins_list_the_webhook_outbox_by_state(
+    web_casetrail: Casetrail, client: FlaskClient, tokens: Tokens, cases: dict[str, str]
+) -> None:
+    web_casetrail.deadlines.sweep()
+    outbox.fill(web_casetrail.app, web_casetrail.db, time.time())
+    response = client.get(
+        "/api/v1/notifications",
+        query_string={"state": "pending", "per_page": 2},
+        headers=tokens.headers("admin"),
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["counts"]["pending"] == body["total"] >= 4
+    assert len(body["items"]) == 2 and body["links"]["next"]
+    assert {i["state"] for i in body["items"]} == {"pending"}
+    assert all(i["delivery_id"] and i["next_attempt_at"] for i in body["items"])
+    assert "趙某某" not in str(body)
+    delivered = client.get(
+        "/api/v1/notifications",
+        query_string={"state": "delivered"},
+        headers=tokens.headers("admin"),
+    ).get_json()
+    assert delivered["items"] == [] and delivered["total"] == 0
+    for role in ("caseworker", "supervisor", "auditor"):
+        refused = client.get("/api/v1/notifications", headers=tokens.headers(role))
+        assert refused.status_code == 403
+    bad = client.get(
+        "/api/v1/notifications", query_string={"state": "lost"}, headers=tokens.headers("admin")
+    )
+    assert bad.status_code == 422

@@ -1,0 +1,252 @@
+"""The notification outbox: every recorded deadline warning and breach (workers.sweeps),
+once, as a row to deliver to the webhook (workers.notify delivers them).
+
+Why it cannot lose a record: the outbox is derived from the hash-chained log, never written
+beside it by the sweep. A row is keyed by the record's position in the log, and a scan
+cursor says how far the log has been read; `fill()` reads the log after the cursor, inserts
+a row for each warning and breach (`ON CONFLICT DO NOTHING`) and moves the cursor, in one
+transaction. The log commits in position order (PostgreSQL: the events table is locked
+around an append; SQLite: one writer), so nothing is ever committed behind the cursor. A
+process killed before the commit leaves the cursor where it was and the next fill reads the
+same records again; two fills at once insert the same rows once (the key) and the cursor
+only moves forward. So each record gets exactly one row, whatever dies when, and a sweep
+does not even have to know the outbox exists.
+
+A row is `pending` until delivered (`delivered`) or given up (`failed`, after retrying for
+`give_up` seconds, a day by default). Workers claim due rows for a while (a lease:
+`lease_until`), under `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL and the writer lock
+on SQLite, so two workers never deliver a row at once; a worker that dies mid-delivery
+leaves its lease to lapse and another delivers the row again (at least once, with the same
+delivery id, derived from the record's event id: the receiver deduplicates on it).
+
+Rows hold ids and dates only (case, unit, deadline type, due), never personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from casetrail.application import CaseApplication
+from casetrail.audit import records as stored
+from store.chain_links import CHAIN_TABLE
+from store.db import Database
+
+OUTBOX_TABLE = "notification_outbox"
+CURSOR_TABLE = "notification_cursor"
+DELIVERY_NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/webhook-delivery")
+NOTIFIED_TYPES = {"DeadlineWarned": "warning", "DeadlineBreached": "breach"}
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+STATUSES = (PENDING, DELIVERED, FAILED)
+# Log entries read per fill transaction.
+SCAN = 5000
+ERROR_CHARS = 200
+
+_created: set[int] = set()
+_created_lock = threading.Lock()
+
+
+def delivery_id(log_id: str | UUID, version: int) -> str:
+    """The delivery id of a record: derived from its event's id (stream and version)."""
+    return str(uuid5(DELIVERY_NAMESPACE, f"{UUID(str(log_id))}:{int(version)}"))
+
+
+def create_tables(db: Database) -> None:
+    """The outbox and its scan cursor (once a process per database)."""
+    with _created_lock:
+        if id(db) in _created:
+            return
+        db.execute_script(
+            [
+                f"CREATE TABLE IF NOT EXISTS {OUTBOX_TABLE} (position BIGINT PRIMARY KEY, "
+                "delivery_id TEXT NOT NULL, case_id TEXT NOT NULL, unit TEXT NOT NULL, "
+                "deadline TEXT NOT NULL, due TEXT NOT NULL, record TEXT NOT NULL, "
+                "detected_at TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, "
+                "attempts INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+                "next_attempt_at DOUBLE PRECISION NOT NULL, "
+                "lease_until DOUBLE PRECISION NOT NULL, "
+                "delivered_at DOUBLE PRECISION, last_error TEXT)",
+                f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_due ON {OUTBOX_TABLE} "
+                "(status, next_attempt_at)",
+                f"CREATE TABLE IF NOT EXISTS {CURSOR_TABLE} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL)",
+            ]
+        )
+        _created.add(id(db))
+
+
+def body_of(data: dict[str, Any], record: str, detected_at: str, delivery: str) -> str:
+    """The webhook's JSON body: ids and dates only, keys sorted, no spaces."""
+    return json.dumps(
+        {
+            "delivery": delivery,
+            "case": data["case"],
+            "case_kind": data["kind"],
+            "unit": data["unit"],
+            "deadline": data["deadline"],
+            "ref": data["ref"],
+            "due": data["due"],
+            "state": record,
+            "detected_at": detected_at,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+
+
+def fill(app: CaseApplication, db: Database, now: float, *, scan: int = SCAN) -> int:
+    """Adds an outbox row for each warning and breach recorded since the cursor; the number
+    of rows added. Reads the log to its end, `scan` entries a transaction."""
+    create_tables(db)
+    added = 0
+    while True:
+        with db.transaction() as cur:
+            row = cur.execute(
+                f"SELECT position FROM {CURSOR_TABLE} WHERE name = 'deadlines'"
+            ).fetchone()
+            after = int(row["position"]) if row else 0
+            links = cur.execute(
+                f"SELECT position, case_id, version, event_type FROM {CHAIN_TABLE} "
+                "WHERE position > ? ORDER BY position LIMIT ?",
+                (after, scan),
+            ).fetchall()
+            if not links:
+                return added
+            wanted = {int(r["position"]): r for r in links if r["event_type"] in NOTIFIED_TYPES}
+            rows = []
+            recorder: Any = app.recorder
+            for found in stored.read_stored_at(db, recorder.events_table_name, sorted(wanted)):
+                event: Any = app.mapper.to_domain_event(stored.as_stored_event(found))
+                link = wanted[int(found.position)]
+                record = NOTIFIED_TYPES[str(link["event_type"])]
+                delivery = delivery_id(str(link["case_id"]), int(link["version"]))
+                detected_at = event.timestamp.isoformat()
+                data = event.data
+                rows.append(
+                    (
+                        int(found.position),
+                        delivery,
+                        data["case"],
+                        data["unit"],
+                        data["deadline"],
+                        data["due"],
+                        record,
+                        detected_at,
+                        body_of(data, record, detected_at, delivery),
+                        PENDING,
+                        0,
+                        now,
+                        now,
+                        0.0,
+                    )
+                )
+            if rows:
+                cur.executemany(
+                    f"INSERT INTO {OUTBOX_TABLE} (position, delivery_id, case_id, unit, "
+                    "deadline, due, record, detected_at, body, status, attempts, created_at, "
+                    "next_attempt_at, lease_until) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
+                    rows,
+                )
+                added += len(rows)
+            last = int(links[-1]["position"])
+            cur.execute(
+                f"INSERT INTO {CURSOR_TABLE} (name, position) VALUES ('deadlines', ?) "
+                f"ON CONFLICT (name) DO UPDATE SET position = excluded.position "
+                f"WHERE {CURSOR_TABLE}.position < excluded.position",
+                (last,),
+            )
+        if len(links) < scan:
+            return added
+
+
+@dataclass(frozen=True)
+class Claimed:
+    position: int
+    delivery_id: str
+    body: str
+    attempts: int
+    created_at: float
+
+
+def claim(db: Database, now: float, lease: float, limit: int) -> list[Claimed]:
+    """Up to `limit` pending rows due by `now`, leased until `now + lease`."""
+    create_tables(db)
+    lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else ""
+    with db.transaction() as cur:
+        rows = cur.execute(
+            f"SELECT position FROM {OUTBOX_TABLE} WHERE status = ? AND next_attempt_at <= ? "
+            f"AND lease_until <= ? ORDER BY next_attempt_at, position LIMIT ?{lock}",
+            (PENDING, now, now, limit),
+        ).fetchall()
+        positions = [int(r["position"]) for r in rows]
+        if not positions:
+            return []
+        marks = ", ".join("?" for _ in positions)
+        cur.execute(
+            f"UPDATE {OUTBOX_TABLE} SET lease_until = ?, attempts = attempts + 1 "
+            f"WHERE position IN ({marks})",
+            (now + lease, *positions),
+        )
+        claimed = cur.execute(
+            f"SELECT position, delivery_id, body, attempts, created_at FROM {OUTBOX_TABLE} "
+            f"WHERE position IN ({marks}) ORDER BY position",
+            positions,
+        ).fetchall()
+    return [
+        Claimed(
+            int(r["position"]),
+            str(r["delivery_id"]),
+            str(r["body"]),
+            int(r["attempts"]),
+            float(r["created_at"]),
+        )
+        for r in claimed
+    ]
+
+
+def delivered(db: Database, position: int, now: float) -> None:
+    with db.transaction() as cur:
+        cur.execute(
+            f"UPDATE {OUTBOX_TABLE} SET status = ?, delivered_at = ?, lease_until = 0, "
+            "last_error = NULL WHERE position = ? AND status = ?",
+            (DELIVERED, now, position, PENDING),
+        )
+
+
+def retry(db: Database, position: int, next_attempt_at: float | None, error: str) -> None:
+    """A failed attempt: tried again at `next_attempt_at`, or given up (`None`)."""
+    status = PENDING if next_attempt_at is not None else FAILED
+    with db.transaction() as cur:
+        cur.execute(
+            f"UPDATE {OUTBOX_TABLE} SET status = ?, next_attempt_at = ?, lease_until = 0, "
+            "last_error = ? WHERE position = ? AND status = ?",
+            (status, next_attempt_at or 0.0, error[:ERROR_CHARS], position, PENDING),
+        )
+
+
+def listing(
+    db: Database, status: str | None, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Outbox rows, newest record first, and how many there are (of that status)."""
+    create_tables(db)
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    total = db.query_one(f"SELECT COUNT(*) AS n FROM {OUTBOX_TABLE} {where}", params)
+    rows = db.query(
+        f"SELECT position, delivery_id, case_id, unit, deadline, due, record, detected_at, "
+        f"status, attempts, next_attempt_at, delivered_at, last_error FROM {OUTBOX_TABLE} "
+        f"{where} ORDER BY position DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return rows, int(total["n"]) if total else 0
+
+
+def counts(db: Database) -> dict[str, int]:
+    create_tables(db)
+    rows = db.query(f"SELECT status, COUNT(*) AS n FROM {OUTBOX_TABLE} GROUP BY status")
+    found = {str(r["status"]): int(r["n"]) for r in rows}
+    return {status: found.get(status, 0) for status in STATUSES}
