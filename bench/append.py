@@ -152,11 +152,12 @@ def gunicorn(
     env = {
         **os.environ,
         **settings_env(settings),
+        # Each client appends as fast as it can: the per-token rate limit is off unless the
+        # caller's environment sets one (bench.ab `NAME=PATH:CASETRAIL_RATE_LIMIT=…`).
+        "CASETRAIL_RATE_LIMIT": "",
         **(extra_env or {}),
         "CASETRAIL_BIND": f"127.0.0.1:{port}",
         "CASETRAIL_LOG_LEVEL": "warning",
-        # Each client appends as fast as it can: the per-token rate limit is not measured.
-        "CASETRAIL_RATE_LIMIT": "",
     }
     gunicorn_bin = gunicorn_bin or str(Path(sys.executable).with_name("gunicorn"))
     with log.open("wb") as out:
