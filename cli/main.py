@@ -17,10 +17,10 @@ from cli.init import init
 from cli.people import people
 from cli.store import build, refuse
 from cli.up import up
+from cli.users import users
 from cli.witness import witness
 from cli.workers import cron, projections, worker
 from domain.errors import CasetrailError
-from domain.roles import ROLES
 
 
 class Errors(click.Group):
@@ -72,23 +72,6 @@ def units_list() -> None:
         click.echo(json.dumps(unit.__dict__, ensure_ascii=False))
 
 
-@main.group()
-def users() -> None:
-    """Users and their bearer tokens."""
-
-
-@users.command("create")
-@click.argument("name")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--unit", required=True, help="The user's unit code.")
-def users_create(name: str, role: str, unit: str) -> None:
-    """Creates a user and prints their bearer token once (only its hash is kept)."""
-    ct = build()
-    user, token = ct.directory.create_user(name, role, unit)
-    click.echo(f"user {user.id} ({user.role} at {user.unit})")
-    click.echo(f"token: {token}")
-
-
 def read_units(file: Path) -> list[dict[str, Any]]:
     """The units of a JSON file, checked before the store is touched."""
     expected = 'expected a JSON list (or {"units": [...]}) of {"code", "name", "parent"}'
@@ -111,6 +94,7 @@ def read_units(file: Path) -> list[dict[str, Any]]:
 
 
 main.add_command(init)
+main.add_command(users)
 main.add_command(up)
 main.add_command(demo)
 main.add_command(worker)
