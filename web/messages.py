@@ -122,6 +122,21 @@ MESSAGES_ZH: dict[str, str] = {
     "port_in_use": "端口已被其他进程占用；请停止该进程或用 --port 另选端口。",
     "bind_failed": "无法在该地址和端口上监听。",
     "parked_event_not_found": "找不到该暂停事件。",
+    # The backups, personal data, transfers and the metrics' scrape (added with them).
+    "backup_failed": "备份失败：未能取得存储的一致副本。",
+    "target_not_empty": "恢复的目标不是空的：请指定一个新的数据目录（或新的 schema）。",
+    "case_open": "此人仍有未结案件，不能删除其个人信息。",
+    "within_retention": "仍在保存期限内，不能删除其个人信息。",
+    "person_not_found": "找不到此人的记录。",
+    "no_person_keys": "此存储未启用个人密钥，无法按人删除个人信息。",
+    "role_cannot_read": "您的角色不能查阅案件。",
+    "transfer_required": "案件移交须由接收单位确认：请提出移交（TransferProposed），待对方接受。",
+    "transfer_pending": "此案件已有待确认的移交。",
+    "no_pending_transfer": "此案件没有待确认的移交。",
+    "transfer_unit_mismatch": "只有移交指定的接收单位（或其上级）可以接受或拒绝。",
+    "transfer_up_the_chain": "不能移交给本单位或其上级单位。",
+    "transfer_accepted_by_proposer": "提出移交的人不能自己接受移交。",
+    "unauthenticated": "抓取指标需要指标令牌（Authorization: Bearer）。",
 }
 
 CHINESE = "zh"

@@ -188,7 +188,7 @@ def test_the_table_of_deadlines_is_served_with_the_rules(
 def test_admins_list_the_webhook_outbox_by_state(
     web_casetrail: Casetrail, client: FlaskClient, tokens: Tokens, cases: dict[str, str]
 ) -> None:
-    web_casetrail.deadlines.sweep()
+    sweeper_of(web_casetrail).sweep()
     outbox.fill(web_casetrail.app, web_casetrail.db, time.time())
     response = client.get(
         "/api/v1/notifications",
