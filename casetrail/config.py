@@ -74,7 +74,7 @@ class Settings:
             database_schema=_database_schema(env, problems),
             redis_url=_redis_url(env, problems),
             cipher_key=_cipher_key(env, problems),
-            master_key=env.get("CASETRAIL_MASTER_KEY") or None,
+            master_key=_aes_key(env, "CASETRAIL_MASTER_KEY", problems),
             signing_key=_signing_key(env, problems),
             queue_name=env.get("CASETRAIL_QUEUE") or "casetrail",
             catch_up_interval=_positive_int(env, "CASETRAIL_CATCHUP_INTERVAL", 30, problems),
@@ -197,7 +197,12 @@ def _redis_url(env: Mapping[str, str], problems: list[str]) -> str | None:
 
 
 def _cipher_key(env: Mapping[str, str], problems: list[str]) -> str | None:
-    key = env.get("CASETRAIL_CIPHER_KEY") or None
+    return _aes_key(env, "CASETRAIL_CIPHER_KEY", problems)
+
+
+def _aes_key(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    """An AES key given as base64: the cipher key, the per-person keys' master key."""
+    key = env.get(name) or None
     if key is None:
         return None
     try:
@@ -207,7 +212,7 @@ def _cipher_key(env: Mapping[str, str], problems: list[str]) -> str | None:
     if size not in AES_KEY_SIZES:
         wrong = "is not base64" if size < 0 else f"decodes to {size} bytes"
         problems.append(
-            f"CASETRAIL_CIPHER_KEY: the key {wrong}; expected the base64 of a 16, 24 or "
+            f"{name}: the key {wrong}; expected the base64 of a 16, 24 or "
             '32-byte AES key, e.g. from `python3 -c "import base64, os; '
             'print(base64.b64encode(os.urandom(32)).decode())"`'
         )

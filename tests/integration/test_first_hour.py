@@ -137,6 +137,10 @@ BAD_SETTINGS = [
         "error (bad_config): CASETRAIL_CIPHER_KEY: the key decodes to 5 bytes; expected",
     ),
     (
+        {"CASETRAIL_MASTER_KEY": "c2hvcnQ="},
+        "error (bad_config): CASETRAIL_MASTER_KEY: the key decodes to 5 bytes; expected",
+    ),
+    (
         {"CASETRAIL_DATABASE_URL": "mysql://root@localhost/casetrail"},
         "error (bad_config): CASETRAIL_DATABASE_URL: the scheme mysql:// is not supported",
     ),
