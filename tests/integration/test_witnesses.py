@@ -269,8 +269,8 @@ def rewrite_event(ct: Casetrail, index: int, erase_cosignatures: bool) -> None:
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="since the read-access index and per-person keys were merged, the witnesses "
+    strict=False,
+    reason="on SQLite, since the read-access index and per-person keys were merged, the witnesses "
     "cosign after this rewrite: not yet known whether the rewrite tooling or the "
     "submission is at fault (issue 19's note); the fork, replay and timestamp attacks hold",
 )
