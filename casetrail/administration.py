@@ -82,59 +82,98 @@ class AdministrationLog:
 
     def record(self, actor: Actor, event_type: str, data: dict[str, Any]) -> None:
         """Appends one act; raises if it cannot be recorded (then the act is not done)."""
-        cls = EVENT_TYPES[event_type]
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                self._append(actor, cls, data)
-                return
-            except IntegrityError:
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        append_to_log(
+            self.app,
+            self.db,
+            self.clock,
+            ADMINISTRATION_ID,
+            Administration,
+            Administration.AdministrationOpened,
+            EVENT_TYPES[event_type],
+            actor,
+            data,
+        )
 
-    def _append(self, actor: Actor, cls: type[Any], data: dict[str, Any]) -> None:
-        now = self.clock.now()
-        row = self.db.query_one(
-            f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?",
-            (str(ADMINISTRATION_ID),),
-        )
-        version = int(row["version"]) if row and row["version"] is not None else 0
-        common: dict[str, Any] = {
-            "actor": actor.user_id,
-            "actor_role": actor.role,
-            "actor_unit": actor.unit,
-            "reason": None,
-            "note": None,
-            "idempotency_key": None,
-            "timestamp": now,
-        }
-        events: list[Any] = []
-        if version == 0:
-            opened: Any = Administration.AdministrationOpened
-            version = 1
-            events.append(
-                opened(
-                    originator_id=ADMINISTRATION_ID,
-                    originator_version=version,
-                    originator_topic=get_topic(Administration),
-                    data={},
-                    **common,
-                )
+
+def append_to_log(
+    app: CaseApplication,
+    db: Database,
+    clock: Clock,
+    log_id: UUID,
+    log_class: type[Aggregate],
+    opened: type[Any],
+    event_class: type[Any],
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    reason: str | None = None,
+) -> None:
+    """Appends one event to a log that is one stream of its own (the administration log,
+    the erasures), opening the stream with its first event; hash-chained and in the Merkle
+    log like a case event. Concurrent appends race for the stream's next version: the
+    losers retry."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            _append_once(
+                app, db, clock, log_id, log_class, opened, event_class, actor, data, reason
             )
+            return
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _append_once(
+    app: CaseApplication,
+    db: Database,
+    clock: Clock,
+    log_id: UUID,
+    log_class: type[Aggregate],
+    opened: type[Any],
+    event_class: type[Any],
+    actor: Actor,
+    data: dict[str, Any],
+    reason: str | None,
+) -> None:
+    now = clock.now()
+    row = db.query_one(
+        f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?", (str(log_id),)
+    )
+    version = int(row["version"]) if row and row["version"] is not None else 0
+    common: dict[str, Any] = {
+        "actor": actor.user_id,
+        "actor_role": actor.role,
+        "actor_unit": actor.unit,
+        "reason": reason,
+        "note": None,
+        "idempotency_key": None,
+        "timestamp": now,
+    }
+    events: list[Any] = []
+    if version == 0:
+        version = 1
         events.append(
-            cls(
-                originator_id=ADMINISTRATION_ID, originator_version=version + 1, data=data, **common
+            opened(
+                originator_id=log_id,
+                originator_version=version,
+                originator_topic=get_topic(log_class),
+                data={},
+                **common,
             )
         )
-        chain = [
-            ChainEntry(
-                event_type=type(event).__name__,
-                recorded_at=now.isoformat(),
-                actor=actor.user_id,
-                actor_role=actor.role,
-                actor_unit=actor.unit,
-            )
-            for event in events
-        ]
-        # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
-        self.app.save(*events, chain=chain)
+    events.append(
+        event_class(originator_id=log_id, originator_version=version + 1, data=data, **common)
+    )
+    chain = [
+        ChainEntry(
+            event_type=type(event).__name__,
+            recorded_at=now.isoformat(),
+            actor=actor.user_id,
+            actor_role=actor.role,
+            actor_unit=actor.unit,
+        )
+        for event in events
+    ]
+    # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
+    app.save(*events, chain=chain)

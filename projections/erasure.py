@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sqlite3
 import time
 from contextlib import closing
@@ -22,21 +21,17 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import get_topic
 
+from casetrail.administration import append_to_log
 from casetrail.bootstrap import Casetrail
 from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE, PersonKeys
 from domain.case import Actor, RecordedEvent
 from domain.errors import CaseNotFound, InvalidData, RuleViolation
-from evidence.chain import ChainEntry
 from evidence.envelope import subject_hash
 from projections import engine_for
 from projections.generations import GENERATIONS_TABLE
-from store.chain_links import CHAIN_TABLE
 
 ERASURES_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/erasures")
-MAX_ATTEMPTS = 32
 
 
 class Erasures(Aggregate):
@@ -124,60 +119,18 @@ def erase_person(
 
 
 def _append(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> None:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            _append_once(ct, actor, reason, data)
-            return
-        except IntegrityError:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-
-
-def _append_once(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> None:
-    now = ct.clock.now()
-    row = ct.db.query_one(
-        f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?",
-        (str(ERASURES_ID),),
+    append_to_log(
+        ct.app,
+        ct.db,
+        ct.clock,
+        ERASURES_ID,
+        Erasures,
+        Erasures.ErasuresOpened,
+        Erasures.PersonErased,
+        actor,
+        data,
+        reason=reason,
     )
-    version = int(row["version"]) if row and row["version"] is not None else 0
-    common: dict[str, Any] = {
-        "actor": actor.user_id,
-        "actor_role": actor.role,
-        "actor_unit": actor.unit,
-        "reason": reason,
-        "note": None,
-        "idempotency_key": None,
-        "timestamp": now,
-    }
-    events: list[Any] = []
-    if version == 0:
-        opened: Any = Erasures.ErasuresOpened
-        version = 1
-        events.append(
-            opened(
-                originator_id=ERASURES_ID,
-                originator_version=version,
-                originator_topic=get_topic(Erasures),
-                data={},
-                **common,
-            )
-        )
-    erased: Any = Erasures.PersonErased
-    events.append(
-        erased(originator_id=ERASURES_ID, originator_version=version + 1, data=data, **common)
-    )
-    chain = [
-        ChainEntry(
-            event_type=type(event).__name__,
-            recorded_at=now.isoformat(),
-            actor=actor.user_id,
-            actor_role=actor.role,
-            actor_unit=actor.unit,
-        )
-        for event in events
-    ]
-    ct.app.save(*events, chain=chain)
 
 
 def _forget_in_read_models(ct: Casetrail, case_ids: list[str]) -> None:
