@@ -30,7 +30,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from domain.errors import CasetrailError, ConfigError
-from store import access_index, chain_links, idempotency
+from store import beside_events
 from store.chain_links import ChainLink
 from store.db import Cursor, Database
 
@@ -129,12 +129,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(
-            SQL(statement).format()
-            for statement in [
-                *chain_links.create_statements(),
-                *idempotency.create_statements(),
-                *access_index.create_statements(),
-            ]
+            SQL(statement).format() for statement in beside_events.create_statements()
         )
 
     def insert_events(
@@ -154,9 +149,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events)
             positions = [row["notification_id"] for row in curs.fetchall()]
             cur = PostgresDbCursor(curs)
-            links = chain_links.write_links(cur, stored_events, positions, **kwargs)
-            idempotency.record_key(cur, stored_events, positions, **kwargs)
-            access_index.write_rows(cur, stored_events, positions, **kwargs)
+            links = beside_events.write_beside_events(cur, stored_events, positions, **kwargs)
         return links
 
 

@@ -46,7 +46,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment
 
-from store import access_index, chain_links, idempotency
+from store import beside_events
 from store.chain_links import ChainLink
 from store.db import Cursor, Database
 
@@ -329,9 +329,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            *chain_links.create_statements(),
-            *idempotency.create_statements(),
-            *access_index.create_statements(),
+            *beside_events.create_statements(),
         ]
 
     def _insert_linked(
@@ -339,10 +337,7 @@ class CaseEventRecorder(LockedRecorder, SQLiteApplicationRecorder):
     ) -> list[ChainLink]:
         positions = list(super()._insert_events(c, stored_events, **kwargs) or [])
         cur = SQLiteDbCursor(c)
-        links = chain_links.write_links(cur, stored_events, positions, **kwargs)
-        idempotency.record_key(cur, stored_events, positions, **kwargs)
-        access_index.write_rows(cur, stored_events, positions, **kwargs)
-        return links
+        return beside_events.write_beside_events(cur, stored_events, positions, **kwargs)
 
 
 class TrackingRecorder(LockedCreate, SQLiteTrackingRecorder):
