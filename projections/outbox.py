@@ -25,7 +25,6 @@ Rows hold ids and dates only (case, unit, deadline type, due), never personal da
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -45,9 +44,6 @@ STATUSES = (PENDING, DELIVERED, FAILED)
 SCAN = 5000
 ERROR_CHARS = 200
 
-_created: set[int] = set()
-_created_lock = threading.Lock()
-
 
 def delivery_id(log_id: str | UUID, version: int) -> str:
     """The delivery id of a record: derived from its event's id (stream and version)."""
@@ -56,10 +52,9 @@ def delivery_id(log_id: str | UUID, version: int) -> str:
 
 def create_tables(db: Database) -> None:
     """The outbox and its scan cursor (once a process per database)."""
-    with _created_lock:
-        if id(db) in _created:
-            return
-        db.execute_script(
+    db.once(
+        "outbox",
+        lambda: db.execute_script(
             [
                 f"CREATE TABLE IF NOT EXISTS {OUTBOX_TABLE} (position BIGINT PRIMARY KEY, "
                 "delivery_id TEXT NOT NULL, case_id TEXT NOT NULL, unit TEXT NOT NULL, "
@@ -74,8 +69,8 @@ def create_tables(db: Database) -> None:
                 f"CREATE TABLE IF NOT EXISTS {CURSOR_TABLE} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL)",
             ]
-        )
-        _created.add(id(db))
+        ),
+    )
 
 
 def body_of(data: dict[str, Any], record: str, detected_at: str, delivery: str) -> str:

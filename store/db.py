@@ -10,8 +10,9 @@ module imports neither: the stores import it.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -107,6 +108,18 @@ class Database(ABC):
 
     def __init__(self, datastore: Any) -> None:
         self.datastore = datastore
+        self._done: set[str] = set()
+        self._done_lock = threading.Lock()
+
+    def once(self, name: str, setup: Callable[[], None]) -> None:
+        """Runs `setup` the first time `name` is asked of this database object (tables a
+        module creates on first use). Kept on the object, not by `id()`, which a later
+        database may reuse once this one is gone."""
+        with self._done_lock:
+            if name in self._done:
+                return
+            setup()
+            self._done.add(name)
 
     @abstractmethod
     def cursor(self, raw: Any) -> Cursor:

@@ -32,7 +32,6 @@ from store.chain_links import CHAIN_TABLE
 from workers.sweeps import DeadlineSweeper, SweepReport, sweeper_of
 
 CURSOR_TABLE = "deadline_sweep_cursor"
-_set_up: set[int] = set()
 
 
 @dataclass
@@ -87,9 +86,7 @@ class IncrementalSweeps:
 
     def candidates(self, cursor: Cursor, today: date) -> set[str]:
         engine = engine_for(self.ct)
-        if id(self.db) not in _set_up:  # the read models' tables, once a process
-            engine.setup()
-            _set_up.add(id(self.db))
+        self.db.once("read models", engine.setup)  # their tables, once a process
         generation = engine.active_generation("inbox")
         inbox_position = engine.position("inbox", generation) if generation else 0
         found = self.changed_since(min(cursor.position, inbox_position))
