@@ -35,6 +35,7 @@ from evidence.verifier import (
     _hex32,
     _int,
     _uuid,
+    link_key,
     match_roots,
     open_checkpoints,
     stream_label,
@@ -105,18 +106,12 @@ class RangeChecker:
         partial, report = self.partial, self.report
         in_range: dict[Key, LinkRow] = {}
         for link in range_links:
-            link_case, link_version = _uuid(link.case_id), _int(link.version)
-            if link_case is None or link_version is None:
-                report.add(
-                    "malformed_link",
-                    f"A hash-chain row names no valid case and version ({link.case_id!r}, "
-                    f"{link.version!r}): the row was altered.",
-                    position=_int(link.position),
-                )
+            key = link_key(link, report)
+            if key is None:
                 continue
-            if (link_case, link_version) in in_range:
-                partial.irregular.add(link_case)
-            in_range[(link_case, link_version)] = link
+            if key in in_range:
+                partial.irregular.add(key[0])
+            in_range[key] = link
         keys = [(_uuid(row.case_id), _int(row.version)) for row in rows]
         by_key = dict(in_range)
         absent = [k for k in keys if k[0] is not None and k[1] is not None and k not in by_key]

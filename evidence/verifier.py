@@ -155,6 +155,20 @@ def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
+def link_key(link: LinkRow, report: Report) -> tuple[str, int] | None:
+    """A hash-chain row's (case, version), or None with a `malformed_link` problem."""
+    link_case, link_version = _uuid(link.case_id), _int(link.version)
+    if link_case is None or link_version is None:
+        report.add(
+            "malformed_link",
+            f"A hash-chain row names no valid case and version ({link.case_id!r}, "
+            f"{link.version!r}): the row was altered.",
+            position=_int(link.position),
+        )
+        return None
+    return link_case, link_version
+
+
 def _hex32(value: Any) -> bytes | None:
     if not isinstance(value, str) or len(value) != 64 or value != value.lower():
         return None
@@ -233,15 +247,10 @@ def verify_log(
     report.log_size = len(rows)
     links_by_key: dict[tuple[str, int], LinkRow] = {}
     for link in links:
-        link_case, link_version = _uuid(link.case_id), _int(link.version)
-        if link_case is None or link_version is None:
-            report.add(
-                "malformed_link",
-                f"A hash-chain row names no valid case and version ({link.case_id!r}, "
-                f"{link.version!r}): the row was altered.",
-                position=_int(link.position),
-            )
+        keyed = link_key(link, report)
+        if keyed is None:
             continue
+        link_case, link_version = keyed
         if (link_case, link_version) in links_by_key:
             report.add(
                 "duplicate_link",
