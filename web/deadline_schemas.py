@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from domain.deadlines import DEADLINE_TYPES, DUE_SOON, OVERDUE
 from domain.kinds import KINDS
 from domain.schemas import StrictSchema, unit_code
-from web.schemas import MAX_PER_PAGE, Links, ReadYourWrites
+from web.schemas import MAX_PER_PAGE, Paged, ReadYourWrites
 
 RECORD_STATES = ("warning", "breached", "resolved")
 MAX_RECORDS_PER_PAGE = 500
@@ -55,14 +55,10 @@ class InboxCounts(Schema):
     overdue = fields.Integer(required=True)
 
 
-class InboxResponse(Schema):
+class InboxResponse(Paged):
     items = fields.List(fields.Nested(InboxItem), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
     counts = fields.Nested(InboxCounts, required=True)
     today = fields.Date(required=True, metadata={"description": "Today in China Standard Time"})
-    links = fields.Nested(Links, required=True)
 
 
 class DeadlinesQuery(StrictSchema):
@@ -104,12 +100,8 @@ class DeadlineRecord(Schema):
     resolution = fields.Nested(Resolution, allow_none=True, required=True)
 
 
-class DeadlinesResponse(Schema):
+class DeadlinesResponse(Paged):
     items = fields.List(fields.Nested(DeadlineRecord), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    links = fields.Nested(Links, required=True)
 
 
 class NotificationsQuery(StrictSchema):
@@ -140,10 +132,6 @@ class NotificationCounts(Schema):
     failed = fields.Integer(required=True)
 
 
-class NotificationsResponse(Schema):
+class NotificationsResponse(Paged):
     items = fields.List(fields.Nested(Notification), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
     counts = fields.Nested(NotificationCounts, required=True)
-    links = fields.Nested(Links, required=True)

@@ -221,6 +221,15 @@ class Links(Schema):
     prev = fields.String(allow_none=True)
 
 
+class Paged(Schema):
+    """What every paged answer holds beside its items."""
+
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
+
+
 class FeedResponse(Schema):
     events = fields.List(fields.Nested(EventResponse), required=True)
     after = fields.Integer(required=True)
@@ -229,12 +238,8 @@ class FeedResponse(Schema):
     links = fields.Nested(Links, required=True)
 
 
-class CaseListResponse(Schema):
+class CaseListResponse(Paged):
     items = fields.List(fields.Dict(), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    links = fields.Nested(Links, required=True)
 
 
 class ProjectionStatus(OpenSchema):
@@ -302,12 +307,8 @@ class NewUserResponse(UserResponse):
     )
 
 
-class UserListResponse(Schema):
+class UserListResponse(Paged):
     users = fields.List(fields.Nested(UserResponse), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    links = fields.Nested(Links, required=True)
 
 
 class HealthResponse(Schema):
