@@ -10,20 +10,20 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.deadline_truth import BruteForce, chain_counts, recorded
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
-from domain.deadlines import DUE_SOON, OVERDUE, RUNNING_STATES, deadlines_of, parse_leads
+from domain.deadlines import parse_leads
 from domain.errors import CasetrailError
 from projections import engine_for
-from store.chain_links import CHAIN_TABLE
 from tests.dispute_builders import PERSONAL_DATA, event_data, registration
 from tests.integration.projection_support import (
     CASETRAIL,
@@ -32,7 +32,7 @@ from tests.integration.projection_support import (
 )
 from tests.units import TEST_UNITS
 from workers.incremental import IncrementalSweeps
-from workers.sweeps import DeadlineSweeper, deadline_log_id
+from workers.sweeps import DeadlineSweeper
 
 WORKER = Actor(user_id="u_worker", role="caseworker", unit="320102")
 STREET_WORKER = Actor(user_id="u_street", role="caseworker", unit="320102001")
@@ -167,63 +167,6 @@ def open_case(ct: Casetrail, kind: str, today: date, n: int) -> str:
     return ct.service.open_case(
         WORKER, "resettlement", "320102", "ReleaseNotified", notice(today)
     ).id
-
-
-class BruteForce:
-    """The warnings, breaches and resolutions a sweep at each moment must have recorded."""
-
-    def __init__(self, ct: Casetrail, leads: dict[str, int]) -> None:
-        self.ct = ct
-        self.leads = leads
-        self.warnings: set[tuple[str, ...]] = set()
-        self.breaches: set[tuple[str, ...]] = set()
-        self.resolved: set[tuple[str, ...]] = set()
-
-    def sweep_at(self, case_ids: list[str], today: date) -> None:
-        recorded_before = self.warnings | self.breaches
-        for case_id in case_ids:
-            case: Any = self.ct.app.repository.get(UUID(case_id))
-            states = deadlines_of(case, today, self.leads)
-            running = {(case_id, *s.key) for s in states if s.state in RUNNING_STATES}
-            for s in states:
-                key = (case_id, *s.key)
-                if key in self.resolved:
-                    continue
-                if s.state == DUE_SOON:
-                    self.warnings.add(key)
-                if s.state == OVERDUE:
-                    self.breaches.add(key)
-            for key in recorded_before:
-                if key[0] == case_id and key not in running:
-                    self.resolved.add(key)
-
-
-def recorded(sweeper: DeadlineSweeper, case_ids: list[str]) -> dict[str, set[tuple[str, ...]]]:
-    found: dict[str, set[tuple[str, ...]]] = {"warning": set(), "breach": set(), "resolved": set()}
-    for item in sweeper.records():
-        if item["case"] not in case_ids:
-            continue
-        key = (item["case"], item["kind"], item["ref"], item["due"])
-        found[item["record"]].add(key)
-        if item["resolution"] is not None:
-            found["resolved"].add(key)
-    return found
-
-
-def chain_counts(ct: Casetrail, case_ids: list[str]) -> dict[str, int]:
-    """How many records of each type the logs of these cases hold (duplicates included)."""
-    logs = [str(deadline_log_id(case_id)) for case_id in case_ids]
-    counts = {"DeadlineWarned": 0, "DeadlineBreached": 0, "DeadlineResolved": 0}
-    for start in range(0, len(logs), 500):
-        part = logs[start : start + 500]
-        for row in ct.db.query(
-            f"SELECT event_type, COUNT(*) AS n FROM {CHAIN_TABLE} WHERE case_id IN "
-            f"({', '.join('?' for _ in part)}) GROUP BY event_type",
-            part,
-        ):
-            if row["event_type"] in counts:
-                counts[row["event_type"]] = int(row["n"])
-    return counts
 
 
 @pytest.fixture(scope="module")
