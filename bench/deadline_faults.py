@@ -60,7 +60,7 @@ LEADS = "dispute_time_limit=12,follow_up=40"
 SECRET = b"deadline-faults-secret"
 BODY_KEYS = {"delivery", "case", "case_kind", "unit", "deadline", "ref", "due", "state"}
 BODY_KEYS |= {"detected_at"}
-SETTLE_TIMEOUT = 240.0
+SETTLE_TIMEOUT = 600.0
 
 
 def log(message: str) -> None:
