@@ -66,8 +66,11 @@ class Generations:
             return
         self._retry(lambda: self.db.execute_script(META_TABLES))
         for name in self.projections:
-            if self.active_generation(name) is None:
+            active = self.active_generation(name)
+            if active is None:
                 self._retry(lambda name=name: self._create_generation(name, 1, activate=True))
+            else:  # an index this build added to an existing generation
+                self._retry(lambda name=name, active=active: self._create_indexes(name, active))
         self._ready = True
 
     def tables(self, name: str, generation: int) -> Tables:

@@ -35,6 +35,8 @@ class Inbox(Projection):
             f"PRIMARY KEY (case_id, deadline, ref)){t.clustered}",
             f"CREATE INDEX IF NOT EXISTS {d}_path_due ON {d} (path, due)",
             f"CREATE INDEX IF NOT EXISTS {d}_unit_due ON {d} (unit, due)",
+            # The inbox's page order, with the path to filter a wide scope in the index.
+            f"CREATE INDEX IF NOT EXISTS {d}_due ON {d} (due, case_id, deadline, ref, path)",
         ]
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
