@@ -251,6 +251,14 @@ def _scrub_freed_space(ct: Casetrail) -> None:
     statements = [f"VACUUM FULL {KEYS_TABLE}", f"VACUUM FULL {SUBJECTS_TABLE}"]
     if tables is not None:
         statements += [f"VACUUM {tables['list']}", f"VACUUM {tables['terms']}"]
+    for name, (cases, counted, _) in PERSON_KEYED.items():
+        try:
+            active = engine.active_generation(name)
+        except Exception:  # no read model was ever built in this store
+            active = None
+        if active is not None:
+            t = engine.tables(name, active)
+            statements += [f"VACUUM {t[cases]}", f"VACUUM {t[counted]}"]
     if snapshots is not None:
         statements.append(f"VACUUM {snapshots.recorder.events_table_name}")
     ct.db.maintain(statements)
