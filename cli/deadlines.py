@@ -1,5 +1,5 @@
-"""`casetrail deadlines sweep|list`: a sweep by hand (beside the cron's), and the recorded
-warnings, breaches and resolutions."""
+"""`casetrail deadlines sweep|list|upcoming`: a sweep by hand (beside the cron's), the
+recorded warnings, breaches and resolutions, and the deadlines coming up."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from datetime import date
 import click
 
 from cli.store import build
+from domain.deadlines import DEADLINE_TYPES
+from domain.kinds import KINDS
+from projections.inbox_query import upcoming_deadlines
+from projections.queries import ReadModels
 from workers.incremental import IncrementalSweeps
 from workers.sweeps import sweeper_of
 
@@ -56,6 +60,22 @@ def deadlines_list(
         from_=_day(from_),
         to=_day(to),
     ):
+        click.echo(json.dumps(item, ensure_ascii=False))
+
+
+@deadlines.command("upcoming")
+@click.option("--unit", default=None, help="Only this unit's subtree (default: every unit).")
+@click.option("--days", type=click.IntRange(0, 366), default=30, show_default=True)
+@click.option("--kind", type=click.Choice(sorted(DEADLINE_TYPES)), default=None)
+@click.option("--case-kind", type=click.Choice(sorted(KINDS)), default=None)
+def deadlines_upcoming(
+    unit: str | None, days: int, kind: str | None, case_kind: str | None
+) -> None:
+    """The running deadlines due from today to today + DAYS (CST), soonest first, one JSON
+    line each: case terms ending, report-in and handover windows closing, dispute time
+    limits, follow-ups and the rest of the domain's deadlines (as GET /inbox, for any unit)."""
+    models = ReadModels(build())
+    for item in upcoming_deadlines(models, unit, days, kind=kind, case_kind=case_kind):
         click.echo(json.dumps(item, ensure_ascii=False))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from casetrail.bootstrap import Casetrail
 from casetrail.events import kind_of
+from domain import rules
 
 
 @dataclass
@@ -21,6 +22,8 @@ class _Case:
     kind: str
     types: list[str] = field(default_factory=list)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every event's data, in stream order, for the types that repeat.
+    all_data: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
 def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[str, Any]:
@@ -30,6 +33,7 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
         case = cases.setdefault(case_id, _Case(kind))
         case.types.append(type_)
         case.data.setdefault(type_, data)
+        case.all_data[type_].append(data)
         if type_ == "AssistanceEnded":
             case.data["AssistanceEnded"] = data
     result: dict[str, Any] = {}
@@ -40,6 +44,7 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
         "registered": len(disputes),
         "concluded": sum("DisputeClosed" in c.types for c in disputes),
         "success_rate": _rate(agreements, agreements + failures),
+        **_after_the_close(disputes),
     }
     settled = [c for c in cases.values() if c.kind == "resettlement"]
     received = [c for c in settled if "PersonReceived" in c.types]
@@ -55,7 +60,14 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
         "reoffending_rate_by_year": _reoffending_by_year(received),
     }
     corrected = [c for c in cases.values() if c.kind == "correction"]
-    reoffended = sum("Reoffended" in c.types for c in corrected)
+    # A person re-offends once, whichever of their cases records it (人員: one ID number).
+    reoffended = len(
+        {
+            c.data["CorrectionSubjectReceived"]["person"]["id_number"]
+            for c in corrected
+            if "Reoffended" in c.types
+        }
+    )
     result["correction"] = {
         "received": len(corrected),
         "reoffended": reoffended,
@@ -72,28 +84,70 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
     return result
 
 
+def _after_the_close(disputes: list[_Case]) -> dict[str, Any]:
+    """Follow-up (回訪), performance (履行), judicial confirmation (司法確認), early warnings
+    (預警) and collective disputes, over every dispute (no period)."""
+    closed = [c for c in disputes if "AgreementReached" in c.types and "DisputeClosed" in c.types]
+    visited = [c for c in closed if c.all_data["FollowUpVisited"]]
+    visits = [v for c in disputes for v in c.all_data["FollowUpVisited"]]
+    scores = [int(v["satisfaction"]) for v in visits]
+    warnings = [w["risk"] for c in disputes for w in c.all_data["EarlyWarningRaised"]]
+    risks = ("escalation", "collective_incident", "criminal_risk")
+    return {
+        "collective": sum(
+            int(c.data["DisputeRegistered"]["people_involved"])
+            >= rules.COLLECTIVE_DISPUTE_THRESHOLD
+            for c in disputes
+        ),
+        "follow_up_rate": _rate(len(visited), len(closed)),
+        "follow_up_visits": len(visits),
+        "satisfaction_rate": _rate(sum(score >= 4 for score in scores), len(visits)),
+        "satisfaction_sum": sum(scores),
+        "performance_rate": _rate(
+            sum(bool(c.all_data["FollowUpVisited"][-1]["agreement_performed"]) for c in visited),
+            len(visited),
+        ),
+        "judicial_confirmations": sum(
+            len(c.all_data["JudicialConfirmationRequested"]) for c in disputes
+        ),
+        "judicial_confirmation_rate": _rate(
+            sum("JudicialConfirmationRequested" in c.types for c in closed), len(closed)
+        ),
+        "early_warnings": {risk: warnings.count(risk) for risk in risks},
+        "disputes_warned": {
+            risk: sum(
+                any(w["risk"] == risk for w in c.all_data["EarlyWarningRaised"]) for c in disputes
+            )
+            for risk in risks
+        },
+    }
+
+
 def _reoffending_by_year(received: list[_Case]) -> dict[int, dict[str, Any]]:
-    """For each year: re-offended that year ÷ (under assistance at its start + received in it)."""
+    """For each year: people re-offended that year ÷ (cases under assistance at its start +
+    received in it)."""
     spans = []
     for case in received:
         start = date.fromisoformat(case.data["PersonReceived"]["received_on"])
         end = case.data.get("AssistanceEnded")
         ended = date.fromisoformat(end["ended_on"]) if end else None
         reoffence = case.data.get("Reoffended")
-        spans.append((start, ended, date.fromisoformat(reoffence["on"]) if reoffence else None))
+        person = case.data["ReleaseNotified"]["person"]["id_number"]
+        offended = date.fromisoformat(reoffence["on"]) if reoffence else None
+        spans.append((start, ended, offended, person))
     if not spans:
         return {}
     years = range(min(s[0].year for s in spans), max(s[0].year for s in spans) + 1)
     result = {}
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for year in years:
         first, last = date(year, 1, 1), date(year, 12, 31)
-        for start, ended, offence in spans:
+        under, offenders = 0, set()
+        for start, ended, offence, person in spans:
             if start <= last and (ended is None or ended >= first):
-                counts[year][1] += 1
+                under += 1
                 if offence is not None and offence.year == year:
-                    counts[year][0] += 1
-        result[year] = _rate(*counts[year])
+                    offenders.add(person)  # a person once a year, whichever case records it
+        result[year] = _rate(len(offenders), under)
     return result
 
 

@@ -5,6 +5,8 @@ what depends on "now" (current, 漏管, absconded, monitoring, terms ending soon
 windows still open). `active_delta` counters (+1 received, -1 ended, ±1 moved) give the
 subjects under correction on any day: the re-offending ‰ for a period is the people who
 re-offended in it ÷ (those under correction at its start + received in it + moved in).
+A person is one person across their cases (the keyed hash of their ID number,
+`Privacy.person_key`): re-offended once ever, on their earliest offence in any case.
 """
 
 from __future__ import annotations
@@ -67,14 +69,15 @@ def report_due(data: dict[str, Any]) -> str | None:
 
 class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
-    tables: ClassVar[tuple[str, ...]] = ("subjects", "counts")
+    tables: ClassVar[tuple[str, ...]] = ("subjects", "reoffenders", "counts")
     weight: ClassVar[float] = 0.1
     # 2: `active_delta`/`moved_in` counters for the ‰'s population; a re-offence on its
     # earliest day; report-in windows (`window_due`, `report_moot`, late report-ins).
-    version: ClassVar[int] = 2
+    # 3: a person re-offends once across their cases (`person`, `reoffenders`).
+    version: ClassVar[int] = 3
 
     def create_statements(self, t: Tables) -> list[str]:
-        subjects = t["subjects"]
+        subjects, reoffenders = t["subjects"], t["reoffenders"]
         return [
             f"CREATE TABLE IF NOT EXISTS {subjects} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             "path TEXT NOT NULL, received_on TEXT NOT NULL, received_unit TEXT NOT NULL, "
@@ -82,7 +85,10 @@ class CorrectionIndicators(Projection):
             "active_term_end TEXT, report_due TEXT, window_due TEXT, "
             "reported INTEGER NOT NULL DEFAULT 0, report_moot INTEGER NOT NULL DEFAULT 0, "
             "absconded INTEGER NOT NULL DEFAULT 0, monitoring_until TEXT, "
-            "reoffended_on TEXT, reoffended_unit TEXT, minor INTEGER NOT NULL DEFAULT 0)",
+            "minor INTEGER NOT NULL DEFAULT 0, person TEXT)",
+            # Each person's earliest re-offence in any of their cases, and where it counted.
+            f"CREATE TABLE IF NOT EXISTS {reoffenders} (person TEXT PRIMARY KEY, "
+            "reoffended_on TEXT NOT NULL, unit TEXT NOT NULL, case_id TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_active ON {subjects} (active, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_term ON {subjects} (active_term_end, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_report ON {subjects} (report_due, path)",
@@ -117,9 +123,8 @@ class CorrectionIndicators(Projection):
                 "report_moot": 0,
                 "absconded": 0,
                 "monitoring_until": None,
-                "reoffended_on": None,
-                "reoffended_unit": None,
                 "minor": int(minor_at_offence(data)),
+                "person": b.engine.privacy.person_key((data.get("person") or {}).get("id_number")),
             },
         )
         b.count("counts", place, received_on, "received")
@@ -214,18 +219,38 @@ class CorrectionIndicators(Projection):
         self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]
     ) -> None:
         # Re-offending is counted per person (the seed's 98 people), on the day of their
-        # earliest offence, as the domain keeps it whatever order they were recorded in.
+        # earliest offence in any of their cases (as the domain keeps it for one case),
+        # whatever order they were recorded in.
         day = event_day(event, "on")
-        known = row["reoffended_on"]
-        first = first_reoffence(
-            date.fromisoformat(known) if known else None, date.fromisoformat(day)
+        person = row["person"] or f"case:{row['case_id']}"
+        counted = b.row("reoffenders", "person", person)
+        earliest = first_reoffence(
+            date.fromisoformat(counted["reoffended_on"]) if counted else None,
+            date.fromisoformat(day),
         ).isoformat()
-        if first == known:
+        if counted is None:
+            b.insert(
+                "reoffenders",
+                "person",
+                {
+                    "person": person,
+                    "reoffended_on": earliest,
+                    "unit": row["unit"],
+                    "case_id": row["case_id"],
+                },
+            )
+        elif earliest != counted["reoffended_on"]:
+            b.count("counts", b.place(counted["unit"]), counted["reoffended_on"], "reoffended", -1)
+            b.update(
+                "reoffenders",
+                person,
+                reoffended_on=earliest,
+                unit=row["unit"],
+                case_id=row["case_id"],
+            )
+        else:
             return
-        if known:
-            b.count("counts", b.place(row["reoffended_unit"]), known, "reoffended", -1)
-        changes.update(reoffended_on=first, reoffended_unit=row["unit"])
-        b.count("counts", b.place(row["unit"]), first, "reoffended")
+        b.count("counts", b.place(row["unit"]), earliest, "reoffended")
 
     @staticmethod
     def missed_report_ins(

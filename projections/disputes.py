@@ -1,5 +1,9 @@
 """Dispute indicators (DOMAIN.md §1): per-(unit, day, metric) counters for the unit and
-every unit above it, plus one row per dispute for what depends on "now" (overdue)."""
+every unit above it, plus one row per dispute for what depends on "now" (overdue).
+
+What follows the close (回訪, 履行, 司法確認) counts in the cohort of disputes closed in the
+period, on the closing day at the dispute's unit, whenever it is recorded (as the
+resettlement rates count a reception's cohort)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from domain.dispute import (
     DisputeReturned,
     DisputeTriaged,
     DisputeWithdrawn,
+    EarlyWarningRaised,
+    FollowUpVisited,
+    JudicialConfirmationRequested,
     MediationFailed,
     MediationRefused,
     deadline_after_triage,
@@ -31,12 +38,17 @@ CONCLUDED_BY_OUTCOME = {
 }
 
 
+# A follow-up visit's satisfaction (1–5) counts as satisfied from this score up (滿意 or 非常滿意).
+SATISFIED = 4
+
+
 class DisputeIndicators(Projection):
     name: ClassVar[str] = "disputes"
     tables: ClassVar[tuple[str, ...]] = ("cases", "counts")
     weight: ClassVar[float] = 1.35
     # 2: `extended` (a deadline extension survives triage); the domain's outcome names.
-    version: ClassVar[int] = 2
+    # 3: follow-up, performance, judicial confirmation and early-warning figures.
+    version: ClassVar[int] = 3
 
     def create_statements(self, t: Tables) -> list[str]:
         cases = t["cases"]
@@ -44,7 +56,9 @@ class DisputeIndicators(Projection):
             f"CREATE TABLE IF NOT EXISTS {cases} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             "path TEXT NOT NULL, registered_on TEXT NOT NULL, time_limit_class TEXT NOT NULL, "
             "scope TEXT, complexity TEXT, deadline TEXT NOT NULL, outcome TEXT, "
-            "open_deadline TEXT, extended INTEGER NOT NULL DEFAULT 0)",
+            "open_deadline TEXT, extended INTEGER NOT NULL DEFAULT 0, closed_on TEXT, "
+            "followed_up INTEGER NOT NULL DEFAULT 0, performed INTEGER, "
+            "confirmation INTEGER NOT NULL DEFAULT 0, warned TEXT NOT NULL DEFAULT '')",
             # Overdue now: open disputes (open_deadline set) past it, in a unit subtree.
             f"CREATE INDEX IF NOT EXISTS {cases}_overdue ON {cases} (open_deadline, path)",
             *counter_table(t),
@@ -72,6 +86,11 @@ class DisputeIndicators(Projection):
                 "outcome": None,
                 "open_deadline": deadline,
                 "extended": 0,
+                "closed_on": None,
+                "followed_up": 0,
+                "performed": None,
+                "confirmation": 0,
+                "warned": "",
             },
         )
         day = registered_on.isoformat()
@@ -130,19 +149,86 @@ class DisputeIndicators(Projection):
             return
         place, day = b.place(row["unit"]), event_day(event)
         # Concluded (辦結) on the day of the closing report; on time if within the limit.
-        b.update("cases", case_id, open_deadline=None)
+        b.update("cases", case_id, open_deadline=None, closed_on=day)
         b.count("counts", place, day, "concluded")
         if day <= row["deadline"]:
             b.count("counts", place, day, "concluded_on_time")
         metric = CONCLUDED_BY_OUTCOME.get(row["outcome"])
         if metric is not None:
             b.count("counts", place, day, metric)
+        if row["confirmation"] and row["outcome"] == AgreementReached.leads_to:
+            b.count("counts", place, day, "agreement_confirmed")
+
+    @on(JudicialConfirmationRequested)
+    def confirmation_requested(self, b: Batch, event: JudicialConfirmationRequested) -> None:
+        """司法確認 (人民調解法 §33): counted on the day requested; an agreement closed with
+        one in its cohort, on the closing day."""
+        case_id = str(event.originator_id)
+        row = b.row("cases", "case_id", case_id)
+        if row is None:
+            return
+        place = b.place(row["unit"])
+        b.count("counts", place, event_day(event, "requested_on"), "judicial_confirmation")
+        if not row["confirmation"]:
+            b.update("cases", case_id, confirmation=1)
+            if row["closed_on"] and row["outcome"] == AgreementReached.leads_to:
+                b.count("counts", place, row["closed_on"], "agreement_confirmed")
+
+    @on(FollowUpVisited)
+    def followed_up(self, b: Batch, event: FollowUpVisited) -> None:
+        """回訪 (督查回訪制度): each visit by its `visited_on`; the closed agreement's cohort
+        once it has a visit, and as performed while its latest visit says so."""
+        case_id = str(event.originator_id)
+        row = b.row("cases", "case_id", case_id)
+        if row is None or not row["closed_on"]:
+            return
+        place = b.place(row["unit"])
+        visited_on = event_day(event, "visited_on")
+        satisfaction = int(event.data.get("satisfaction") or 0)
+        b.count("counts", place, visited_on, "follow_up_visit")
+        b.count("counts", place, visited_on, "satisfaction_sum", satisfaction)
+        if satisfaction >= SATISFIED:
+            b.count("counts", place, visited_on, "satisfied_visit")
+        if row["outcome"] != AgreementReached.leads_to:
+            b.update("cases", case_id, followed_up=1)
+            return
+        closed_on = row["closed_on"]
+        if not row["followed_up"]:
+            b.count("counts", place, closed_on, "agreement_followed_up")
+        performed = 1 if event.data.get("agreement_performed") else 0
+        if row["performed"] != performed:
+            # The latest visit decides, as the case's own `agreement_performed` does.
+            b.count(
+                "counts",
+                place,
+                closed_on,
+                "agreement_performed",
+                performed - (row["performed"] or 0),
+            )
+        b.update("cases", case_id, followed_up=1, performed=performed)
+
+    @on(EarlyWarningRaised)
+    def warned(self, b: Batch, event: EarlyWarningRaised) -> None:
+        """預警 by risk: every warning on the day recorded; a dispute once per risk, on the
+        day of its first warning of that risk (criminal_risk: the 民轉刑 risk)."""
+        case_id = str(event.originator_id)
+        row = b.row("cases", "case_id", case_id)
+        if row is None:
+            return
+        place, day, risk = b.place(row["unit"]), event_day(event), str(event.data.get("risk"))
+        b.count("counts", place, day, f"warning:{risk}")
+        risks = [r for r in str(row["warned"]).split(",") if r]
+        if risk not in risks:
+            b.count("counts", place, day, f"warned_dispute:{risk}")
+            b.update("cases", case_id, warned=",".join(sorted([*risks, risk])))
 
 
 def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, Any]:
     agreements = counts.get("concluded_agreement", 0)
     failures = counts.get("concluded_failure", 0)
     concluded = counts.get("concluded", 0)
+    visits = counts.get("follow_up_visit", 0)
+    followed_up = counts.get("agreement_followed_up", 0)
     return {
         "registered": counts.get("registered", 0),
         "concluded": concluded,
@@ -157,4 +243,18 @@ def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, A
             for key, n in sorted(counts.items())
             if key.startswith("category:") and n
         },
+        "follow_up_rate": rate(followed_up, agreements),
+        "follow_up_visits": visits,
+        "satisfaction_rate": rate(counts.get("satisfied_visit", 0), visits),
+        "satisfaction_mean": rate(counts.get("satisfaction_sum", 0), visits),
+        "performance_rate": rate(counts.get("agreement_performed", 0), followed_up),
+        "judicial_confirmations": counts.get("judicial_confirmation", 0),
+        "judicial_confirmation_rate": rate(counts.get("agreement_confirmed", 0), agreements),
+        "early_warnings": {
+            risk: counts.get(f"warning:{risk}", 0) for risk in rules.EARLY_WARNING_RISKS
+        },
+        "disputes_warned": {
+            risk: counts.get(f"warned_dispute:{risk}", 0) for risk in rules.EARLY_WARNING_RISKS
+        },
+        "criminal_risk_disputes": counts.get("warned_dispute:criminal_risk", 0),
     }

@@ -2,7 +2,8 @@
 (crypto-shredding, casetrail.personal), an erasure act appended to the hash-chained log that
 holds no personal data (case ids, kinds, the keys' count, the reason), the records' cached
 snapshots dropped, and the case list's row of each record re-projected: its display names
-and summary erased, its search terms (keyed hashes) deleted. The events stay as they were,
+and summary erased, its search terms (keyed hashes) deleted, and the keyed hash that joins
+their cases in the re-offending figures (`person`) replaced by the case's own id. The events stay as they were,
 so `audit verify` still passes; what they held of the person reads as `[erased]`.
 
 Refused while a record of the person is open, or within its kind's retention period
@@ -114,6 +115,7 @@ def erase_person(
             cur.executemany(f"DELETE FROM {table} WHERE key_id = ?", [[c] for c in case_ids])
     keys.forget(case_ids)
     _forget_in_read_models(ct, case_ids)
+    _forget_person_keys(ct, case_ids)
     _scrub_freed_space(ct)
     return data
 
@@ -177,6 +179,55 @@ def _forget_in_read_models(ct: Casetrail, case_ids: list[str]) -> None:
                 )
 
 
+# Read models that join a person's cases by the keyed hash of their ID number: the table
+# holding it per case, and the table keyed by it (with the rest of its key after '|').
+PERSON_KEYED = {
+    "correction": ("subjects", "reoffenders", "person"),
+    "resettlement": ("people", "reoffences", "person_year"),
+}
+
+
+def _forget_person_keys(ct: Casetrail, case_ids: list[str]) -> None:
+    """The erased person's keyed hash out of the re-offending read models: the case rows
+    lose it, and what was counted under it is kept under the case's id (the figures do
+    not change; a later case of the same person is another person)."""
+    engine = engine_for(ct)
+    for name, (cases, counted, key_column) in PERSON_KEYED.items():
+        try:
+            generations = ct.db.query(
+                f"SELECT generation FROM {GENERATIONS_TABLE} WHERE name = ?", (name,)
+            )
+        except Exception:  # no read model was ever built in this store
+            generations = []
+        for row in generations:
+            t = engine.tables(name, int(row["generation"]))
+            try:
+                with ct.db.transaction() as cur:
+                    for case_id in case_ids:
+                        found = cur.execute(
+                            f"SELECT person FROM {t[cases]} WHERE case_id = ?", (case_id,)
+                        ).fetchone()
+                        if found is None or not found["person"]:
+                            continue
+                        person = str(found["person"])
+                        keys = cur.execute(
+                            f"SELECT {key_column} AS k FROM {t[counted]} "
+                            f"WHERE {key_column} = ? OR {key_column} LIKE ?",
+                            (person, person + "|%"),
+                        ).fetchall()
+                        for key in keys:
+                            rest = str(key["k"])[len(person) :]
+                            cur.execute(
+                                f"UPDATE {t[counted]} SET {key_column} = ? WHERE {key_column} = ?",
+                                (f"case:{case_id}{rest}", key["k"]),
+                            )
+                        cur.execute(
+                            f"UPDATE {t[cases]} SET person = NULL WHERE case_id = ?", (case_id,)
+                        )
+            except Exception:  # a retired generation whose tables are gone
+                continue
+
+
 def _scrub_freed_space(ct: Casetrail) -> None:
     """Deleted and overwritten rows leave their bytes in free pages (and SQLite's WAL) until
     reused: SQLite is rewritten (VACUUM) and its WAL emptied; PostgreSQL's key tables are
@@ -200,6 +251,14 @@ def _scrub_freed_space(ct: Casetrail) -> None:
     statements = [f"VACUUM FULL {KEYS_TABLE}", f"VACUUM FULL {SUBJECTS_TABLE}"]
     if tables is not None:
         statements += [f"VACUUM {tables['list']}", f"VACUUM {tables['terms']}"]
+    for name, (cases, counted, _) in PERSON_KEYED.items():
+        try:
+            active = engine.active_generation(name)
+        except Exception:  # no read model was ever built in this store
+            active = None
+        if active is not None:
+            t = engine.tables(name, active)
+            statements += [f"VACUUM {t[cases]}", f"VACUUM {t[counted]}"]
     if snapshots is not None:
         statements.append(f"VACUUM {snapshots.recorder.events_table_name}")
     ct.db.maintain(statements)

@@ -140,3 +140,50 @@ def _active(models: ReadModels) -> int:
     generation = models.engine.active_generation("inbox")
     assert generation is not None
     return generation
+
+
+def upcoming_deadlines(
+    models: ReadModels,
+    unit: str | None,
+    days: int,
+    kind: str | None = None,
+    case_kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """The running deadlines of a unit subtree (every root without one) due from today to
+    today + `days`, soonest first: the inbox's rows, whoever must act (the operator's list;
+    the HTTP inbox is a user's)."""
+    if unit is not None:
+        models.ct.directory.require_unit(unit)
+    today = models.today()
+    where = ["due >= ?", "due <= ?", "path >= ?", "path < ?"]
+    base: list[Any] = [today.isoformat(), (today + timedelta(days=days)).isoformat()]
+    for column, value in (("deadline", kind), ("case_kind", case_kind)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            base.append(value)
+    generation = models.engine.active_generation("inbox")
+    if generation is None:
+        return []
+    table = models.engine.tables("inbox", generation)["deadlines"]
+    found: list[dict[str, Any]] = []
+    with models.ct.db.transaction(commit=False) as cur:
+        for place in models._places(unit):
+            low, high = subtree_range(place.path)
+            params = [*base[:2], low, high, *base[2:]]
+            found += cur.execute(
+                f"SELECT case_id, deadline, ref, case_kind, unit, due, must_act FROM {table} "
+                f"WHERE {' AND '.join(where)} ORDER BY due, case_id, deadline, ref",
+                params,
+            ).fetchall()
+    return [
+        {
+            "case": row["case_id"],
+            "case_kind": row["case_kind"],
+            "unit": row["unit"],
+            "kind": row["deadline"],
+            "ref": row["ref"],
+            "due": row["due"],
+            "must_act": row["must_act"],
+        }
+        for row in sorted(found, key=lambda r: (r["due"], r["case_id"], r["deadline"], r["ref"]))
+    ]

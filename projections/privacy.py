@@ -19,6 +19,8 @@ import opencc
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 
+from casetrail.personal import ERASED
+
 ENCRYPTED_PREFIX = "enc:"
 # Free text (a dispute's summary) is searchable through its first characters only.
 SUMMARY_SEARCH_CHARS = 32
@@ -105,6 +107,14 @@ class Privacy:
                 self._names.clear()
             self._names[name] = terms
         return terms
+
+    def person_key(self, id_number: Any) -> str | None:
+        """A person across cases (人員): the keyed hash of their ID number, as the people
+        lookup finds them; None where none was recorded or it was erased."""
+        value = normalise(id_number) if isinstance(id_number, str) else ""
+        if not value or value == normalise(ERASED):
+            return None
+        return str(self.term("w:" + value))
 
     def query_terms(self, q: str) -> tuple[int, list[int]]:
         """For a query: the whole-word term, and the gram terms all of which must match."""

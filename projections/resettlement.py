@@ -5,7 +5,9 @@ on the day and at the unit of their reception, whenever the placement (or the ca
 first activity) happens. `active_delta` counters (+1 received, ±1 delegated, -1 ended) give
 the people under assistance at any day: the re-offending rate for a period is the people who
 re-offended in it while under assistance (once a calendar year each) ÷ (those under assistance at its start +
-those received during it + those delegated into the subtree during it).
+those received during it + those delegated into the subtree during it). A person is one
+person across their cases (the keyed hash of their ID number, `Privacy.person_key`): a
+year's re-offences count once, on the earliest of them, whichever case recorded it.
 """
 
 from __future__ import annotations
@@ -50,20 +52,24 @@ FLAGS = (
 
 class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
-    tables: ClassVar[tuple[str, ...]] = ("people", "bases", "counts")
+    tables: ClassVar[tuple[str, ...]] = ("people", "bases", "reoffences", "counts")
     weight: ClassVar[float] = 0.1
     # 2: re-offences count only once the person was received (`unreceived_reoffences`);
     # a late notice is judged by the day it was recorded.
-    version: ClassVar[int] = 2
+    # 3: a person re-offends once a year across their cases (`person`, `reoffences`).
+    version: ClassVar[int] = 3
 
     def create_statements(self, t: Tables) -> list[str]:
-        people, bases = t["people"], t["bases"]
+        people, bases, reoffences = t["people"], t["bases"], t["reoffences"]
         flags = ", ".join(f"{flag} INTEGER NOT NULL DEFAULT 0" for flag in FLAGS)
         return [
             f"CREATE TABLE IF NOT EXISTS {people} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             f"path TEXT NOT NULL, {flags}, released_on TEXT, handover_due TEXT, received_on TEXT, "
-            "received_unit TEXT, base_id TEXT, reoffence_years TEXT NOT NULL DEFAULT '', "
+            "received_unit TEXT, base_id TEXT, person TEXT, "
             "unreceived_reoffences TEXT NOT NULL DEFAULT '', ended INTEGER NOT NULL DEFAULT 0)",
+            # A person's re-offence of a year (`person|year`): the earliest day, where counted.
+            f"CREATE TABLE IF NOT EXISTS {reoffences} (person_year TEXT PRIMARY KEY, "
+            "day TEXT NOT NULL, unit TEXT NOT NULL, case_id TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {people}_handover ON {people} (handover_due, path)",
             f"CREATE INDEX IF NOT EXISTS {people}_lost ON {people} (contact_lost, path)",
             f"CREATE INDEX IF NOT EXISTS {people}_active ON {people} (active, path)",
@@ -90,7 +96,7 @@ class ResettlementIndicators(Projection):
                 "received_on": None,
                 "received_unit": None,
                 "base_id": None,
-                "reoffence_years": "",
+                "person": b.engine.privacy.person_key((data.get("person") or {}).get("id_number")),
                 "unreceived_reoffences": "",
                 "ended": 0,
             },
@@ -155,7 +161,7 @@ class ResettlementIndicators(Projection):
         # Re-offences recorded before the reception count if they came after it.
         changes["unreceived_reoffences"] = ""
         for day in filter(None, str(row["unreceived_reoffences"]).split(",")):
-            self._count_reoffence(b, {**row, **changes}, changes, day)
+            self._count_reoffence(b, {**row, **changes}, day)
 
     @on(AssistanceCategorised)
     def categorised(
@@ -224,23 +230,30 @@ class ResettlementIndicators(Projection):
             pending = [d for d in str(row["unreceived_reoffences"]).split(",") if d]
             changes["unreceived_reoffences"] = ",".join([*pending, day])
             return
-        self._count_reoffence(b, row, changes, day)
+        self._count_reoffence(b, row, day)
 
-    def _count_reoffence(
-        self, b: Batch, row: dict[str, Any], changes: dict[str, Any], day: str
-    ) -> None:
-        """The people re-offending while under assistance, once a calendar year each."""
+    def _count_reoffence(self, b: Batch, row: dict[str, Any], day: str) -> None:
+        """The people re-offending while under assistance, once a calendar year each (in
+        any of their cases), on the earliest day of that year."""
         received_on = row["received_on"]
         if not reoffended_under_assistance(
             date.fromisoformat(received_on) if received_on else None, date.fromisoformat(day)
         ):
             return
-        years = [
-            y for y in str(changes.get("reoffence_years", row["reoffence_years"])).split(",") if y
-        ]
-        if day[:4] not in years:
-            b.count("counts", b.place(row["unit"]), day, "reoffended")
-            changes["reoffence_years"] = ",".join(sorted([*years, day[:4]]))
+        key = f"{row['person'] or 'case:' + row['case_id']}|{day[:4]}"
+        counted = b.row("reoffences", "person_year", key)
+        if counted is None:
+            b.insert(
+                "reoffences",
+                "person_year",
+                {"person_year": key, "day": day, "unit": row["unit"], "case_id": row["case_id"]},
+            )
+        elif day < counted["day"]:
+            b.count("counts", b.place(counted["unit"]), counted["day"], "reoffended", -1)
+            b.update("reoffences", key, day=day, unit=row["unit"], case_id=row["case_id"])
+        else:
+            return
+        b.count("counts", b.place(row["unit"]), day, "reoffended")
 
     @on(AssistanceEnded)
     def ended(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:

@@ -165,3 +165,32 @@ def test_a_rebuild_in_two_processes_with_the_case_list_in_shares_builds_the_same
     generations = engine.rebuild_many(processes=2)
     assert engine.active_generations() == generations
     assert {name: engine.digest(name) for name in engine.projections} == before
+
+
+def test_follow_ups_confirmations_and_warnings_agree_with_the_event_streams(loaded) -> None:
+    ct, _ = loaded
+    streams = indicators.indicators(indicators.stored_events(ct))["dispute"]
+    model = province(ct, "dispute")
+    assert streams["follow_up_visits"] > 0 and streams["judicial_confirmations"] > 0
+    for name in (
+        "collective",
+        "follow_up_visits",
+        "judicial_confirmations",
+        "early_warnings",
+        "disputes_warned",
+    ):
+        assert model[name] == streams[name], name
+    for name in (
+        "follow_up_rate",
+        "satisfaction_rate",
+        "performance_rate",
+        "judicial_confirmation_rate",
+    ):
+        counted = (model[name]["numerator"], model[name]["denominator"])
+        assert counted == (streams[name]["numerator"], streams[name]["denominator"]), name
+    assert model["satisfaction_mean"]["numerator"] == streams["satisfaction_sum"]
+    correction = province(ct, "correction")
+    assert (
+        correction["reoffended"]
+        == indicators.indicators(indicators.stored_events(ct))["correction"]["reoffended"]
+    )

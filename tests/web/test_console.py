@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
-from tests.dispute_builders import registration
+from domain.clock import cst_date
+from projections import engine_for
+from tests.dispute_builders import event_data, registration
 from tests.web.conftest import HOME, INSIDE, Tokens
 from tests.web.test_kinds_e2e import reception
 
@@ -196,3 +198,32 @@ def test_a_minors_name_is_hidden_from_the_district_as_in_the_api(
     client.post("/console/sign-out", data={"csrf": csrf})
     sign_in(client, tokens.by_role["auditor"])
     assert "小明" in client.get(f"/console/cases/{case_id}").text
+
+
+def test_the_api_and_the_overview_serve_the_follow_up_figures(
+    client: FlaskClient, tokens: Tokens, web_casetrail: Casetrail
+) -> None:
+    case_id = opened(web_casetrail)
+    actor = Actor(user_id="u_setup", role="caseworker", unit=HOME)
+    today = cst_date(web_casetrail.clock.now())
+    for event_type in (
+        "DisputeTriaged",
+        "DisputeAssigned",
+        "MediationSessionHeld",
+        "AgreementReached",
+        "DisputeClosed",
+        "FollowUpVisited",
+    ):
+        web_casetrail.service.append(actor, case_id, event_type, event_data(event_type, today))
+    engine_for(web_casetrail).catch_up()
+    headers = {"Authorization": f"Bearer {tokens.by_role['supervisor']}"}
+    answer = client.get("/api/v1/indicators?kind=dispute", headers=headers).get_json()
+    assert answer["follow_up_rate"] == {"value": 1.0, "numerator": 1, "denominator": 1}
+    assert answer["performance_rate"]["numerator"] == 1 and answer["follow_up_visits"] == 1
+    assert answer["judicial_confirmation_rate"] == {"value": 0.0, "numerator": 0, "denominator": 1}
+    assert answer["success_rate"]["numerator"] == 1  # the fields of before are all still there
+    sign_in(client, tokens.by_role["supervisor"])
+    page = client.get("/console/?kind=dispute").text
+    assert "回访率（follow_up_rate）" in page and "100.0%（1/1）" in page
+    assert "平均满意度（1–5）（satisfaction_mean）" in page and "5.00（5/1）" in page
+    assert "协议履行率（performance_rate）" in page

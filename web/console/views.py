@@ -55,6 +55,16 @@ NAMES = {
     "referrals_to_litigation": "转诉讼",
     "collective": "群体性纠纷",
     "by_category": "按类别",
+    "follow_up_rate": "回访率",
+    "follow_up_visits": "回访次数",
+    "satisfaction_rate": "回访满意率",
+    "satisfaction_mean": "平均满意度（1–5）",
+    "performance_rate": "协议履行率",
+    "judicial_confirmations": "申请司法确认",
+    "judicial_confirmation_rate": "司法确认申请率",
+    "early_warnings": "预警次数（按风险）",
+    "disputes_warned": "预警纠纷数（按风险）",
+    "criminal_risk_disputes": "民转刑风险预警纠纷",
     "received": "接收数",
 }
 PUBLIC = frozenset({"console.sign_in", "console.static"})
@@ -166,7 +176,11 @@ def _date(name: str) -> date | None:
         raise InvalidData(f"「{name}」不是日期（YYYY-MM-DD）。") from None
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, name: str = "") -> str:
+    if isinstance(value, dict) and "numerator" in value and name.endswith("_mean"):
+        mean = value.get("value")
+        shown = "—" if mean is None else f"{mean:.2f}"
+        return f"{shown}（{value['numerator']}/{value['denominator']}）"
     if isinstance(value, dict) and "numerator" in value:
         rate = value.get("value")
         shown = "—" if rate is None else f"{rate:.1%}" if rate <= 1 else f"{rate}"
@@ -183,7 +197,7 @@ def figures(result: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | Non
         if isinstance(value, dict) and "numerator" not in value:
             rows.append((_named(name), "", {str(k): v for k, v in value.items()}))
         else:
-            rows.append((_named(name), _shown(value), None))
+            rows.append((_named(name), _shown(value, name), None))
     return rows
 
 
