@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from evidence.chain import GENESIS
+from evidence.fields import _hex32, _int, _uuid
 from evidence.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry, root_from_frontier
 from evidence.note import VerifierKey
 from evidence.verifier import (
@@ -32,9 +33,6 @@ from evidence.verifier import (
     StoredRow,
     _check_chain,
     _check_event,
-    _hex32,
-    _int,
-    _uuid,
     link_key,
     match_roots,
     open_checkpoints,

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from uuid import UUID
 
 from evidence.chain import GENESIS, link_hash
+from evidence.fields import _hex32, _int, _uuid
 from evidence.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
 
@@ -125,36 +124,6 @@ class Report:
         }
 
 
-_UUIDS: dict[Any, str | None] = {}
-# The only spellings of a stream id the stores write: 32 hex digits (SQLite) or the
-# dashed form (the chain table); `UUID()` alone would also take braces, "urn:" or "0x".
-_UUID_TEXT = re.compile(
-    r"^[0-9a-f]{32}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-)
-
-
-def _uuid(value: Any) -> str | None:
-    """The canonical form of a stream id, or None; memoised, as ids repeat per version."""
-    if not isinstance(value, str | UUID):
-        return None
-    found = _UUIDS.get(value, "")
-    if found != "":
-        return found
-    canonical: str | None = None
-    if isinstance(value, UUID):
-        canonical = str(value)
-    elif _UUID_TEXT.match(value):
-        canonical = str(UUID(value))
-    if len(_UUIDS) > 50_000:  # bounded: the verifier streams
-        _UUIDS.clear()
-    _UUIDS[value] = canonical
-    return canonical
-
-
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
 def link_key(link: LinkRow, report: Report) -> tuple[str, int] | None:
     """A hash-chain row's (case, version), or None with a `malformed_link` problem."""
     link_case, link_version = _uuid(link.case_id), _int(link.version)
@@ -167,15 +136,6 @@ def link_key(link: LinkRow, report: Report) -> tuple[str, int] | None:
         )
         return None
     return link_case, link_version
-
-
-def _hex32(value: Any) -> bytes | None:
-    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return None
 
 
 def _text(value: Any) -> str | None:

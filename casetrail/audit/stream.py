@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.audit.records import LINK_COLUMNS
+from evidence.fields import _uuid
 from evidence.stream import Key, Partial, RangeChecker
-from evidence.verifier import Decoder, LinkRow, StoredRow, _uuid
+from evidence.verifier import Decoder, LinkRow, StoredRow
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
 
