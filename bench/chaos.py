@@ -181,9 +181,9 @@ def campaign(
     args: argparse.Namespace,
     restart: Callable[[], Up],
 ) -> Outcome:
-    """One fault under load. When `up` exits (it does when its web process dies: an outer
-    supervisor is to restart it), `restart` starts it again on the same port, and the
-    recovery counts that restart."""
+    """One fault under load. `up` restarts whichever child was killed (web included); if
+    `up` itself exits, the note says so, `restart` starts it again on the same port, and
+    the recovery counts that restart."""
     outcome = Outcome(name, number)
     load = Load(up.base, tokens.caseworker, args.clients).start()
     time.sleep(args.warmup)

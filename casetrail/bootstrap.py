@@ -70,6 +70,23 @@ def bootstrap(
     clock = clock or SystemClock()
     private_dir(settings.data_dir)  # the master key's file is there on either backend
     app = CaseApplication(env=settings.eventsourcing_env())
+    try:
+        return _wire(settings, clock, app, on_append, seed_units=seed_units)
+    except BaseException:
+        # A store that went away half-way (PostgreSQL cut off): no pool left behind,
+        # reconnecting in the background, in a process that tries again later.
+        app.close()
+        raise
+
+
+def _wire(
+    settings: Settings,
+    clock: Clock,
+    app: CaseApplication,
+    on_append: AppendListener | None,
+    *,
+    seed_units: bool,
+) -> Casetrail:
     factory: Any = app.factory
     factory.check_durability()
     if settings.backend == "sqlite":

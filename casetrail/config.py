@@ -116,7 +116,7 @@ class Settings:
                 POSTGRES_POOL_SIZE="2",
                 POSTGRES_MAX_OVERFLOW="10",
                 POSTGRES_LOCK_TIMEOUT="30",
-                POSTGRES_CONNECT_TIMEOUT="10",
+                POSTGRES_CONNECT_TIMEOUT="5",
                 POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT="60",
             )
             if self.database_schema:

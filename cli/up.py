@@ -1,9 +1,10 @@
 """`casetrail up`: web, worker and cron in the foreground, on the embedded defaults.
 
 Creates the tables and seed units once, an admin on first start (printing its token
-once), then supervises the three processes and the embedded Redis (workers.supervise);
-it says it is up once the web process answers `/healthz`. Ctrl-C (or SIGTERM) stops them
-all, and none outlives it even after a `kill -9`.
+once), then supervises the three processes and the embedded Redis (workers.supervise):
+it says it is up once the web process answers `/healthz`, and restarts any of them that
+dies (web too, unless it keeps dying at start: then it stops, saying why). Ctrl-C (or
+SIGTERM) stops them all, and none outlives it even after a `kill -9`.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
                 err=True,
             )
         sys.exit(supervisor.status)
+    # From now on a web process that dies (a crash, a kill -9) is restarted like the
+    # others, until it keeps dying at start.
+    supervisor.restart_essential = True
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     click.echo(f"casetrail is up at http://{shown}:{port}/api/v1 (docs: /api/v1/docs)")
     click.echo(f"console: http://{shown}:{port}/console/ (sign in with a user's token)")

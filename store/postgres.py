@@ -9,9 +9,12 @@ of their own: PostgreSQL's row locks let them write side by side.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import (
@@ -21,13 +24,15 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import (
+    ConnectionPool,
     PostgresApplicationRecorder,
     PostgresFactory,
     PostgresTrackingRecorder,
 )
-from eventsourcing.utils import Environment, retry
+from eventsourcing.utils import Environment
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
+from psycopg_pool import PoolTimeout, TooManyRequests
 
 from domain.errors import CasetrailError, ConfigError
 from store import beside_events
@@ -36,9 +41,114 @@ from store.db import Cursor, Database
 
 CONNECT_TIMEOUT_SECONDS = 5
 
+# A server that cannot be reached costs a request a few seconds, not minutes (issue 21).
+# While the last attempt to connect failed, a request waits this long for a connection
+# (not the pool's whole wait, `POSTGRES_CONNECT_TIMEOUT`), then is refused (503).
+WAIT_WHILE_UNREACHABLE_SECONDS = 1.0
+# The pool gives up reconnecting in the background after this long; the next request
+# that finds no connection tries again at once. (psycopg_pool's default is 5 minutes of
+# doubling delays: a server back after a minute waited a minute more to be used.)
+RECONNECT_SECONDS = 5.0
+# libpq's connection options: a connection attempt, data the server does not
+# acknowledge, an idle connection whose peer is gone (a cut cable, not a refusal) end in
+# seconds, not at TCP's retransmission timeout (minutes).
+LIBPQ_TIMEOUTS = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "tcp_user_timeout": 10_000,  # ms
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
+# A write that lost its connection (a server restarted, a connection dropped) runs again
+# on another: at most this many times, within this long.
+WRITE_ATTEMPTS = 10
+WRITE_RETRY_SECONDS = 3.0
+WRITE_RETRY_PAUSE_SECONDS = 0.2
+
 
 class DatabaseUnavailable(CasetrailError):
+    status = 503
     code = "db_unavailable"
+
+
+class FailFastPool(ConnectionPool[Any]):
+    """The library's pool, which knows whether its last attempt to connect failed: then a
+    request that finds no connection waits `WAIT_WHILE_UNREACHABLE_SECONDS` for one, not
+    the whole `timeout` (the server refuses now; it is likelier to refuse in 10 s than
+    not). The first request after a success waits as usual."""
+
+    unreachable_since: float | None = None
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            conn = super()._connect(timeout=timeout)
+        except psycopg.Error:
+            if self.unreachable_since is None:
+                self.unreachable_since = time.monotonic()
+            raise
+        self.unreachable_since = None
+        return conn
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None and self.unreachable_since is not None:
+            timeout = min(self.timeout, WAIT_WHILE_UNREACHABLE_SECONDS)
+        return super().getconn(timeout=timeout)
+
+
+def fail_fast_pool(old: Any) -> FailFastPool:
+    """A `FailFastPool` with the settings of the (unopened) pool the library made."""
+    return FailFastPool(
+        get_password_func=old.get_password_func,
+        connection_class=old.connection_class,
+        kwargs={**old.kwargs, **LIBPQ_TIMEOUTS},
+        min_size=old.min_size,
+        max_size=old.max_size,
+        open=False,
+        configure=old._configure,
+        timeout=old.timeout,
+        max_waiting=old.max_waiting,
+        max_lifetime=old.max_lifetime,
+        check=old._check,
+        reconnect_timeout=RECONNECT_SECONDS,
+    )
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says that no connection could be had (the pool waited for one in
+    vain): trying again would only wait again."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (PoolTimeout, TooManyRequests)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+Written = TypeVar("Written")
+
+
+def retry_lost_connections(write: Callable[..., Written]) -> Callable[..., Written]:
+    """Runs `write` again when its connection failed under it (a restarted server, a
+    dropped connection: the next pooled one, or a new one, may work), at most
+    `WRITE_ATTEMPTS` times within `WRITE_RETRY_SECONDS`; never when the pool had no
+    connection to give (each attempt waited for one: ten attempts stacked ten waits, and a
+    request hung for minutes while PostgreSQL was out of reach, issue 21)."""
+
+    @wraps(write)
+    def retrying(*args: Any, **kwargs: Any) -> Written:
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        attempt = 1
+        while True:
+            try:
+                return write(*args, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                if attempt >= WRITE_ATTEMPTS or unreachable(error) or time.monotonic() >= deadline:
+                    raise
+            attempt += 1
+            time.sleep(WRITE_RETRY_PAUSE_SECONDS * random.uniform(0.95, 1.05))
+
+    return retrying
 
 
 def check_postgres(
@@ -137,7 +247,7 @@ class CaseEventRecorder(SerialCreate, PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         return [link.position for link in self.insert_linked_events(stored_events, **kwargs)]
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retry_lost_connections
     def insert_linked_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[ChainLink]:
@@ -173,6 +283,8 @@ class Factory(PostgresFactory):
             password=self.env.get(self.POSTGRES_PASSWORD) or "",
             schema=self.env.get(self.POSTGRES_SCHEMA) or None,
         )
+        # Bounded waits for a server out of reach (`FailFastPool`, `LIBPQ_TIMEOUTS`).
+        self.datastore.pool = fail_fast_pool(self.datastore.pool)
         # Our own tables are unqualified: find them in the configured schema.
         # Every commit waits for the WAL flush.
         connect_kwargs: Any = self.datastore.pool.kwargs

@@ -1,14 +1,21 @@
 """The Flask app factory: one casetrail, one Api, one blueprint per audience.
 
 `create_app()` with no argument builds casetrail from the environment (the one
-composition root); gunicorn calls it once per worker (see the Procfile).
+composition root); gunicorn calls it once per worker (see the Procfile). A worker that
+boots while its store is out of reach (PostgreSQL cut off or restarting) does not fail,
+which would stop gunicorn or leave no worker to answer: it answers 503
+`storage_unavailable` and builds casetrail on a request once the store is back
+(`WaitingForStore`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, overload
 
 from flask import Flask, Response, redirect, url_for
 from flask_smorest import Api
@@ -16,6 +23,7 @@ from flask_smorest import Api
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
+from store.postgres import DatabaseUnavailable
 from web import audit, auth, commands, deadlines, errors, limits, meta, metrics, people, queries
 from web.console.install import SWAGGER_UI_URL
 from web.console.install import install as install_console
@@ -37,19 +45,108 @@ class CasetrailApi(Api):  # type: ignore[misc]
         errors.register(self._app)
 
 
-def create_app(casetrail: Casetrail | None = None) -> Flask:
-    # The service's processes (gunicorn) build their own casetrail and share rate limits
-    # through Redis; an app handed one (tests, benchmarks) counts them in-process.
-    shared = casetrail is None
-    if casetrail is None:
+# A worker waiting for its store tries to build casetrail at most this often.
+STORE_RETRY_SECONDS = 1.0
+
+log = logging.getLogger("casetrail.web")
+
+
+@overload
+def create_app(casetrail: Casetrail) -> Flask: ...
+@overload
+def create_app(casetrail: None = None) -> Flask | WaitingForStore: ...
+def create_app(casetrail: Casetrail | None = None) -> Flask | WaitingForStore:
+    """The app on `casetrail`; without it (gunicorn's workers), on a casetrail built from
+    the environment, or a `WaitingForStore` while the store cannot be reached."""
+    if casetrail is not None:
+        return wire_app(casetrail, shared=False)
+    try:
+        settings = Settings.from_env()
+    except CasetrailError as error:
+        exit_with(error)
+    waiting = WaitingForStore(lambda: build_app(settings))
+    try:
+        app = waiting.try_build()
+    except CasetrailError as error:  # not the store's absence: a setting, say
+        exit_with(error)
+    return app if app is not None else waiting
+
+
+def build_app(settings: Settings) -> Flask:
+    """The service's app: its own casetrail, whose appends wake the projection workers
+    (through Redis), with rate limits shared through Redis."""
+    casetrail = bootstrap(settings, on_append=ProjectionSignal(settings))
+    return wire_app(casetrail, shared=True)
+
+
+def exit_with(error: CasetrailError) -> Any:
+    for line in error.message.splitlines():
+        print(f"error ({error.code}): {line}", file=sys.stderr)
+    sys.exit(2)
+
+
+def store_out_of_reach(error: BaseException) -> bool:
+    return isinstance(error, DatabaseUnavailable) or errors.storage_unavailable(error)
+
+
+class WaitingForStore:
+    """A worker's WSGI app while its store is out of reach: 503 `storage_unavailable`
+    (with `Retry-After`) at once, and on a request at most every `STORE_RETRY_SECONDS`
+    (one at a time) another try at building the real app, which then serves every request.
+
+    Any other failure to build is raised (at boot, a wrong setting stops the worker with
+    its one line: `create_app`)."""
+
+    def __init__(self, build: Callable[[], Flask]) -> None:
+        self.build = build
+        self.app: Flask | None = None
+        self.building = threading.Lock()
+        self.next_try = 0.0
+        self.failures = 0
+        self.refusal = Flask("casetrail-waiting")
+        self.refusal.json.ensure_ascii = False  # type: ignore[attr-defined]
+        self.refusal.before_request(errors.unavailable_response)
+        self.refusal.after_request(no_store)
+
+    def try_build(self) -> Flask | None:
+        if self.app is not None:
+            return self.app
+        if not self.building.acquire(blocking=False):
+            return None  # another thread is trying
         try:
-            # Each accepted append wakes the projection workers (through Redis).
-            settings = Settings.from_env()
-            casetrail = bootstrap(settings, on_append=ProjectionSignal(settings))
-        except CasetrailError as error:  # bad settings, an unreachable database
-            for line in error.message.splitlines():
-                print(f"error ({error.code}): {line}", file=sys.stderr)
-            sys.exit(2)
+            if self.app is None and time.monotonic() >= self.next_try:
+                self.next_try = time.monotonic() + STORE_RETRY_SECONDS
+                try:
+                    self.app = self.build()
+                except Exception as error:
+                    if not store_out_of_reach(error):
+                        raise
+                    self._waiting(error)
+                else:
+                    if self.failures:
+                        log.info("the store is back after %d tries: serving", self.failures)
+            return self.app
+        finally:
+            self.building.release()
+
+    def _waiting(self, error: BaseException) -> None:
+        self.failures += 1
+        if self.failures == 1 or self.failures % 60 == 0:  # not a line a second
+            log.warning(
+                "the store is out of reach (%s, %d tries); answering 503 until it is back",
+                getattr(error, "code", type(error).__name__),
+                self.failures,
+            )
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        app = self.try_build() or self.refusal
+        result: Iterable[bytes] = app(environ, start_response)
+        return result
+
+
+def wire_app(casetrail: Casetrail, *, shared: bool) -> Flask:
+    # The service's processes (gunicorn) share rate limits through Redis (`shared`); an
+    # app handed its casetrail (tests, benchmarks) counts them in-process.
     app = Flask("casetrail")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,

@@ -149,18 +149,22 @@ def storage_unavailable(error: BaseException) -> bool:
     return False
 
 
+def unavailable_response() -> Response:
+    """503 `storage_unavailable` with `Retry-After`: nothing was done, retry later."""
+    response = error_response(
+        503,
+        "storage_unavailable",
+        "The case store cannot be written or reached just now; nothing was changed. Retry later.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def handle_unexpected(error: Exception) -> Response:
     original = getattr(error, "original_exception", None) or error
     if storage_unavailable(original):
         log.warning("storage unavailable: %s", type(original).__name__)
-        response = error_response(
-            503,
-            "storage_unavailable",
-            "The case store cannot be written or reached just now; nothing was changed. "
-            "Retry later.",
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return unavailable_response()
     # The type and where, never the message: it may quote personal data from the request.
     frames = traceback.extract_tb(original.__traceback__)
     where = "\n".join(f"  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)

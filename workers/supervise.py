@@ -33,6 +33,10 @@ RESTART_PAUSE = 0.5
 RESTART_PAUSE_MAX = 10.0
 # A child that ran this long is healthy again: its next restart waits RESTART_PAUSE.
 HEALTHY_AFTER = 30.0
+# The essential child (web) that dies young this many times in a row is not restarted
+# again: whatever kills it at start (a setting, the port, the store) will not go away by
+# itself in the ~15 s of pauses that took, and `up` stops, saying why.
+MAX_YOUNG_DEATHS = 5
 
 
 # Loaded before any fork: the function run between fork and exec must not load libraries
@@ -64,19 +68,27 @@ class Child:
         self.pause = RESTART_PAUSE
         self.restart_at: float | None = None
         self.restart = True
+        # Deaths in a row, each within HEALTHY_AFTER of its start.
+        self.young_deaths = 0
 
 
 class Supervisor:
     """Starts child processes in their own sessions and stops them together.
 
-    When the web process exits, everything stops; any other child that exits (the
-    worker, cron, the embedded Redis) is restarted after a short pause, longer while it
-    keeps dying young. Every child dies with the supervisor, even after a `kill -9`.
+    A child that exits (web, worker, cron, the embedded Redis) is restarted after a short
+    pause, longer while it keeps dying young; what it left in its process group (a killed
+    gunicorn master's workers, which hold the port) is killed first. The essential child
+    (web) is not restarted before it has once started well (`restart_essential`, set by
+    `up` once it answers: a web process that cannot start stops `up` at once, with its
+    log), nor after `MAX_YOUNG_DEATHS` deaths in a row, each soon after its start: then
+    everything stops, and `up` says why. Every child dies with the supervisor, even after
+    a `kill -9`.
     """
 
     def __init__(self, env: dict[str, str], *, essential: str = "web") -> None:
         self.env = env
         self.essential = essential
+        self.restart_essential = False
         self.children: dict[str, Child] = {}
         self.stopping = False
         self.status = 0
@@ -124,22 +136,47 @@ class Supervisor:
             code = child.process.poll()
             if code is None:
                 continue
-            if name == self.essential:
-                click.echo(f"casetrail up: {name} exited with status {code}; stopping", err=True)
-                self.status = 1
-                self.stopping = True
-                return
             if child.restart_at is None:
+                # The rest of its group goes too: a killed gunicorn master's workers
+                # would hold the port the next master binds.
+                _signal_group(child.process.pid, signal.SIGKILL)
                 if now - child.started >= HEALTHY_AFTER:
                     child.pause = RESTART_PAUSE
-                click.echo(f"casetrail up: {name} exited with status {code}; restarting", err=True)
+                    child.young_deaths = 0
+                else:
+                    child.young_deaths += 1
+                if name == self.essential and not self.restart_essential:
+                    click.echo(
+                        f"casetrail up: {name} exited with status {code}; stopping", err=True
+                    )
+                    self.give_up()
+                    return
+                if name == self.essential and child.young_deaths >= MAX_YOUNG_DEATHS:
+                    click.echo(
+                        f"casetrail up: {name} exited with status {code}, {child.young_deaths} "
+                        f"times in a row within {HEALTHY_AFTER:g} s of its start; not "
+                        "restarting it again (its log is above); stopping",
+                        err=True,
+                    )
+                    self.give_up()
+                    return
+                click.echo(
+                    f"casetrail up: {name} exited with status {code}; restarting in "
+                    f"{child.pause:g} s",
+                    err=True,
+                )
                 child.restart_at = now + child.pause
                 child.pause = min(RESTART_PAUSE_MAX, child.pause * 2)
             elif now >= child.restart_at:
                 self.start(name, child.command, death_signal=child.death_signal)
 
+    def give_up(self) -> None:
+        self.status = 1
+        self.stopping = True
+
     def wait(self) -> int:
-        """Runs until a signal or the essential process's exit; returns the exit status."""
+        """Runs until a signal, or until it gives up on the essential process; returns the
+        exit status."""
         while not self.stopping:
             time.sleep(0.1)
             self.check()

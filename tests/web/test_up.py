@@ -23,6 +23,7 @@ import requests
 
 from tests.dispute_builders import registration
 from tests.web.conftest import ROOT, check, free_port
+from workers.supervise import MAX_YOUNG_DEATHS, Supervisor
 
 TOKEN = re.compile(r"admin token \(shown once, keep it\): (ct_\S+)")
 
@@ -253,6 +254,70 @@ def test_up_restarts_its_embedded_redis_and_the_backlog_is_projected(tmp_path: P
         assert "redis exited" in up.log.read_text()
     finally:
         assert up.interrupt(process) == 0
+
+
+# A killed web process answers again within this long: the restart's pause (0.5 s), the
+# process group's end, gunicorn's start and its workers' boot on a loaded 2-core machine.
+WEB_BACK_WITHIN_SECONDS = 30.0
+
+
+def test_up_restarts_a_web_process_killed_with_9_and_its_data_is_there(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", tmp_path / "up.log")
+    process = up.start()
+    try:
+        headers = caseworker(up)
+        open_dispute(up, headers)
+        (master,) = gunicorn_masters(process)
+        workers = master.children()
+        master.kill()
+        killed = time.monotonic()
+
+        def answers_from_a_new_master() -> bool:
+            # The killed master's workers may answer a moment longer: a new master first.
+            if [p.pid for p in gunicorn_masters(process)] in ([], [master.pid]):
+                return False
+            with contextlib.suppress(requests.RequestException):
+                return requests.get(f"{up.url}/healthz", timeout=1).status_code == 200
+            return False
+
+        assert wait_for(answers_from_a_new_master, WEB_BACK_WITHIN_SECONDS), up.log.read_text()[
+            -3000:
+        ]
+        print(f"web answered again {time.monotonic() - killed:.1f} s after its kill -9")
+        assert process.poll() is None, up.log.read_text()[-3000:]
+        assert "web exited with status -9; restarting" in up.log.read_text()
+        assert gone(workers), "the killed master's workers were left running"
+        assert listed(up, headers, open_dispute(up, headers)["position"]) == 2
+    finally:
+        assert up.interrupt(process) == 0
+
+
+def gunicorn_masters(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """`up`'s running gunicorn children (the web process's master)."""
+    found = []
+    for child in psutil.Process(process.pid).children():
+        with contextlib.suppress(psutil.Error):  # gone meanwhile
+            if child.status() != psutil.STATUS_ZOMBIE and "gunicorn" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_up_gives_up_on_a_web_process_that_keeps_dying_at_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    supervisor = Supervisor(dict(os.environ))
+    supervisor.start("web", [sys.executable, "-c", "raise SystemExit(3)"])
+    supervisor.restart_essential = True  # as `up` does once the web process answered
+    started = time.monotonic()
+    status = supervisor.wait()
+    took = time.monotonic() - started
+    said = capsys.readouterr().err
+    assert status == 1
+    # Restarted with growing pauses (0.5 + 1 + 2 + 4 s), then given up, saying why.
+    assert said.count("web exited with status 3; restarting in") == MAX_YOUNG_DEATHS - 1, said
+    assert f"{MAX_YOUNG_DEATHS} times in a row" in said and "stopping" in said, said
+    assert 7.0 < took < 30.0, took
 
 
 def test_up_refuses_a_port_in_use_at_once_and_creates_nothing(tmp_path: Path) -> None:
