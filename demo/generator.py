@@ -15,12 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from casetrail.bootstrap import Casetrail
-from demo import correction, disputes, indicators, resettlement
+from demo import correction, disputes, divisions, indicators, resettlement
 from demo.plan import SEED, CasePlan, history_end
 from demo.province import Province, Staff
+from domain.case import Actor
 from domain.clock import FixedClock
 from domain.errors import CasetrailError
 from domain.kinds import KINDS
+from domain.registers import BASE
+from domain.roles import ADMIN
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ def load_demo(
     units = ct.directory.load_units(province.units())
     staff_rng = random.Random(f"{seed}/staff")
     staff = Staff.hire(ct.directory, province, staff_rng)
+    if "resettlement" in KINDS:
+        register_bases(ct, province, size.bases)
     plans, skipped = plan_province(province, size, seed)
     order = sorted(
         (step.at, case_index, step_index)
@@ -162,6 +167,21 @@ def load_demo(
         intended=intended,
         kinds_skipped=skipped,
     )
+
+
+def register_bases(ct: Casetrail, province: Province, count: int) -> None:
+    """The transitional bases the plan places people at, registered by an admin of the
+    province first: a placement must name a registered base (casetrail.registers)."""
+    admin = Actor(user_id="demo-admin", role=ADMIN, unit=divisions.PROVINCE)
+    for base_id, city in resettlement.base_register(province, count):
+        ct.registers.add(
+            BASE,
+            city,
+            f"{province.names[city]}过渡性安置基地{base_id[-3:]}号",
+            by=admin,
+            entry_id=base_id,
+            capacity=resettlement.BASE_CAPACITY,
+        )
 
 
 def demo_clock() -> FixedClock:

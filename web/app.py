@@ -16,7 +16,19 @@ from flask_smorest import Api
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
-from web import audit, auth, commands, deadlines, errors, limits, meta, metrics, people, queries
+from web import (
+    audit,
+    auth,
+    commands,
+    deadlines,
+    errors,
+    limits,
+    meta,
+    metrics,
+    people,
+    queries,
+    registers,
+)
 from web.console.install import SWAGGER_UI_URL
 from web.console.install import install as install_console
 from web.context import EXTENSION
@@ -74,7 +86,16 @@ def create_app(casetrail: Casetrail | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = casetrail
     api = CasetrailApi(app)
-    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp, deadlines.blp, people.blp):
+    blueprints = (
+        commands.blp,
+        queries.blp,
+        audit.blp,
+        meta.blp,
+        deadlines.blp,
+        people.blp,
+        registers.blp,
+    )
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     meta.document_event_data(api.spec)
     metrics.install(app, casetrail)
