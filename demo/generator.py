@@ -57,6 +57,8 @@ class DemoResult:
     seconds: float
     intended: dict[str, Any]
     kinds_skipped: list[str] = field(default_factory=list)
+    # Acts of the administration log (the bases registered, and the log's opening event).
+    administration_events: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -114,8 +116,7 @@ def load_demo(
     units = ct.directory.load_units(province.units())
     staff_rng = random.Random(f"{seed}/staff")
     staff = Staff.hire(ct.directory, province, staff_rng)
-    if "resettlement" in KINDS:
-        register_bases(ct, province, size.bases)
+    bases = register_bases(ct, province, size.bases) if "resettlement" in KINDS else 0
     plans, skipped = plan_province(province, size, seed)
     order = sorted(
         (step.at, case_index, step_index)
@@ -166,14 +167,16 @@ def load_demo(
         seconds=time.perf_counter() - started,
         intended=intended,
         kinds_skipped=skipped,
+        administration_events=bases + 1 if bases else 0,
     )
 
 
-def register_bases(ct: Casetrail, province: Province, count: int) -> None:
+def register_bases(ct: Casetrail, province: Province, count: int) -> int:
     """The transitional bases the plan places people at, registered by an admin of the
     province first: a placement must name a registered base (casetrail.registers)."""
     admin = Actor(user_id="demo-admin", role=ADMIN, unit=divisions.PROVINCE)
-    for base_id, city in resettlement.base_register(province, count):
+    bases = resettlement.base_register(province, count)
+    for base_id, city in bases:
         ct.registers.add(
             BASE,
             city,
@@ -182,6 +185,7 @@ def register_bases(ct: Casetrail, province: Province, count: int) -> None:
             entry_id=base_id,
             capacity=resettlement.BASE_CAPACITY,
         )
+    return len(bases)
 
 
 def demo_clock() -> FixedClock:
