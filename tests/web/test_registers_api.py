@@ -163,3 +163,18 @@ def test_the_openapi_document_lists_the_registers_and_the_occupancy(
     assert set(paths["/api/v1/registers/{entry_id}"]) >= {"get", "patch"}
     assert "post" in paths["/api/v1/registers/{entry_id}/retire"]
     assert "get" in paths["/api/v1/bases/occupancy"]
+
+
+def test_the_event_catalogue_names_the_fields_that_name_register_entries(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    kinds = check(client.get("/api/v1/event-types", headers=tokens.headers("caseworker")), 200)
+    kinds = kinds["kinds"]
+    placed = kinds["resettlement"]["events"]["PersonPlaced"]["register_fields"]
+    assert placed == {"base_id": {"kind": "base", "post": None}}
+    team = kinds["correction"]["events"]["CorrectionTeamFormed"]["register_fields"]
+    assert team["officer.staff_id"] == {"kind": "correction_staff", "post": "officer"}
+    assert set(kinds["dispute"]["events"]["DisputeAssigned"]["register_fields"]) == {
+        "committee_id",
+        "mediator_ids",
+    }
