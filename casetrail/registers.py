@@ -174,19 +174,28 @@ class Registers:
                 details={"id": ["Not a register entry id."]},
             )
         self._check_fields(entry)
-        if self.get(entry.id) is not None:
-            raise RegisterEntryExists(
-                f"The register entry {entry.id} exists already.", details={"id": entry.id}
-            )
-        data = {"entry": entry.id, **{k: v for k, v in entry.as_json().items() if k != "id"}}
-        self._record(by, "RegisterEntryAdded", data)
+        # The id is claimed first (two admins racing for one id: one gets 409, and only
+        # the winner's act is logged); a claim whose act cannot be recorded is undone.
         now = _now()
         with self.db.transaction() as cur:
+            self.db.lock_table(cur, "registers")
+            taken = cur.execute("SELECT id FROM registers WHERE id = ?", (entry.id,)).fetchone()
+            if taken is not None:
+                raise RegisterEntryExists(
+                    f"The register entry {entry.id} exists already.", details={"id": entry.id}
+                )
             cur.execute(
                 "INSERT INTO registers (id, kind, unit, name, capacity, post, committee, active, "
                 "created_at, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (entry.id, kind, unit, name, capacity, post, committee, now, now),
             )
+        data = {"entry": entry.id, **{k: v for k, v in entry.as_json().items() if k != "id"}}
+        try:
+            self._record(by, "RegisterEntryAdded", data)
+        except BaseException:
+            with self.db.transaction() as cur:
+                cur.execute("DELETE FROM registers WHERE id = ?", (entry.id,))
+            raise
         return entry
 
     def change(self, entry_id: str, *, by: Actor, **changes: Any) -> RegisterEntry:

@@ -5,6 +5,7 @@ events recorded with names only stay valid; the bases' occupancy against capacit
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -367,3 +368,19 @@ def test_the_occupancy_list_counts_people_at_each_base_against_its_capacity(
         NotPermitted,
         lambda: base_occupancy(models, WORKER, unit=QINHUAI),
     )
+
+
+def test_admins_racing_for_one_id_register_it_once(casetrail: Casetrail) -> None:
+    def add(n: int) -> str:
+        try:
+            casetrail.registers.add(
+                "base", XUANWU, f"基地{n}", by=REGISTRAR, entry_id="NJ-RACE", capacity=3
+            )
+            return "added"
+        except CasetrailError as error:
+            return error.code
+
+    with ThreadPoolExecutor(8) as pool:
+        results = sorted(pool.map(add, range(8)))
+    assert results == ["added"] + ["register_entry_exists"] * 7
+    assert [act for act, _ in register_acts(casetrail)] == ["RegisterEntryAdded"]
