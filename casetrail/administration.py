@@ -58,6 +58,18 @@ class Administration(Aggregate):
     class UserChanged(AdministrationEvent):
         """調整用戶: the user's unit or role changed (`data` has before and after)."""
 
+    class RegisterEntryAdded(AdministrationEvent):
+        """登記名冊: a mediation committee, mediator, transitional base or correction staff
+        member entered in its unit's register (casetrail.registers)."""
+
+    class RegisterEntryChanged(AdministrationEvent):
+        """變更名冊: a register entry's name, capacity, post or committee changed (`data`
+        has before and after)."""
+
+    class RegisterEntryRetired(AdministrationEvent):
+        """註銷名冊: a register entry retired; events may no longer name it (old ones
+        still read)."""
+
     class ParkedEventSkipped(AdministrationEvent):
         """跳過暫停事件: a read model gives up on a parked event (`data`: which, and why)."""
 
@@ -80,7 +92,9 @@ class AdministrationLog:
         self.db = db
         self.clock = clock
 
-    def record(self, actor: Actor, event_type: str, data: dict[str, Any]) -> None:
+    def record(
+        self, actor: Actor, event_type: str, data: dict[str, Any], *, reason: str | None = None
+    ) -> None:
         """Appends one act; raises if it cannot be recorded (then the act is not done)."""
         append_to_log(
             self.app,
@@ -92,6 +106,7 @@ class AdministrationLog:
             EVENT_TYPES[event_type],
             actor,
             data,
+            reason=reason,
         )
 
 

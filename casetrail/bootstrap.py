@@ -22,6 +22,7 @@ from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
 from casetrail.personal import PersonKeys, load_master_key
 from casetrail.reads import StreamReads
+from casetrail.registers import Registers
 from casetrail.service import AppendListener, CaseService
 from domain.clock import Clock, SystemClock
 from store.db import Database
@@ -45,6 +46,7 @@ class Casetrail:
     audit: AuditTrail
     service: CaseService  # the commands
     reads: StreamReads  # the event streams, for auditors and a case's own staff
+    registers: Registers  # committees, mediators, bases, correction staff
     # The read models' engine, built on first use by the layer above (projections.engine_for).
     read_models: ReadModelEngine | None = None
 
@@ -112,7 +114,11 @@ def _wire(
     create_audit_tables(db)
     create_witness_tables(db)
     audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
-    service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
+    registers = Registers(db, directory)
+    registers.create_tables()
+    service = CaseService(
+        app, directory, clock, IdempotencyKeys(app, db), registers, on_append=on_append
+    )
     reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)
-    return Casetrail(settings, clock, app, db, directory, audit, service, reads)
+    return Casetrail(settings, clock, app, db, directory, audit, service, reads, registers)

@@ -19,6 +19,7 @@ from casetrail.application import CaseApplication
 from casetrail.directory import Directory
 from casetrail.events import Appended
 from casetrail.idempotency import IdempotencyKeys
+from casetrail.registers import Registers
 from domain.case import Actor, Case, CaseEvent, Context
 from domain.clock import Clock
 from domain.errors import CaseNotFound, InvalidData, NotPermitted, RuleViolation, VersionConflict
@@ -57,10 +58,12 @@ class CaseService:
         directory: Directory,
         clock: Clock,
         idempotency: IdempotencyKeys,
+        registers: Registers,
         on_append: AppendListener | None = None,
     ) -> None:
         self.app = app
         self.directory = directory
+        self.registers = registers
         self.clock = clock
         self.idempotency = idempotency
         self.on_append = on_append
@@ -107,6 +110,7 @@ class CaseService:
             ctx = self._context(actor, reason, note, idempotency_key)
             case = case_class.open(unit, data, ctx)
             self._check_units(case)
+            self._check_registers(case)
             return self._save(case, actor, idempotency_key, request)
 
         return self.idempotency.answered_once(actor, idempotency_key, request, open_once)
@@ -141,6 +145,7 @@ class CaseService:
                 raise version_conflict(case.version, expected_version)
             case.record(event_type, data, self._context(actor, reason, note, idempotency_key))
             self._check_units(case)
+            self._check_registers(case)
             try:
                 return self._save(case, actor, idempotency_key, request)
             except IntegrityError:
@@ -200,6 +205,12 @@ class CaseService:
                         f"The unit {code} named in '{field}' does not exist.",
                         details={field: ["Unknown unit."]},
                     )
+
+    def _check_registers(self, case: Case) -> None:
+        """Register entries named in the new events' data are registered, active and of
+        the case's branch of the unit tree (its units once the events apply)."""
+        events = [event for event in case.pending_events if isinstance(event, CaseEvent)]
+        self.registers.check_named(events, case.reach_units())
 
     def _save(self, case: Case, actor: Actor, key: str | None, request: dict[str, Any]) -> Appended:
         """Saves the case's new events, their chain links and the idempotency key in one

@@ -15,6 +15,7 @@ from cli.deadlines import deadlines
 from cli.demo import demo
 from cli.init import init
 from cli.people import people
+from cli.registers import bases, registers
 from cli.store import build, refuse
 from cli.up import up
 from cli.users import users
@@ -106,3 +107,5 @@ main.add_command(restore)
 main.add_command(deadlines)
 main.add_command(witness)
 main.add_command(people)
+main.add_command(registers)
+main.add_command(bases)

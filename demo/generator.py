@@ -15,12 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from casetrail.bootstrap import Casetrail
-from demo import correction, disputes, indicators, resettlement
+from demo import correction, disputes, divisions, indicators, resettlement
 from demo.plan import SEED, CasePlan, history_end
 from demo.province import Province, Staff
+from domain.case import Actor
 from domain.clock import FixedClock
 from domain.errors import CasetrailError
 from domain.kinds import KINDS
+from domain.registers import BASE
+from domain.roles import ADMIN
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class DemoResult:
     seconds: float
     intended: dict[str, Any]
     kinds_skipped: list[str] = field(default_factory=list)
+    # Acts of the administration log (the bases registered, and the log's opening event).
+    administration_events: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -111,6 +116,7 @@ def load_demo(
     units = ct.directory.load_units(province.units())
     staff_rng = random.Random(f"{seed}/staff")
     staff = Staff.hire(ct.directory, province, staff_rng)
+    bases = register_bases(ct, province, size.bases) if "resettlement" in KINDS else 0
     plans, skipped = plan_province(province, size, seed)
     order = sorted(
         (step.at, case_index, step_index)
@@ -161,7 +167,25 @@ def load_demo(
         seconds=time.perf_counter() - started,
         intended=intended,
         kinds_skipped=skipped,
+        administration_events=bases + 1 if bases else 0,
     )
+
+
+def register_bases(ct: Casetrail, province: Province, count: int) -> int:
+    """The transitional bases the plan places people at, registered by an admin of the
+    province first: a placement must name a registered base (casetrail.registers)."""
+    admin = Actor(user_id="demo-admin", role=ADMIN, unit=divisions.PROVINCE)
+    bases = resettlement.base_register(province, count)
+    for base_id, city in bases:
+        ct.registers.add(
+            BASE,
+            city,
+            f"{province.names[city]}过渡性安置基地{base_id[-3:]}号",
+            by=admin,
+            entry_id=base_id,
+            capacity=resettlement.BASE_CAPACITY,
+        )
+    return len(bases)
 
 
 def demo_clock() -> FixedClock:

@@ -125,6 +125,17 @@ def _skeleton(rng: random.Random, province: Province) -> dict[str, Any]:
     }
 
 
+# Places a demo base holds: the seed's 3,439 people at 695 bases are about 5 a base.
+BASE_CAPACITY = 10
+
+
+def base_register(province: Province, count: int) -> list[tuple[str, str]]:
+    """(id, city) of every demo base, as the plan names them: an admin registers each at
+    its city (so that it serves every township of the city) before anyone is placed."""
+    by_city = _bases(random.Random(0), province, count)
+    return [(base_id, city + "00") for city, ids in sorted(by_city.items()) for base_id in ids]
+
+
 def _bases(rng: random.Random, province: Province, count: int) -> dict[str, list[str]]:
     """Transitional bases (過渡性安置基地) by city: `count` in all, at least one a city."""
     by_city: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ from marshmallow import Schema
 
 from domain.clock import cst_date
 from domain.errors import NotPermitted, RuleViolation, UnknownEventType
+from domain.registers import RegisterField
 from domain.roles import ROLES as ROLES  # still importable from here (casetrail.directory)
 from domain.roles import SUPERVISOR, WRITING_ROLES
 from domain.schemas import NoData, StrictSchema, load, long_text, unit_code
@@ -78,6 +79,9 @@ class CaseEvent(RecordedEvent):
     supervisors_only: ClassVar[bool] = False
     # Fields of `data` that name units; the service checks they exist.
     unit_fields: ClassVar[tuple[str, ...]] = ()
+    # Fields of `data` that name register entries; the service checks each names an
+    # active entry of that kind on the case's branch of the unit tree (domain.registers).
+    register_fields: ClassVar[tuple[RegisterField, ...]] = ()
     # The status the event leaves its case in (None: unchanged); read models ask it too.
     leads_to: ClassVar[str | None] = None
     _schema_instance: ClassVar[Schema | None] = None

@@ -29,7 +29,18 @@ from domain.case import (
 )
 from domain.clock import add_days, add_months, age_on, cst_date
 from domain.errors import NotPermitted, RuleViolation
-from domain.schemas import DateRange, Person, StrictSchema, day, long_text, one_of, text, unit_code
+from domain.registers import CORRECTION_STAFF, RegisterField
+from domain.schemas import (
+    DateRange,
+    Person,
+    StrictSchema,
+    day,
+    long_text,
+    one_of,
+    register_id,
+    text,
+    unit_code,
+)
 from domain.units import is_at_or_above
 
 UNDER_CORRECTION = statuses("under_correction")
@@ -81,9 +92,15 @@ class TeamMember(StrictSchema):
     gender = one_of(rules.GENDERS)
 
 
+class StaffMember(TeamMember):
+    # The registered correction staff member (domain.registers); optional, so that teams
+    # recorded with names only stay valid.
+    staff_id = register_id()
+
+
 class CorrectionTeamFormedData(StrictSchema):
-    officer = fields.Nested(TeamMember, required=True)
-    social_worker = fields.Nested(TeamMember, required=True)
+    officer = fields.Nested(StaffMember, required=True)
+    social_worker = fields.Nested(StaffMember, required=True)
     volunteers = fields.List(
         fields.Nested(TeamMember), required=True, validate=validate.Length(min=1, max=50)
     )
@@ -239,6 +256,10 @@ class CorrectionTeamFormed(CaseEvent):
 
     schema = CorrectionTeamFormedData
     allowed_in = OPEN
+    register_fields = (
+        RegisterField("officer.staff_id", CORRECTION_STAFF, post="officer"),
+        RegisterField("social_worker.staff_id", CORRECTION_STAFF, post="social_worker"),
+    )
 
     def apply(self, case: Any) -> None:
         case.team = self.data

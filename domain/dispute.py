@@ -27,6 +27,7 @@ from domain.case import (
 )
 from domain.clock import add_days, add_months, cst_date
 from domain.errors import NotPermitted, RuleViolation
+from domain.registers import MEDIATION_COMMITTEE, MEDIATOR, RegisterField
 from domain.schemas import (
     Party,
     StrictSchema,
@@ -34,6 +35,8 @@ from domain.schemas import (
     long_text,
     names,
     one_of,
+    register_id,
+    register_ids,
     text,
     unit_code,
 )
@@ -69,6 +72,10 @@ class DisputeAssignedData(StrictSchema):
     handling_body = text()
     assigned_unit = unit_code()
     mediators = names()
+    # The registered committee and mediators (domain.registers); optional, so that events
+    # recorded with names only stay valid, and a department (not a committee) may handle.
+    committee_id = register_id()
+    mediator_ids = register_ids()
 
 
 class MediationSessionHeldData(StrictSchema):
@@ -76,6 +83,7 @@ class MediationSessionHeldData(StrictSchema):
     mediators = names()
     attendees = names()
     notes = long_text()
+    mediator_ids = register_ids()
 
 
 class HearingHeldData(StrictSchema):
@@ -223,6 +231,10 @@ class DisputeAssigned(CaseEvent):
     # `assigned` only for a reassignment after a return's joint handling (checked by a rule).
     allowed_in = statuses("triaged", "returned", "assigned")
     unit_fields = ("assigned_unit",)
+    register_fields = (
+        RegisterField("committee_id", MEDIATION_COMMITTEE),
+        RegisterField("mediator_ids", MEDIATOR),
+    )
 
     def apply(self, case: Any) -> None:
         case.handling_body = self.data["handling_body"]
@@ -238,6 +250,7 @@ class MediationSessionHeld(CaseEvent):
     schema = MediationSessionHeldData
     leads_to = "in_mediation"
     allowed_in = MEDIATING
+    register_fields = (RegisterField("mediator_ids", MEDIATOR),)
 
     def apply(self, case: Any) -> None:
         case.sessions += 1

@@ -29,6 +29,7 @@ from domain.case import (
 )
 from domain.clock import add_days, add_years, cst_date
 from domain.errors import RuleViolation
+from domain.registers import BASE, RegisterField
 from domain.schemas import Person, StrictSchema, day, long_text, one_of, text, unit_code
 
 BEFORE_RELEASE = statuses("notified")
@@ -90,6 +91,7 @@ class SkillTrainingCompletedData(StrictSchema):
 class PersonPlacedData(StrictSchema):
     placement = one_of(rules.PLACEMENTS)
     placed_on = day()
+    # A registered, active base (domain.registers); the service checks it on append.
     base_id = text(required=False, max_length=64)
 
 
@@ -293,6 +295,7 @@ class PersonPlaced(CaseEvent):
 
     schema = PersonPlacedData
     allowed_in = UNDER_ASSISTANCE
+    register_fields = (RegisterField("base_id", BASE),)
 
     def apply(self, case: Any) -> None:
         case.placement = self.data["placement"]

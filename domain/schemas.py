@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from domain import rules
 from domain.errors import InvalidData
+from domain.registers import ENTRY_ID
 
 SHORT_TEXT = 200
 LONG_TEXT = 4000
@@ -54,6 +55,20 @@ def unit_code(*, required: bool = True, **kwargs: Any) -> fields.String:
 
 def day(*, required: bool = True, **kwargs: Any) -> fields.Date:
     return fields.Date(required=required, **kwargs)
+
+
+def register_id(*, required: bool = False) -> fields.String:
+    """The id of a register entry (domain.registers)."""
+    return fields.String(
+        required=required,
+        validate=validate.Regexp(ENTRY_ID, error="Not a register entry id."),
+    )
+
+
+def register_ids(*, required: bool = False) -> fields.List:
+    return fields.List(
+        register_id(required=True), required=required, validate=validate.Length(min=1, max=50)
+    )
 
 
 def names(*, min_count: int = 1, max_count: int = 50, required: bool = True) -> fields.List:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from threading import Lock
 
 from casetrail.bootstrap import Casetrail
+from projections.bases import BaseOccupancy
 from projections.cases import CaseList
 from projections.correction import CorrectionIndicators
 from projections.disputes import DisputeIndicators
@@ -20,6 +21,7 @@ def all_projections() -> list[Projection]:
         ResettlementIndicators(),
         CorrectionIndicators(),
         Inbox(),
+        BaseOccupancy(),
     ]
 
 

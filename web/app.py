@@ -24,7 +24,19 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.errors import CasetrailError
 from store.postgres import DatabaseUnavailable
-from web import audit, auth, commands, deadlines, errors, limits, meta, metrics, people, queries
+from web import (
+    audit,
+    auth,
+    commands,
+    deadlines,
+    errors,
+    limits,
+    meta,
+    metrics,
+    people,
+    queries,
+    registers,
+)
 from web.console.install import SWAGGER_UI_URL
 from web.console.install import install as install_console
 from web.context import EXTENSION
@@ -171,7 +183,16 @@ def wire_app(casetrail: Casetrail, *, shared: bool) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = casetrail
     api = CasetrailApi(app)
-    for blueprint in (commands.blp, queries.blp, audit.blp, meta.blp, deadlines.blp, people.blp):
+    blueprints = (
+        commands.blp,
+        queries.blp,
+        audit.blp,
+        meta.blp,
+        deadlines.blp,
+        people.blp,
+        registers.blp,
+    )
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     meta.document_event_data(api.spec)
     metrics.install(app, casetrail)

@@ -122,6 +122,16 @@ MESSAGES_ZH: dict[str, str] = {
     "port_in_use": "端口已被其他进程占用；请停止该进程或用 --port 另选端口。",
     "bind_failed": "无法在该地址和端口上监听。",
     "parked_event_not_found": "找不到该暂停事件。",
+    # The registers (casetrail.registers) and what events name in them.
+    "register_entry_not_found": "找不到该名册条目。",
+    "register_entry_exists": "该名册条目已存在。",
+    "register_entry_retired": "该名册条目已注销，不能再被引用或修改。",
+    "register_entry_outside_unit": "所引用的名册条目不属于本案所在单位的上下级。",
+    "staff_post_mismatch": "所引用的社区矫正工作人员的岗位与其在矫正小组中的职责不符。",
+    "unknown_base": "过渡性安置基地未登记：请引用已登记且在用的基地。",
+    "unknown_mediation_committee": "人民调解委员会未登记：请引用已登记且在用的调委会。",
+    "unknown_mediator": "人民调解员未登记：请引用已登记且在用的调解员。",
+    "unknown_correction_staff": "社区矫正工作人员未登记：请引用已登记且在用的工作人员。",
     # The backups, personal data, transfers and the metrics' scrape (added with them).
     "backup_failed": "备份失败：未能取得存储的一致副本。",
     "target_not_empty": "恢复的目标不是空的：请指定一个新的数据目录（或新的 schema）。",

@@ -61,6 +61,11 @@ def event_catalogue() -> dict[str, Any]:
                 if event_class.allowed_in is not None
                 else None,
                 "unit_fields": list(event_class.unit_fields),
+                # Fields naming register entries (casetrail.registers): path → kind (post).
+                "register_fields": {
+                    field.path: {"kind": field.kind, "post": field.post}
+                    for field in event_class.register_fields
+                },
                 "schema": plugin.converter.schema2jsonschema(event_class.schema_instance()),
             }
         kinds[kind] = {"opening_event": case_class.opening_event.__name__, "events": events}

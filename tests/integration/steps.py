@@ -52,3 +52,14 @@ class Steps:
         assert self.reads.head_position() == head
         assert raised.value.code == code
         assert self.history() == history
+
+
+# An admin of the province: keeps every unit's registers.
+REGISTRAR = Actor(user_id="u_registrar", role="admin", unit="320000")
+
+
+def register_base(ct: Casetrail, base_id: str, unit: str, capacity: int = 10) -> None:
+    """Registers a transitional base (過渡性安置基地): a placement must name a registered one."""
+    ct.registers.add(
+        "base", unit, f"基地 {base_id}", by=REGISTRAR, entry_id=base_id, capacity=capacity
+    )

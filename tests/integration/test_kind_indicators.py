@@ -14,6 +14,7 @@ from domain.case import Actor
 from domain.clock import CST, FixedClock
 from projections import engine_for
 from projections.queries import ReadModels
+from tests.integration.steps import register_base
 
 CITY_WORKER = Actor(user_id="u_city", role="caseworker", unit="320100")
 CITY_SUPERVISOR = Actor(user_id="u_city_sup", role="supervisor", unit="320100")
@@ -80,6 +81,8 @@ def resettlement(casetrail: Casetrail, clock: FixedClock) -> ReadModels:
        to 320104002 on 2026-02-01, contact lost now.
     R5 district 320104: placed at base NJ-QH-01 then left it; assistance ended 2026-04-01.
     """
+    register_base(casetrail, "NJ-QH-01", "320104")
+    register_base(casetrail, "NJ-XW-01", "320102")
     s = Script(casetrail, clock, "resettlement", "ReleaseNotified")
     r4 = s.open("2025-10-01", "320102001001", notice(4, "2025-11-01"))
     s.step(r4, "2025-11-01", "PersonReleased", released_on="2025-11-01")

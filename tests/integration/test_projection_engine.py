@@ -201,6 +201,7 @@ def test_status_reports_each_projections_position_the_head_and_the_lag(
         "resettlement",
         "correction",
         "inbox",
+        "bases",
     ]
     assert all(
         entry["position"] == entry["head"] == events and entry["lag"] == 0 for entry in status
@@ -372,4 +373,5 @@ def test_a_batch_decodes_the_kinds_of_the_event_classes_a_read_model_handles() -
         "resettlement": frozenset({"resettlement"}),
         "correction": frozenset({"correction"}),
         "inbox": None,  # every case event may move a deadline
+        "bases": frozenset({"resettlement"}),
     }

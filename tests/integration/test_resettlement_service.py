@@ -13,7 +13,7 @@ from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import FixedClock
 from domain.errors import CaseNotFound, CasetrailError, InvalidData, RuleViolation
-from tests.integration.steps import Steps, at
+from tests.integration.steps import Steps, at, register_base
 
 XUANWU_COMMUNITY = "320102001001"
 QINHUAI_STREET = "320104002"
@@ -97,6 +97,15 @@ def test_a_resettlement_case_runs_its_whole_course(
         placement="transitional_base",
         placed_on="2026-04-25",
     )
+    steps.refused(
+        caseworker,
+        "PersonPlaced",
+        "unknown_base",
+        placement="transitional_base",
+        placed_on="2026-04-25",
+        base_id="NJ-XW-01",
+    )
+    register_base(casetrail, "NJ-XW-01", "320102")
     steps.append(
         caseworker,
         "PersonPlaced",
