@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from casetrail.administration import AdministrationLog
@@ -95,7 +96,14 @@ def bootstrap(
     create_audit_tables(db)
     create_witness_tables(db)
     audit = AuditTrail(app, db, clock, load_signer(settings.signing_key, settings.data_dir))
-    service = CaseService(app, directory, clock, IdempotencyKeys(app, db), on_append=on_append)
+    service = CaseService(
+        app,
+        directory,
+        clock,
+        IdempotencyKeys(app, db),
+        on_append=on_append,
+        seal_opening=timedelta(hours=settings.seal_opening_hours),
+    )
     reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)
     return Casetrail(settings, clock, app, db, directory, audit, service, reads)
