@@ -18,6 +18,7 @@ from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.clock import FixedClock, cst_date
 from projections import engine_for
+from projections.parked import Parked
 from tests.web.conftest import INSIDE, PROVINCE, Tokens, create_users
 from web.app import create_app
 
@@ -270,6 +271,7 @@ def test_a_minors_record_is_sealed_on_completion_and_opened_only_by_two_people_f
         "SealOpeningClosed",
     ]
     assert world.get("auditor", "/audit/verify", case=case_id)["ok"] is True
+    assert Parked(world.ct.db).rows() == []  # every read model took every seal event
     # ... and every read in the access log: the refusals while sealed, and each granted
     # read under its opening (the approval's version, the ground, the end).
     log = world.access(case_id)
