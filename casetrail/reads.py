@@ -19,7 +19,7 @@ from domain.case import Actor, Case, CaseEvent
 from domain.clock import Clock, cst_date
 from domain.errors import CaseNotFound, InvalidData, NotPermitted
 from domain.roles import READ_ROLES
-from domain.sealing import Sealable
+from domain.sealing import RecordSealed, Sealable
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
 
@@ -114,9 +114,27 @@ class StreamReads:
             event = self.app.mapper.to_domain_event(notification)
             kind = kind_of(event)
             items.append(event_dict(event, kind, links.get(notification.id)))
-        read = [item["id"] for item in items if item["kind"] != "unknown"]
-        self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
-        return items
+        read = list(dict.fromkeys(item["id"] for item in items if item["kind"] != "unknown"))
+        self._record_read(actor, read, "feed", True)
+        # A sealed record is provided to no one (刑事訴訟法 §286): its events keep their
+        # place and hash in the feed, not their personal fields.
+        sealed = self._sealed_among(read)
+        return [
+            redact_identity(item, today=self._today()) if item["id"] in sealed else item
+            for item in items
+        ]
+
+    def _sealed_among(self, case_ids: list[str]) -> set[str]:
+        """Which of these cases are sealed (a RecordSealed in their chain)."""
+        if not case_ids:
+            return set()
+        wanted, params = self.db.text_list("w", "case_id", case_ids)
+        rows = self.db.query(
+            f"SELECT w.case_id FROM {wanted} WHERE EXISTS (SELECT 1 FROM {CHAIN_TABLE} c "
+            "WHERE c.case_id = w.case_id AND c.event_type = ?)",
+            [*params, RecordSealed.__name__],
+        )
+        return {str(row["case_id"]) for row in rows}
 
     def access_log(self, actor: Actor, **filters: Any) -> list[dict[str, Any]]:
         """The first page (up to 1,000) of `access_page`'s items."""
