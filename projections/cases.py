@@ -295,9 +295,16 @@ class CaseList(Projection):
                 moves,
             )
         reach = b.t["reach"]
-        sealed = [case_id for case_id, row in rows.items() if row.get("_sealed")]
-        for case_id in sealed:
-            for table in ("terms", "reach", "list"):
+        sealed = {case_id: row for case_id, row in rows.items() if row.get("_sealed")}
+        for case_id, row in sealed.items():
+            # By the terms the row keeps (a sealed kind's cases keep them), down the index.
+            terms = [(term, row["opened_at"], case_id) for term in _state(row).get("terms", [])]
+            if terms:
+                b.cur.executemany(
+                    f"DELETE FROM {b.t['terms']} WHERE term = ? AND opened_at = ? AND case_id = ?",
+                    terms,
+                )
+            for table in ("reach", "list"):
                 b.cur.execute(f"DELETE FROM {b.t[table]} WHERE case_id = ?", (case_id,))
         for case_id, row in rows.items():
             if row.get("_sealed"):
