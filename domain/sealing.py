@@ -41,8 +41,13 @@ class SealOpeningRequestedData(StrictSchema):
 class SealOpeningApprovedData(StrictSchema):
     # Named again by the approver: an approval of that ground, not another.
     legal_ground = one_of(rules.SEAL_OPENING_GROUNDS)
-    # Set by the case from the configured period, never by the client.
-    until = fields.AwareDateTime(required=True)
+    # Set by the case from the configured period, never by the client (Sealable.record).
+    until = fields.AwareDateTime(
+        metadata={
+            "description": "Set by casetrail: the approval's time plus "
+            "CASETRAIL_SEAL_OPENING_HOURS; a client does not send it."
+        }
+    )
 
 
 class SealOpeningDeclinedData(StrictSchema):
