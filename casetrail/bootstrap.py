@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from casetrail.administration import AdministrationLog
@@ -117,7 +118,13 @@ def _wire(
     registers = Registers(db, directory)
     registers.create_tables()
     service = CaseService(
-        app, directory, clock, IdempotencyKeys(app, db), registers, on_append=on_append
+        app,
+        directory,
+        clock,
+        IdempotencyKeys(app, db),
+        registers,
+        on_append=on_append,
+        seal_opening=timedelta(hours=settings.seal_opening_hours),
     )
     reads = StreamReads(app, db, directory, clock, audit.access)
     log.info("casetrail on %s", settings.backend)

@@ -61,6 +61,8 @@ class Settings:
     tsa_url: str | None = None
     # Bearer token a scrape of /metrics must carry; unset: /metrics is public.
     metrics_token: str | None = None
+    # Hours an approved opening of a sealed minor's record lasts (domain.sealing).
+    seal_opening_hours: int = 72
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +87,7 @@ class Settings:
             witness_quorum=_positive_int(env, "CASETRAIL_WITNESS_QUORUM", 0, problems, zero=True),
             tsa_url=env.get("CASETRAIL_TSA_URL") or None,
             metrics_token=env.get("CASETRAIL_METRICS_TOKEN") or None,
+            seal_opening_hours=_positive_int(env, "CASETRAIL_SEAL_OPENING_HOURS", 72, problems),
         )
         if problems:
             raise ConfigError(problems)

@@ -15,10 +15,11 @@ from casetrail.audit.access import MAX_RESULTS, ReadAccessLog
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
 from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
-from domain.case import Actor, CaseEvent
+from domain.case import Actor, Case, CaseEvent
 from domain.clock import Clock, cst_date
 from domain.errors import CaseNotFound, InvalidData, NotPermitted
 from domain.roles import READ_ROLES
+from domain.sealing import RecordSealed, Sealable
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
 
@@ -48,7 +49,7 @@ class StreamReads:
     ) -> dict[str, Any]:
         """The case as it is, or as it was at a version or a moment."""
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="case_state")
+        self._require_read(actor, case, operation="case_state")
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise InvalidData("'as_of' needs a timezone.", details={"as_of": ["No timezone."]})
@@ -75,7 +76,7 @@ class StreamReads:
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         case = self.app.get_case(case_id)
-        self._require_read(actor, case.reach_units(), case_id=str(case.id), operation="history")
+        self._require_read(actor, case, operation="history")
         links = {
             row["version"]: row
             for row in self.db.query(
@@ -113,9 +114,27 @@ class StreamReads:
             event = self.app.mapper.to_domain_event(notification)
             kind = kind_of(event)
             items.append(event_dict(event, kind, links.get(notification.id)))
-        read = [item["id"] for item in items if item["kind"] != "unknown"]
-        self._record_read(actor, list(dict.fromkeys(read)), "feed", True)
-        return items
+        read = list(dict.fromkeys(item["id"] for item in items if item["kind"] != "unknown"))
+        self._record_read(actor, read, "feed", True)
+        # A sealed record is provided to no one (刑事訴訟法 §286): its events keep their
+        # place and hash in the feed, not their personal fields.
+        sealed = self._sealed_among(read)
+        return [
+            redact_identity(item, today=self._today()) if item["id"] in sealed else item
+            for item in items
+        ]
+
+    def _sealed_among(self, case_ids: list[str]) -> set[str]:
+        """Which of these cases are sealed (a RecordSealed in their chain)."""
+        if not case_ids:
+            return set()
+        wanted, params = self.db.text_list("w", "case_id", case_ids)
+        rows = self.db.query(
+            f"SELECT w.case_id FROM {wanted} WHERE EXISTS (SELECT 1 FROM {CHAIN_TABLE} c "
+            "WHERE c.case_id = w.case_id AND c.event_type = ?)",
+            [*params, RecordSealed.__name__],
+        )
+        return {str(row["case_id"]) for row in rows}
 
     def access_log(self, actor: Actor, **filters: Any) -> list[dict[str, Any]]:
         """The first page (up to 1,000) of `access_page`'s items."""
@@ -167,24 +186,43 @@ class StreamReads:
         (a query's keyed hash and the total it found), even if no case is shown."""
         self.access.record(actor, case_ids, operation, granted=True, search=search)
 
-    def _require_read(
-        self, actor: Actor, units: tuple[str, ...], *, case_id: str, operation: str
-    ) -> None:
+    def _require_read(self, actor: Actor, case: Case, *, operation: str) -> None:
         """Outside the units that reach the case (Case.reach_units) it does not exist for
-        the reader (404); a role that never reads cases: 403. Either is recorded with its
-        reason."""
-        within = self.directory.reaches(actor.unit, units)
+        the reader (404); a role that never reads cases: 403; a sealed record (domain.sealing)
+        only for the two people of an opening running now: 403 `sealed`. Each is recorded
+        with its reason, and every read of a sealed record has a record of its own, naming
+        the opening it was made under."""
+        case_id = str(case.id)
+        within = self.directory.reaches(actor.unit, case.reach_units())
         refusal = None
         if not within:
             refusal = "outside_jurisdiction"
         elif actor.role not in READ_ROLES:
             refusal = "role_cannot_read"
-        if case_id is not None:
-            self.access.record(
-                actor, [case_id], operation, granted=refusal is None, refusal=refusal
-            )
+        sealed = bool(getattr(case, "sealed", False))
+        opening = None
+        if sealed and refusal is None:
+            assert isinstance(case, Sealable)
+            opening = case.opening_for(actor.user_id, self.clock.now())
+            if opening is None:
+                refusal = "sealed"
+        self.access.record(
+            actor,
+            [case_id],
+            operation,
+            granted=refusal is None,
+            refusal=refusal,
+            opening=None if opening is None else opening_record(opening),
+            coalesce=not sealed,
+        )
         if not within:
             raise CaseNotFound(f"There is no case {case_id}.")
+        if refusal == "sealed":
+            raise NotPermitted(
+                "This record is sealed (犯罪記錄封存): it is read only under an opening an "
+                "auditor asked for and a supervisor approved.",
+                code="sealed",
+            )
         if refusal is not None:
             raise NotPermitted("Your role does not read cases.", code="role_cannot_read")
 
@@ -192,3 +230,13 @@ class StreamReads:
         self, actor: Actor, case_ids: list[str], operation: str, granted: bool
     ) -> None:
         self.access.record(actor, case_ids, operation, granted=granted)
+
+
+def opening_record(opening: dict[str, Any]) -> dict[str, Any]:
+    """What a read's record says of the opening it was made under: its approval's
+    version in the case's stream, the legal ground and when it ends (no personal data)."""
+    return {
+        "approved_version": opening["approved_version"],
+        "legal_ground": opening["legal_ground"],
+        "until": opening["until"].isoformat(),
+    }

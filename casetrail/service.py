@@ -11,6 +11,8 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -60,6 +62,8 @@ class CaseService:
         idempotency: IdempotencyKeys,
         registers: Registers,
         on_append: AppendListener | None = None,
+        *,
+        seal_opening: timedelta | None = None,
     ) -> None:
         self.app = app
         self.directory = directory
@@ -67,6 +71,8 @@ class CaseService:
         self.clock = clock
         self.idempotency = idempotency
         self.on_append = on_append
+        # How long an approved opening of a sealed record lasts (None: the rules' default).
+        self.seal_opening = seal_opening
 
     def open_case(
         self,
@@ -169,9 +175,12 @@ class CaseService:
     def _context(
         self, actor: Actor, reason: str | None, note: str | None, key: str | None
     ) -> Context:
-        return Context(
+        ctx = Context(
             actor=actor, now=self.clock.now(), reason=reason, note=note, idempotency_key=key
         )
+        if self.seal_opening is not None:
+            ctx = replace(ctx, seal_opening=self.seal_opening)
+        return ctx
 
     def _require_jurisdiction(self, actor: Actor, unit: str) -> None:
         # Only the jurisdiction: who may record which event (writers only, some events

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from marshmallow import Schema
 
+from domain import rules
 from domain.clock import cst_date
 from domain.errors import NotPermitted, RuleViolation, UnknownEventType
 from domain.registers import RegisterField
@@ -43,6 +44,8 @@ class Context:
     reason: str | None = None
     note: str | None = None
     idempotency_key: str | None = None
+    # How long an approved opening of a sealed record lasts (CASETRAIL_SEAL_OPENING_HOURS).
+    seal_opening: timedelta = timedelta(hours=rules.SEAL_OPENING_HOURS)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,9 @@ class CaseEvent(RecordedEvent):
     # Statuses the event may be recorded in; None: any status.
     allowed_in: ClassVar[frozenset[str] | None] = None
     supervisors_only: ClassVar[bool] = False
+    # The roles that record it, when not the writers' (domain.roles.WRITING_ROLES); ():
+    # no one by hand, the case records it itself as the consequence of another event.
+    recorded_by: ClassVar[tuple[str, ...] | None] = None
     # Fields of `data` that name units; the service checks they exist.
     unit_fields: ClassVar[tuple[str, ...]] = ()
     # Fields of `data` that name register entries; the service checks each names an
@@ -398,6 +404,19 @@ def require_writer(actor: Actor) -> None:
 
 def check_role(event_class: type[CaseEvent], ctx: Context) -> None:
     role = ctx.actor.role
+    if event_class.recorded_by is not None:
+        if not event_class.recorded_by:
+            raise NotPermitted(
+                f"{event_class.__name__} is recorded by the case itself, when the law says.",
+                code="recorded_by_the_case",
+            )
+        if role not in event_class.recorded_by:
+            raise NotPermitted(
+                f"{event_class.__name__} is recorded by "
+                f"{' or '.join(event_class.recorded_by)}s only.",
+                code="role_not_permitted",
+            )
+        return
     require_writer(ctx.actor)
     if event_class.supervisors_only and role != SUPERVISOR:
         raise NotPermitted(

@@ -15,7 +15,6 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from domain import rules
 from domain.case import (
-    Case,
     CaseEvent,
     CaseOpened,
     Context,
@@ -41,6 +40,7 @@ from domain.schemas import (
     text,
     unit_code,
 )
+from domain.sealing import SEAL_EVENTS, Sealable
 from domain.units import is_at_or_above
 
 UNDER_CORRECTION = statuses("under_correction")
@@ -615,10 +615,13 @@ def monitoring_active(monitoring: dict[str, Any] | None, today: date) -> bool:
 # --- the aggregate -------------------------------------------------------------------------
 
 
-class Correction(Case):
+class Correction(Sealable):
     """A community correction case (`kind: correction`)."""
 
     kind: ClassVar[str] = "correction"
+    # 刑事訴訟法 §286: a minor's record is sealed; the correction organ seals it when the
+    # term is served (docs/domain.md, "Sealing of minors' records").
+    seals_after: ClassVar[tuple[type[CaseEvent], ...]] = (CorrectionCompleted,)
 
     if TYPE_CHECKING:  # set by the events; not dataclass fields of the aggregate
         person: dict[str, Any]
@@ -666,7 +669,12 @@ class Correction(Case):
         TransferProposed,
         TransferAccepted,
         TransferDeclined,
+        *SEAL_EVENTS,
     )
+
+    def is_sealable(self) -> bool:
+        """A minor at the offence (their record is sealed, 刑事訴訟法 §286)."""
+        return bool(getattr(self, "minor", False))
 
     @rule(CorrectionSubjectReceived)
     def _eligible_in_province(self, data: dict[str, Any], ctx: Context) -> None:

@@ -148,6 +148,20 @@ REVOCABLE_CORRECTION_TYPES = ("probation", "parole", "temporary_outside_executio
 ADULT_AGE = 18
 TERM_ENDING_SOON_DAYS = 30
 
+# --- 犯罪記錄封存 (sealing of minors' records) ------------------------------------
+# 刑事訴訟法 §286, 預防未成年人犯罪法 §59: a minor's record, once sealed, is provided to no
+# one, save for a judicial organ's case work or a query an organ makes under state rules.
+# The grounds an opening names (both the auditor's request and the supervisor's approval).
+SEAL_OPENING_GROUNDS: dict[str, str] = {
+    "judicial_case_handling": "司法機關為辦案需要查詢 (刑事訴訟法 §286 ¶2)",
+    "statutory_query": "有關單位根據國家規定進行查詢 (刑事訴訟法 §286 ¶2)",
+}
+# The legal basis a seal records: why the record is sealed.
+SEAL_LEGAL_BASIS = "刑事訴訟法 §286; 預防未成年人犯罪法 §59; 社區矯正法 §54"
+# How long an approved opening lasts unless closed earlier (CASETRAIL_SEAL_OPENING_HOURS);
+# a request not approved within as long lapses.
+SEAL_OPENING_HOURS = 72
+
 
 def catalogue() -> dict[str, Any]:
     """The rule table as JSON, for `/event-types`."""
@@ -185,4 +199,7 @@ def catalogue() -> dict[str, Any]:
         "revocation_grounds": REVOCATION_GROUNDS,
         "revocable_correction_types": REVOCABLE_CORRECTION_TYPES,
         "term_ending_soon_days": TERM_ENDING_SOON_DAYS,
+        "seal_opening_grounds": SEAL_OPENING_GROUNDS,
+        "seal_legal_basis": SEAL_LEGAL_BASIS,
+        "seal_opening_hours": SEAL_OPENING_HOURS,
     }

@@ -39,6 +39,7 @@ from domain.resettlement import (
     PersonReleased,
     handover_due,
 )
+from domain.sealing import RecordSealed
 from projections.correction import minor_at_offence, report_due
 from projections.readmodel import UNIT_DEPTH, Batch, Projection, Tables, on
 
@@ -96,8 +97,9 @@ class CaseList(Projection):
     # 4: a dispute's deadline extension survives triage (the state says `extended`);
     # 5: search terms of names and summaries in simplified characters (歐陽 finds 欧阳);
     # 6: a case is listed in the subtrees of the units it is handed down or transferred to
-    # (`reach`), and a transfer awaiting its answer shows (`transfer_to`).
-    version: ClassVar[int] = 6
+    # (`reach`), and a transfer awaiting its answer shows (`transfer_to`);
+    # 7: a sealed record (domain.sealing) leaves the list, its search terms and the tally.
+    version: ClassVar[int] = 7
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]
@@ -244,6 +246,12 @@ class CaseList(Projection):
                 (place.path, str(event.originator_id)),
             )
 
+    @on(RecordSealed)
+    def sealed(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
+        """犯罪記錄封存: the record leaves the list, the search and the lookup by person
+        (its row, its keyed hashes and its reach go); the indicators still count it."""
+        row["_sealed"] = True
+
     @on(AssistanceDelegated, ResidenceChanged)
     def moved(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
         """The case moves to another handling unit, and its search terms with it."""
@@ -287,7 +295,20 @@ class CaseList(Projection):
                 moves,
             )
         reach = b.t["reach"]
+        sealed = {case_id: row for case_id, row in rows.items() if row.get("_sealed")}
+        for case_id, row in sealed.items():
+            # By the terms the row keeps (a sealed kind's cases keep them), down the index.
+            terms = [(term, row["opened_at"], case_id) for term in _state(row).get("terms", [])]
+            if terms:
+                b.cur.executemany(
+                    f"DELETE FROM {b.t['terms']} WHERE term = ? AND opened_at = ? AND case_id = ?",
+                    terms,
+                )
+            for table in ("reach", "list"):
+                b.cur.execute(f"DELETE FROM {b.t[table]} WHERE case_id = ?", (case_id,))
         for case_id, row in rows.items():
+            if row.get("_sealed"):
+                continue
             if row.pop("_reach_changed", False):
                 b.cur.execute(f"DELETE FROM {reach} WHERE case_id = ?", (case_id,))
                 units = _reach_units(row)
@@ -298,13 +319,17 @@ class CaseList(Projection):
                         [(unit, case_id) for unit in units],
                         on_conflict="ON CONFLICT DO NOTHING",
                     )
-        new = [[row[c] for c in COLUMNS] for row in rows.values() if row["_new"]]
+        new = [
+            [row[c] for c in COLUMNS]
+            for row in rows.values()
+            if row["_new"] and not row.get("_sealed")
+        ]
         if new:
             b.cur.insert_many(cases, COLUMNS, new, on_conflict="ON CONFLICT (case_id) DO NOTHING")
         self._tally(b, rows.values())
         updates: dict[tuple[str, ...], list[list[Any]]] = {}
         for case_id, row in rows.items():
-            if not row["_new"] and row["_changed"]:
+            if not row["_new"] and row["_changed"] and not row.get("_sealed"):
                 columns = tuple(sorted(row["_changed"]))
                 updates.setdefault(columns, []).append([*(row[c] for c in columns), case_id])
         for columns, params in updates.items():
@@ -317,7 +342,8 @@ class CaseList(Projection):
             before, after = row["_was"], _tally_key(row)
             if before == after:
                 continue
-            for chain, kind, status, n in (*([(*before, -1)] if before else []), (*after, 1)):
+            moves = [*([(*before, -1)] if before else []), *([(*after, 1)] if after else [])]
+            for chain, kind, status, n in moves:
                 for unit in chain:
                     deltas[(unit, kind, status)] = deltas.get((unit, kind, status), 0) + n
         if not deltas:
@@ -403,9 +429,11 @@ class CaseList(Projection):
         }
 
 
-def _tally_key(row: dict[str, Any]) -> tuple[tuple[str, ...], str, str]:
+def _tally_key(row: dict[str, Any]) -> tuple[tuple[str, ...], str, str] | None:
     """Every unit whose list counts the case: the handling unit's chain and the units
-    that reach it besides (each once)."""
+    that reach it besides (each once); None for a sealed record (no list counts it)."""
+    if row.get("_sealed"):
+        return None
     chain = tuple(row[c] for c in UNIT_COLUMNS if row[c] is not None)
     return (*chain, *_reach_units(row)), row["kind"], row["status"]
 

@@ -83,7 +83,15 @@ def append_event(
     (`outside_jurisdiction`: e.g. a township closing a dispute handed down to it). A case
     changes hands by `TransferProposed` then `TransferAccepted` from a supervisor of the
     receiving unit; `ResidenceChanged` and `AssistanceDelegated` answer 422
-    `transfer_required`."""
+    `transfer_required`.
+
+    A minor's `CorrectionCompleted` seals the record (犯罪記錄封存): the case records
+    `RecordSealed` after it, in the same transaction, and the answer is that last event. A
+    sealed record takes only its opening events: `SealOpeningRequested` (an auditor, with a
+    `legal_ground`), `SealOpeningApproved` or `SealOpeningDeclined` (a supervisor, not the
+    requester: 403 `approval_by_same_person`), `SealOpeningClosed`; anything else is 422
+    `sealed`, an opening event on a record not sealed 422 `not_sealed`, one too late 422
+    `opening_expired`."""
     appended = casetrail().service.append(
         current_actor(),
         case_id,

@@ -147,6 +147,17 @@ MESSAGES_ZH: dict[str, str] = {
     "transfer_up_the_chain": "不能移交给本单位或其上级单位。",
     "transfer_accepted_by_proposer": "提出移交的人不能自己接受移交。",
     "unauthenticated": "抓取指标需要指标令牌（Authorization: Bearer）。",
+    # Sealing of minors' records (犯罪记录封存, domain/sealing.py).
+    "sealed": "该记录已依法封存（犯罪记录封存）：只有经审计人员申请、主管人员批准的查询期间内，申请人和批准人才能查阅。",
+    "not_sealed": "该记录未被封存，无需申请查询。",
+    "approval_by_same_person": "查询封存记录须由申请人以外的另一人批准。",
+    "opening_expired": "查询期限已过（或申请已失效），记录已重新封存；如需查阅请重新申请。",
+    "opening_pending": "已有一项查询封存记录的申请等待批准。",
+    "opening_already_open": "该封存记录正处于查询期间。",
+    "no_opening_request": "没有等待批准的查询封存记录申请。",
+    "legal_ground_mismatch": "批准的法律依据须与申请的法律依据一致。",
+    "not_open": "该封存记录当前不在查询期间。",
+    "recorded_by_the_case": "此事件由系统依法自动记录，不能手动记录。",
 }
 
 CHINESE = "zh"

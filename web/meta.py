@@ -14,7 +14,7 @@ from casetrail.directory import User
 from domain import rules
 from domain.deadlines import catalogue as deadline_table
 from domain.kinds import KINDS
-from domain.roles import ADMIN
+from domain.roles import ADMIN, WRITING_ROLES
 from web.auth import require_role
 from web.bodies import Blueprint
 from web.context import casetrail
@@ -57,6 +57,10 @@ def event_catalogue() -> dict[str, Any]:
                 "description": doc[0] if doc else "",
                 "opens_case": event_class is case_class.opening_event,
                 "supervisors_only": event_class.supervisors_only,
+                # Who records it ([]: the case itself, e.g. RecordSealed).
+                "recorded_by": list(
+                    WRITING_ROLES if event_class.recorded_by is None else event_class.recorded_by
+                ),
                 "allowed_in": sorted(event_class.allowed_in)
                 if event_class.allowed_in is not None
                 else None,

@@ -412,6 +412,14 @@ class AccessSearch(Schema):
     total = fields.Integer(required=True, metadata={"description": "How many cases it found."})
 
 
+class AccessOpening(Schema):
+    approved_version = fields.Integer(
+        required=True, metadata={"description": "The SealOpeningApproved in the case's stream."}
+    )
+    legal_ground = fields.String(required=True)
+    until = fields.String(required=True, metadata={"description": "When the opening ends."})
+
+
 class AccessItem(Schema):
     position = fields.Integer(required=True)
     at = fields.String(required=True)
@@ -423,6 +431,10 @@ class AccessItem(Schema):
     granted = fields.Boolean(required=True, allow_none=True)
     refusal = fields.String(required=True, allow_none=True)
     search = fields.Nested(AccessSearch)
+    opening = fields.Nested(
+        AccessOpening,
+        metadata={"description": "A read of a sealed record: the opening it was made under."},
+    )
 
 
 class AccessLinks(Schema):

@@ -106,21 +106,25 @@ class ReadAccessLog:
         granted: bool,
         refusal: str | None = None,
         search: dict[str, Any] | None = None,
+        opening: dict[str, Any] | None = None,
+        coalesce: bool = True,
     ) -> None:
         """Appends one record naming these cases (less those this reader read the same
-        way within the coalescing window), and a search's keyed hash and total; nothing
-        if there is nothing new to record. Raises if it cannot record: the read fails."""
+        way within the coalescing window, unless not `coalesce`: a sealed record's every
+        read), a search's keyed hash and total, and the opening of a sealed record the read
+        was made under; nothing if there is nothing new to record. Raises if it cannot
+        record: the read fails."""
         cases = list(dict.fromkeys(str(UUID(str(case_id))) for case_id in case_ids))
         if not cases and search is None:
             return
         endpoint = current_endpoint(operation)
         now = self.clock.now()
-        if cases and self.coalesce_seconds > 0:
+        if cases and coalesce and self.coalesce_seconds > 0:
             recent = self._recently_recorded(actor, cases, endpoint, granted, now)
             cases = [case for case in cases if case not in recent]
             if not cases and search is None:
                 return
-        self._append(actor, cases, endpoint, granted, refusal, search, now)
+        self._append(actor, cases, endpoint, granted, refusal, search, now, opening)
         if self.on_record is not None:
             self.on_record(granted, len(cases))
 
@@ -147,11 +151,13 @@ class ReadAccessLog:
         refusal: str | None,
         search: dict[str, Any] | None,
         now: datetime,
+        opening: dict[str, Any] | None = None,
     ) -> None:
         # The event class is a dataclass whose fields mypy does not see.
         cases_read: Any = ReadRecord.CasesRead
         data = {"cases": cases, "endpoint": endpoint, "granted": granted, "refusal": refusal}
         data |= {} if search is None else {"search": search}
+        data |= {} if opening is None else {"opening": opening}
         event = cases_read(
             originator_id=uuid4(),  # a stream of its own: no version to race for
             originator_version=1,
@@ -284,7 +290,9 @@ class ReadAccessLog:
                 "granted": event.data.get("granted"),
                 "refusal": event.data.get("refusal"),
             }
-            result.append(item | ({"search": data} if (data := event.data.get("search")) else {}))
+            item |= {"search": data} if (data := event.data.get("search")) else {}
+            item |= {"opening": opened} if (opened := event.data.get("opening")) else {}
+            result.append(item)
         next_cursor = f"{found[-1]['position']}.{found[-1]['case_id']}" if more else None
         return result, next_cursor
 
