@@ -104,6 +104,24 @@ class PersonKeys:
         self._cache[key_id] = (time.monotonic(), found)
         return found
 
+    def prefetch(self, key_ids: list[str]) -> None:
+        """Reads the keys of many records in one query into the cache (a sweep, a
+        rebuild: a query per record costs more than opening its fields)."""
+        wanted = sorted(set(key_ids))
+        now = time.monotonic()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.db.query(
+                f"SELECT key_id, wrapped FROM {KEYS_TABLE} WHERE key_id IN "
+                f"({', '.join('?' for _ in part)})",
+                part,
+            )
+            found = {str(row["key_id"]): str(row["wrapped"]) for row in rows}
+            for key_id in part:
+                wrapped = found.get(key_id)
+                key = envelope.unwrap(self.master, wrapped) if wrapped is not None else None
+                self._cache[key_id] = (now, key)
+
     def forget(self, key_ids: list[str]) -> None:
         self._cache = {k: v for k, v in self._cache.items() if k not in key_ids}
 

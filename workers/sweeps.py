@@ -229,6 +229,9 @@ class DeadlineSweeper:
         if not wanted:
             return {}
         recorder: Any = self.app.recorder
+        keys = getattr(self.app.mapper, "keys", None)
+        if keys is not None:  # per-person keys: each case's, read at once
+            keys.prefetch([str(stream) for stream in wanted[::2]])
         marks = ", ".join("?" for _ in wanted)
         rows = self.db.query(
             f"SELECT originator_id, originator_version, topic, state "
