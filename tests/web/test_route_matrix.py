@@ -14,6 +14,7 @@ body shows whose data it leaks. An operation added to the API without a row here
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,14 +27,15 @@ from flask.testing import FlaskClient
 from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import cst_date
-from projections import engine_for
+from projections import engine_for, outbox
 from tests.dispute_builders import event_data, registration
 from tests.web.conftest import HOME, PROVINCE
+from workers.sweeps import sweeper_of
 
 CHILD, PARENT, SIBLING, OTHER_CITY = "320102001", "320100", "320104", "320200"
 UNITS = {"own": HOME, "child": CHILD, "parent": PARENT, "sibling": SIBLING, "city": OTHER_CITY}
 # Distinct characters: each case's name shares no character pair with another's.
-RARE = "甄鄺璩隗篁莘蓼萁芃苡荪菡薏蘅蘼芷茝蕙蘩蓍蒹葭菖蒲芸薇荇蘋藻荑"
+RARE = "甄鄺璩隗篁莘蓼萁芃苡荪菡薏蘅蘼芷茝蕙蘩蓍蒹葭菖蒲芸薇荇蘋藻荑芎藭苜蓿荸荠茱萸蘘荷葳蕤菟葵苁蓉薜荔蒟蒻菝葜蓽茇"
 
 
 @dataclass(frozen=True)
@@ -391,21 +393,27 @@ def personal(p: dict[str, Any]) -> tuple[str, ...]:
     return (p["name"], p["id_number"], p["phone"], p["household_address"])
 
 
-def correction(ct: Casetrail, n: int, unit: str, minor: bool) -> tuple[str, tuple[str, ...]]:
+def correction(
+    ct: Casetrail, n: int, unit: str, minor: bool, *, overdue: bool = False
+) -> tuple[str, tuple[str, ...]]:
+    """A correction subject received 5 days ago and reported in; or `overdue`: received 14
+    days ago and not reported in (10 days allowed), which the deadline sweep warns of."""
     who = person(n, minor)
+    received = (cst_date(datetime.now(UTC)) - timedelta(days=14 if overdue else 5)).isoformat()
     data = {
         "person": who,
         "correction_type": "probation",
         "deciding_authority": "南京市玄武區人民法院",
-        "decision_effective_on": (cst_date(datetime.now(UTC)) - timedelta(days=5)).isoformat(),
+        "decision_effective_on": received,
         "offence_date": (cst_date(datetime.now(UTC)) - timedelta(days=100)).isoformat(),
-        "term_start": (cst_date(datetime.now(UTC)) - timedelta(days=5)).isoformat(),
+        "term_start": received,
         "term_end": years_ago(-1),
         "eligibility": {"basis": "household", "evidence": f"常住人口登記卡{n}"},
     }
     actor = Actor(user_id="u_setup", role="caseworker", unit=unit)
     case_id = ct.service.open_case(actor, "correction", unit, "CorrectionSubjectReceived", data).id
-    ct.service.append(actor, case_id, "SubjectReportedIn", {"reported_on": today()})
+    if not overdue:
+        ct.service.append(actor, case_id, "SubjectReportedIn", {"reported_on": today()})
     return case_id, personal(who)
 
 
@@ -448,8 +456,11 @@ def transfer_in(ct: Casetrail, n: int) -> Target:
     return Target("transfer to own", SIBLING, case_id, True, (HOME,), personal=data)
 
 
-def build(ct: Casetrail) -> tuple[list[Target], list[Target], dict[str, dict[str, str]]]:
+def build(
+    ct: Casetrail,
+) -> tuple[list[Target], list[Target], list[Target], dict[str, dict[str, str]]]:
     cases: list[Target] = []
+    background: list[Target] = []
     n = 0
     for key, unit in UNITS.items():
         for minor in (False, True):
@@ -462,6 +473,11 @@ def build(ct: Casetrail) -> tuple[list[Target], list[Target], dict[str, dict[str
             n += 1
     cases.append(handed_down(ct, n))
     cases.append(transfer_in(ct, n + 1))
+    # Not targets, but in every list they may be in (inbox, deadlines, notifications): a
+    # minor overdue to report in at each unit.
+    for m, (key, unit) in enumerate(UNITS.items(), start=n + 2):
+        case_id, data = correction(ct, m, unit, True, overdue=True)
+        background.append(Target(f"{key} minor overdue", unit, case_id, True, personal=data))
     units = [Target(key, unit) for key, unit in UNITS.items()]
     for path in (USERS, USERS + "/disable", USERS + "/enable", USERS + "/token"):
         for t in units:
@@ -474,9 +490,13 @@ def build(ct: Casetrail) -> tuple[list[Target], list[Target], dict[str, dict[str
             tokens[caller.key] = {"Authorization": f"Bearer {token}"}
         else:
             tokens[caller.key] = {}
-    ct.audit.write_checkpoint(force=True)
     engine_for(ct).catch_up()  # what the projection worker does
-    return cases, units, tokens
+    # What the cron does: deadline warnings, and their webhook notifications.
+    sweeper_of(ct).sweep()
+    outbox.fill(ct.app, ct.db, time.time())
+    ct.audit.write_checkpoint(force=True)
+    engine_for(ct).catch_up()
+    return cases, background, units, tokens
 
 
 def operations(client: FlaskClient) -> set[str]:
@@ -499,7 +519,7 @@ def test_every_operation_of_the_openapi_document_has_its_row(client: FlaskClient
 def test_every_cell_answers_its_status_and_shows_nothing_it_must_not(
     client: FlaskClient, web_casetrail: Casetrail
 ) -> None:
-    cases, units, headers = build(web_casetrail)
+    cases, background, units, headers = build(web_casetrail)
     world = World(client, web_casetrail, itertools.count(1))
     unknown = client.get(f"/api/v1/cases/{uuid.uuid4()}", headers=headers["caseworker"])
     not_found = unknown.get_json()["error"]
@@ -525,7 +545,7 @@ def test_every_cell_answers_its_status_and_shows_nothing_it_must_not(
                 wrong.extend(
                     f"{where}: {problem}"
                     for problem in body_problems(
-                        response, caller, target, cases, cell, operation, not_found
+                        response, caller, target, cases + background, cell, operation, not_found
                     )
                 )
     assert cells > 900
