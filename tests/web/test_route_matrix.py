@@ -51,6 +51,7 @@ CALLERS = (
     Caller("auditor", "auditor", HOME),
     Caller("province auditor", "auditor", PROVINCE),
     Caller("admin", "admin", HOME),
+    Caller("province admin", "admin", PROVINCE),
     Caller("anonymous", None, None),
 )
 
@@ -266,7 +267,10 @@ class Cell:
 
 USERS = "/api/v1/users/{user}"
 TABLE: dict[str, list[Cell]] = {
-    "GET /api/v1/cases/{case_id}": [Cell(get("/api/v1/cases/{case}"), case_read, "cases")],
+    "GET /api/v1/cases/{case_id}": [
+        Cell(get("/api/v1/cases/{case}"), case_read, "cases"),
+        Cell(get("/api/v1/cases/{case}", as_of_version=lambda t: "1"), case_read, "cases"),
+    ],
     "GET /api/v1/cases/{case_id}/history": [
         Cell(get("/api/v1/cases/{case}/history"), case_read, "cases")
     ],
