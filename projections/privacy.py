@@ -31,6 +31,10 @@ NAME_SEARCH_CHARS = 24
 # Whole identifiers and whole names come first, then the names' characters and pairs in
 # party order, then the summary's pairs; the rest is not indexed.
 MAX_CASE_TERMS = 4096
+# A query's pairs are taken from its first characters only: no indexed pair lies further
+# into a name or a summary, and each pair is one more lookup per candidate (a 200-character
+# query was 199 of them, seconds of database time a request).
+QUERY_GRAM_CHARS = max(NAME_SEARCH_CHARS, SUMMARY_SEARCH_CHARS)
 # Tokens whose terms are remembered (names share their characters and pairs a lot).
 TERM_CACHE_SIZE = 200_000
 
@@ -127,7 +131,8 @@ class Privacy:
         whole = self.term("w:" + value)
         if len(value) <= 1:
             return whole, [self.term("g:" + value)] if value else []
-        return whole, sorted({self.term("g:" + gram) for gram in pairs(value)})
+        head = value[:QUERY_GRAM_CHARS]
+        return whole, sorted({self.term("g:" + gram) for gram in pairs(head)})
 
 
 def normalise(text: str) -> str:

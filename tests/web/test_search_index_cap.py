@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from casetrail.bootstrap import Casetrail
 from projections import engine_for
 from projections.privacy import (
     MAX_CASE_TERMS,
+    QUERY_GRAM_CHARS,
     SUMMARY_SEARCH_CHARS,
     Privacy,
     grams,
@@ -91,6 +93,20 @@ def test_one_case_adds_at_most_the_cap_to_the_search_index_and_stays_findable(
         assert case_id in found(party["name"])  # whole names: always indexed
         assert case_id in found(party["id_number"])
     assert case_id in found(parties[0]["name"][:2])  # the first names in part too
+
+    # A long query costs a bounded number of lookups: a 200-character one (the most a
+    # query may have) made 199 pair lookups per candidate, ~7 s of PostgreSQL per request.
+    longest = "".join(random.Random(1).sample(CJK, 200))
+    for q in (longest, parties[1]["name"], parties[2]["name"][:60]):
+        started = time.monotonic()
+        found(q)
+        assert time.monotonic() - started < 3.0, (len(q), time.monotonic() - started)
+    assert case_id in found(parties[2]["name"][:24])  # in part: a name's first 24 characters
+
+
+def test_a_query_looks_up_a_bounded_number_of_pairs() -> None:
+    _, grams = Privacy(None).query_terms("".join(random.Random(2).sample(CJK, 200)))
+    assert len(grams) == QUERY_GRAM_CHARS - 1 <= 31
 
 
 def test_an_ordinary_group_dispute_is_indexed_in_full() -> None:
