@@ -286,6 +286,13 @@ class Directory:
         """May a user of `user_unit` act on a case handled by `case_unit`?"""
         return user_unit in self.chain(case_unit)
 
+    def subtree(self, code: str) -> list[str] | None:
+        """The codes of a unit and every unit below it; None for a root (every unit)."""
+        unit = self.get_unit(code)
+        if unit is not None and unit.parent is None:
+            return None
+        return [u.code for u in self.units() if self.may_act(code, u.code)]
+
     def reaches(self, user_unit: str, units: Iterable[str]) -> bool:
         """Is `user_unit` one of these units or above one of them?"""
         return any(self.may_act(user_unit, unit) for unit in units)

@@ -186,6 +186,14 @@ class StreamReads:
         (a query's keyed hash and the total it found), even if no case is shown."""
         self.access.record(actor, case_ids, operation, granted=True, search=search)
 
+    def require_reach(self, actor: Actor, case_id: str) -> None:
+        """The case exists and is within the actor's reach (Case.reach_units); else 404, the
+        answer for an id that does not exist (issue 14: `audit verify` of a case outside a
+        district auditor's reach told that the id is taken, and how many events it has)."""
+        case = self.app.get_case(case_id)
+        if not self.directory.reaches(actor.unit, case.reach_units()):
+            raise CaseNotFound(f"There is no case {case_id}.")
+
     def _require_read(self, actor: Actor, case: Case, *, operation: str) -> None:
         """Outside the units that reach the case (Case.reach_units) it does not exist for
         the reader (404); a role that never reads cases: 403; a sealed record (domain.sealing)

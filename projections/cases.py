@@ -98,8 +98,9 @@ class CaseList(Projection):
     # 5: search terms of names and summaries in simplified characters (歐陽 finds 欧阳);
     # 6: a case is listed in the subtrees of the units it is handed down or transferred to
     # (`reach`), and a transfer awaiting its answer shows (`transfer_to`);
-    # 7: a sealed record (domain.sealing) leaves the list, its search terms and the tally.
-    version: ClassVar[int] = 7
+    # 7: a sealed record (domain.sealing) leaves the list, its search terms and the tally;
+    # 8: at most MAX_CASE_TERMS search terms a case (issue 14).
+    version: ClassVar[int] = 8
 
     def create_statements(self, t: Tables) -> list[str]:
         cases, terms = t["list"], t["terms"]

@@ -224,24 +224,39 @@ def retry(db: Database, position: int, next_attempt_at: float | None, error: str
         )
 
 
+def _within(units: list[str] | None) -> tuple[str, list[Any]]:
+    """The condition on the row's unit: any (None), or one of `units`."""
+    if units is None:
+        return "1 = 1", []
+    if not units:
+        return "1 = 0", []
+    return f"unit IN ({', '.join('?' for _ in units)})", list(units)
+
+
 def listing(
-    db: Database, status: str | None, offset: int, limit: int
+    db: Database, status: str | None, offset: int, limit: int, units: list[str] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """Outbox rows, newest record first, and how many there are (of that status)."""
+    """Outbox rows, newest record first, and how many there are (of that status), of the
+    cases of `units` (None: every unit)."""
     create_tables(db)
-    where, params = ("WHERE status = ?", [status]) if status else ("", [])
-    total = db.query_one(f"SELECT COUNT(*) AS n FROM {OUTBOX_TABLE} {where}", params)
+    where, params = _within(units)
+    if status:
+        where, params = f"{where} AND status = ?", [*params, status]
+    total = db.query_one(f"SELECT COUNT(*) AS n FROM {OUTBOX_TABLE} WHERE {where}", params)
     rows = db.query(
         f"SELECT position, delivery_id, case_id, unit, deadline, due, record, detected_at, "
         f"status, attempts, next_attempt_at, delivered_at, last_error FROM {OUTBOX_TABLE} "
-        f"{where} ORDER BY position DESC LIMIT ? OFFSET ?",
+        f"WHERE {where} ORDER BY position DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     return rows, int(total["n"]) if total else 0
 
 
-def counts(db: Database) -> dict[str, int]:
+def counts(db: Database, units: list[str] | None = None) -> dict[str, int]:
     create_tables(db)
-    rows = db.query(f"SELECT status, COUNT(*) AS n FROM {OUTBOX_TABLE} GROUP BY status")
+    where, params = _within(units)
+    rows = db.query(
+        f"SELECT status, COUNT(*) AS n FROM {OUTBOX_TABLE} WHERE {where} GROUP BY status", params
+    )
     found = {str(r["status"]): int(r["n"]) for r in rows}
     return {status: found.get(status, 0) for status in STATUSES}

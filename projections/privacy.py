@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import unicodedata
 from functools import cache
@@ -24,6 +25,18 @@ from casetrail.personal import ERASED
 ENCRYPTED_PREFIX = "enc:"
 # Free text (a dispute's summary) is searchable through its first characters only.
 SUMMARY_SEARCH_CHARS = 32
+# A name is searchable by its characters and pairs among its first characters only (the
+# longest real names, transliterated ones, are well under this); whole, it always is.
+NAME_SEARCH_CHARS = 24
+# What one case may add to the search index, at most: one request's 500 parties with
+# 100-character names of random characters would otherwise add ~70,000 rows (issue 14).
+# Whole identifiers and whole names come first, then the names' characters and pairs in
+# party order, then the summary's pairs; the rest is not indexed.
+MAX_CASE_TERMS = 4096
+# A query's pairs are taken from its first characters only: no indexed pair lies further
+# into a name or a summary, and each pair is one more lookup per candidate (a 200-character
+# query was 199 of them, seconds of database time a request).
+QUERY_GRAM_CHARS = max(NAME_SEARCH_CHARS, SUMMARY_SEARCH_CHARS)
 # Tokens whose terms are remembered (names share their characters and pairs a lot).
 TERM_CACHE_SIZE = 200_000
 
@@ -39,7 +52,7 @@ class Privacy:
         else:
             self.term_key = b"casetrail/search-terms"
         self._terms: dict[str, int] = {}
-        self._names: dict[str, frozenset[int]] = {}
+        self._names: dict[str, tuple[int | None, tuple[int, ...]]] = {}
 
     # --- display fields --------------------------------------------------------------
 
@@ -83,26 +96,32 @@ class Privacy:
         return term
 
     def index_terms(self, names: list[str], identifiers: list[str], text: str = "") -> set[int]:
-        """Terms under which a case is found: each name whole, its characters and
-        character pairs; identifiers whole; pairs of the text's first characters."""
-        found: set[int] = set()
-        for name in names:
-            found |= self._name_terms(name)
+        """Terms under which a case is found, at most MAX_CASE_TERMS of them, taken in this
+        order: identifiers whole, names whole, each name's characters and pairs (of its
+        first NAME_SEARCH_CHARS), pairs of the text's first SUMMARY_SEARCH_CHARS."""
+        named = [self._name_terms(name) for name in names]
+        found: dict[int, None] = {}
         for identifier in identifiers:
-            value = normalise(identifier)
-            if value:
-                found.add(self.term("w:" + value))
+            if value := normalise(identifier):
+                found[self.term("w:" + value)] = None
+        found.update((whole, None) for whole, _ in named if whole is not None)
+        for _, grams_of_name in named:
+            found.update(dict.fromkeys(grams_of_name))
+            if len(found) >= MAX_CASE_TERMS:
+                break
         summary = normalise(text)[:SUMMARY_SEARCH_CHARS]
-        found.update(self.term("g:" + pair) for pair in pairs(summary))
-        return found
+        found.update((self.term("g:" + pair), None) for pair in pairs(summary))
+        return set(itertools.islice(found, MAX_CASE_TERMS))
 
-    def _name_terms(self, name: str) -> frozenset[int]:
-        """A name's terms: whole, and its characters and pairs (names repeat a lot)."""
+    def _name_terms(self, name: str) -> tuple[int | None, tuple[int, ...]]:
+        """A name's terms: whole, and the characters and pairs of its first
+        NAME_SEARCH_CHARS, in a fixed order (names repeat a lot)."""
         terms = self._names.get(name)
         if terms is None:
             value = normalise(name)
-            tokens = {"w:" + value, *("g:" + gram for gram in grams(value))} if value else set()
-            terms = frozenset(self.term(token) for token in tokens)
+            whole = self.term("w:" + value) if value else None
+            head = value[:NAME_SEARCH_CHARS]
+            terms = (whole, tuple(sorted(self.term("g:" + gram) for gram in grams(head))))
             if len(self._names) >= TERM_CACHE_SIZE:
                 self._names.clear()
             self._names[name] = terms
@@ -122,7 +141,8 @@ class Privacy:
         whole = self.term("w:" + value)
         if len(value) <= 1:
             return whole, [self.term("g:" + value)] if value else []
-        return whole, sorted({self.term("g:" + gram) for gram in pairs(value)})
+        head = value[:QUERY_GRAM_CHARS]
+        return whole, sorted({self.term("g:" + gram) for gram in pairs(head)})
 
 
 def normalise(text: str) -> str:

@@ -34,6 +34,8 @@ LIST_COLUMNS = (
 EARLIEST = "0001-01-01"
 LATEST = "9999-12-31"
 UPCOMING_LIMIT = 500
+# A text search checks at most this many of its character pairs (the rarest).
+MAX_QUERY_GRAMS = 12
 INDICATOR_PROJECTION = {
     "dispute": "disputes",
     "resettlement": "resettlement",
@@ -250,7 +252,9 @@ class ReadModels:
                     )
                     for g in grams
                 }
-                grams = sorted(grams, key=lambda g: (counts[g], g))
+                # The rarest few narrow enough; each further one costs a lookup per
+                # candidate (and PostgreSQL's planner dwells on many EXISTS).
+                grams = sorted(grams, key=lambda g: (counts[g], g))[:MAX_QUERY_GRAMS]
             walks.append((grams[0], grams[1:]))
 
         def walk_sql(term: int, others: list[int], select: str) -> tuple[str, list[Any]]:

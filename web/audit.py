@@ -102,7 +102,9 @@ def feed(args: dict[str, Any]) -> Response:
 @refusals(blp, 401, 403, 404, 422)
 def verify(args: dict[str, Any]) -> Response:
     """Recomputes the hash chains (of one case, or all) and the Merkle log against every signed checkpoint."""
-    require_role(AUDITOR)
+    auditor = require_role(AUDITOR)
+    if args.get("case") is not None:
+        casetrail().reads.require_reach(auditor.actor, args["case"])
     report = casetrail().audit.verify(args.get("case"))
     return jsonify(report.as_dict())
 

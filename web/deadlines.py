@@ -102,12 +102,14 @@ def moment(seconds: float | None) -> str | None:
 @blp.response(200, NotificationsResponse)
 @refusals(blp, 401, 403, 422)
 def notifications(args: dict[str, Any]) -> Response:
-    """The webhook outbox (admins): each recorded warning and breach with its delivery id,
+    """The webhook outbox of the admin's subtree: each recorded warning and breach with its delivery id,
     `pending` (with its next attempt), `delivered` or `failed`, newest record first."""
-    require_role(ADMIN)
+    admin = require_role(ADMIN)
     ct = casetrail()
     page, per_page, state = args["page"], args["per_page"], args.get("state")
-    rows, total = outbox.listing(ct.db, state, (page - 1) * per_page, per_page)
+    # An admin's subtree only, like the rest of their reach (issue 14); a root's: all.
+    units = ct.directory.subtree(admin.unit)
+    rows, total = outbox.listing(ct.db, state, (page - 1) * per_page, per_page, units)
     items = [
         {
             "delivery_id": row["delivery_id"],
@@ -133,7 +135,7 @@ def notifications(args: dict[str, Any]) -> Response:
         "total": total,
         "page": page,
         "per_page": per_page,
-        "counts": outbox.counts(ct.db),
+        "counts": outbox.counts(ct.db, units),
         "links": links(page, per_page, total),
     }
     return jsonify(body)

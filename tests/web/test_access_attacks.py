@@ -9,6 +9,8 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +23,12 @@ from casetrail.administration import ADMINISTRATION_ID
 from casetrail.bootstrap import Casetrail
 from casetrail.config import Settings
 from domain.case import Actor
+from domain.clock import cst_date
+from projections import engine_for, outbox
 from store.chain_links import CHAIN_TABLE
 from tests.dispute_builders import registration
 from tests.web.conftest import HOME, INSIDE, ROOT, Service, Tokens, check, settings_env
+from workers.sweeps import sweeper_of
 
 WUXI = "320200"  # another city: outside every HOME user's reach
 WUXI_TOWNSHIP = "320205001"  # a township code of a Wuxi district
@@ -105,6 +110,12 @@ def test_an_auditor_minted_by_a_district_admin_reads_only_that_district(
     for path in ("/audit/events", "/audit/access"):
         assert error_code(get(service, auditor, path), 403) == "outside_jurisdiction"
     assert check(get(service, tokens.by_role["auditor"], f"/cases/{elsewhere}"), 200)
+    # Nor does verifying it say that the id is taken (found by the authorisation matrix:
+    # it answered 200 with the case's event count).
+    for case_id in (elsewhere, str(uuid.uuid4())):
+        refused = get(service, auditor, "/audit/verify", case=case_id)
+        assert error_code(refused, 404) == "case_not_found"
+    assert check(get(service, tokens.by_role["auditor"], "/audit/verify", case=elsewhere), 200)
     # The district auditor still reads their own district's cases.
     own = web_casetrail.service.open_case(
         Actor("u_home", "caseworker", INSIDE),
@@ -114,6 +125,49 @@ def test_an_auditor_minted_by_a_district_admin_reads_only_that_district(
         registration(),
     )
     assert check(get(service, auditor, f"/cases/{own.id}"), 200)["unit"] == INSIDE
+
+
+def test_a_district_admin_sees_only_their_subtrees_webhook_notifications(
+    web_casetrail: Casetrail, tokens: Tokens, service: Service
+) -> None:
+    """Found by the authorisation matrix: any admin listed the whole province's outbox."""
+    received = (cst_date(datetime.now(UTC)) - timedelta(days=14)).isoformat()
+    data = {
+        "person": {
+            "name": "钱某",
+            "id_number": "320205199001011234",
+            "gender": "male",
+            "birth_date": "1990-01-01",
+            "household_address": "江苏省无锡市锡山区东亭街道1号",
+            "residence_address": "江苏省无锡市锡山区东亭街道1号",
+        },
+        "correction_type": "probation",
+        "deciding_authority": "无锡市锡山区人民法院",
+        "decision_effective_on": received,
+        "offence_date": "2025-08-01",
+        "term_start": received,
+        "term_end": (cst_date(datetime.now(UTC)) + timedelta(days=200)).isoformat(),
+        "eligibility": {"basis": "household", "evidence": "常住人口登记卡"},
+    }
+    cases = {}
+    for unit in (WUXI, INSIDE):  # overdue to report in, at Wuxi and in the admin's district
+        actor = Actor(user_id="u_loader", role="caseworker", unit=unit)
+        opened = web_casetrail.service.open_case(
+            actor, "correction", unit, "CorrectionSubjectReceived", data
+        )
+        cases[unit] = opened.id
+    engine_for(web_casetrail).catch_up()
+    sweeper_of(web_casetrail).sweep()
+    outbox.fill(web_casetrail.app, web_casetrail.db, time.time())
+
+    def listed(token: str) -> dict[str, Any]:
+        return dict(check(get(service, token, "/notifications", per_page=100), 200))
+
+    district = listed(tokens.by_role["admin"])
+    assert {item["case"] for item in district["items"]} == {cases[INSIDE]}
+    assert district["total"] == sum(district["counts"].values()) == 1
+    _, root_admin = web_casetrail.directory.create_user("省管理员", "admin", "320000")
+    assert {item["case"] for item in listed(root_admin)["items"]} == set(cases.values())
 
 
 # --- finding: unit codes can be squatted -------------------------------------------------
