@@ -258,6 +258,27 @@ def post(path: str, body: Callable[[Target], Any]) -> Call:
     return lambda w, t, h: w.client.post(path, json=body(t), headers=h)
 
 
+PROVINCE_ADMIN = Actor(user_id="u_matrix_admin", role="admin", unit=PROVINCE)
+
+
+def entry(method: str, suffix: str = "", body: Any = None) -> Call:
+    """A call on a fresh register entry (a base) at the target unit."""
+
+    def call(w: World, t: Target, h: dict[str, str]) -> Any:
+        made = w.ct.registers.add("base", t.unit, "过渡基地", by=PROVINCE_ADMIN, capacity=10)
+        return w.client.open(
+            f"/api/v1/registers/{made.id}{suffix}", method=method, json=body, headers=h
+        )
+
+    return call
+
+
+def on_branch(c: Caller, t: Target) -> int:
+    """A register entry reads on its unit's branch: the units above it and below it."""
+    assert c.unit is not None
+    return 200 if c.unit in chain(t.unit) or t.unit in chain(c.unit) else 404
+
+
 @dataclass(frozen=True)
 class Cell:
     call: Call
@@ -266,6 +287,7 @@ class Cell:
 
 
 USERS = "/api/v1/users/{user}"
+ALL_ROLES = ("caseworker", "supervisor", "auditor", "admin")
 TABLE: dict[str, list[Cell]] = {
     "GET /api/v1/cases/{case_id}": [
         Cell(get("/api/v1/cases/{case}"), case_read, "cases"),
@@ -351,6 +373,29 @@ TABLE: dict[str, list[Cell]] = {
     "GET /api/v1/units": [Cell(get("/api/v1/units"), anyone(), "none")],
     "GET /api/v1/healthz": [Cell(get("/api/v1/healthz"), lambda c, t: 200, "none")],
     "POST /api/v1/units": [Cell(new_unit, unit_admin(201), "units")],
+    "GET /api/v1/registers": [
+        Cell(get("/api/v1/registers", unit=lambda t: t.unit), unit_query(*ALL_ROLES), "units")
+    ],
+    "POST /api/v1/registers": [
+        Cell(
+            post(
+                "/api/v1/registers",
+                lambda t: {"kind": "base", "unit": t.unit, "name": "基地", "capacity": 8},
+            ),
+            unit_admin(201),
+            "units",
+        )
+    ],
+    "GET /api/v1/registers/{entry_id}": [Cell(entry("GET"), on_branch, "units")],
+    "PATCH /api/v1/registers/{entry_id}": [
+        Cell(entry("PATCH", body={"name": "新基地"}), user_admin(200), "units")
+    ],
+    "POST /api/v1/registers/{entry_id}/retire": [
+        Cell(entry("POST", "/retire", {"reason": "撤销"}), user_admin(200), "units")
+    ],
+    "GET /api/v1/bases/occupancy": [
+        Cell(get("/api/v1/bases/occupancy", unit=lambda t: t.unit), unit_query(*ALL_ROLES), "units")
+    ],
     "POST /api/v1/users": [
         Cell(new_user("caseworker"), unit_admin(201), "units"),
         Cell(new_user("auditor"), unit_admin(201), "units"),
