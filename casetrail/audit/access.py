@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
+from casetrail.personal import ERASED
 from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
@@ -188,6 +189,10 @@ class ReadAccessLog:
             try:
                 event: Any = self.app.mapper.to_domain_event(records.as_stored_event(stored))
                 moment, data = index_moment(event.timestamp), event.data
+                if data["cases"] == ERASED:  # its month's key destroyed: expired
+                    if indexed.pop(int(stored.position), None) is not None:
+                        wrong.append(int(stored.position))  # an expired record has no rows
+                    continue
                 named = {
                     (case, event.actor, moment, data["endpoint"], int(bool(data["granted"])))
                     for case in data["cases"] or [NO_CASE]
