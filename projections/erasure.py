@@ -150,7 +150,8 @@ class Forgetting:
     lists: list[Tables]
     snapshots: str | None
     snapshot_ids: list[Any]
-    access_positions: list[int] = field(default_factory=list)
+    # Read-access index rows recorded in these [from, to) ranges (index moments).
+    access_ranges: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -158,7 +159,7 @@ class Forgetting:
         ct: Casetrail,
         case_ids: list[str],
         key_ids: list[str],
-        access_positions: list[int] | None = None,
+        access_ranges: list[tuple[str, str]] | None = None,
     ) -> Forgetting:
         engine = engine_for(ct)
         lists = []
@@ -183,16 +184,17 @@ class Forgetting:
             lists,
             snapshots.recorder.events_table_name if snapshots is not None else None,
             [ct.db.stored_id(case_id) for case_id in case_ids],
-            access_positions or [],
+            access_ranges or [],
         )
 
     def __call__(self, cur: Cursor) -> None:
         for table in (KEYS_TABLE, SUBJECTS_TABLE):
             cur.executemany(f"DELETE FROM {table} WHERE key_id = ?", [[k] for k in self.key_ids])
-        cur.executemany(
-            f"DELETE FROM {ACCESS_INDEX_TABLE} WHERE position = ?",
-            [[p] for p in self.access_positions],
-        )
+        for since, until in self.access_ranges:
+            cur.execute(
+                f"DELETE FROM {ACCESS_INDEX_TABLE} WHERE recorded_at >= ? AND recorded_at < ?",
+                (since, until),
+            )
         for t in self.lists:
             for case_id in self.case_ids:
                 cur.execute(f"DELETE FROM {t['terms']} WHERE case_id = ?", (case_id,))
