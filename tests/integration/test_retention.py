@@ -7,6 +7,7 @@ keys (and the read models' names) are gone from the store's bytes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from projections.retention import run_retention
 from store.access_index import ACCESS_INDEX_TABLE
 from store.chain_links import CHAIN_TABLE
 from tests.integration.test_correction_service import COUNTY_SUPERVISOR, STREET_WORKER, reception
-from tests.integration.test_erasure import ERASED_PERSON, KEPT_PERSON, dispute, every_byte
+from tests.integration.test_erasure import ERASED_PERSON, KEPT_PERSON, cli, dispute, every_byte
 from workers import jobs
 
 AUDITOR = Actor("u_audit", "auditor", "320000")
@@ -236,3 +237,28 @@ def test_retention_settings_are_read_from_the_environment() -> None:
     assert settings.monitoring_retention_days == 0
     assert settings.retention_days == (("correction", 1825), ("dispute", 365))
     assert Settings.from_env({}).access_retention_days == 365
+
+
+def test_the_command_line_shows_what_would_go_then_erases_it(
+    casetrail: Casetrail, clock: FixedClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ct = casetrail
+    closed = dispute(ct, clock, ERASED_PERSON, close=True)
+    still_open = dispute(ct, clock, KEPT_PERSON, close=False)
+    # The command's clock is the system's: long after the fixed clock's 2026-03-02.
+    monkeypatch.setenv("CASETRAIL_RETENTION_DAYS", "dispute=1")
+    code, output = cli(settings, "people", "retention", "--dry-run")
+    assert code == 0, output
+    planned = json.loads(output)
+    assert planned["dry_run"] is True
+    assert planned["cases"] == [{"id": closed, "kind": "dispute"}]
+    assert closed in key_ids(ct)
+
+    code, output = cli(settings, "people", "retention")
+    assert code == 0, output
+    assert json.loads(output)["cases"] == [{"id": closed, "kind": "dispute"}]
+    ct.app.mapper.keys.forget([closed])  # type: ignore[attr-defined]
+    assert ct.reads.case_state(AUDITOR, closed)["parties"][0]["name"] == ERASED
+    assert ct.reads.case_state(AUDITOR, still_open)["parties"][0]["name"] == KEPT_PERSON["name"]
+    code, output = cli(settings, "audit", "verify")
+    assert code == 0, output
