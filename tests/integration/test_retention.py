@@ -8,7 +8,12 @@ keys (and the read models' names) are gone from the store's bytes."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +32,7 @@ from store.chain_links import CHAIN_TABLE
 from tests.integration.test_correction_service import COUNTY_SUPERVISOR, STREET_WORKER, reception
 from tests.integration.test_erasure import ERASED_PERSON, KEPT_PERSON, cli, dispute, every_byte
 from workers import jobs
+from workers.cron import register
 
 AUDITOR = Actor("u_audit", "auditor", "320000")
 STREET = "320102001"
@@ -262,3 +268,75 @@ def test_the_command_line_shows_what_would_go_then_erases_it(
     assert ct.reads.case_state(AUDITOR, still_open)["parties"][0]["name"] == KEPT_PERSON["name"]
     code, output = cli(settings, "audit", "verify")
     assert code == 0, output
+
+
+KILLED_RUN = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from casetrail.bootstrap import bootstrap
+from casetrail.config import Settings
+from domain.clock import FixedClock
+from projections.erasure import Forgetting
+from projections.retention import run_retention
+
+data_dir, url, schema, now, flag = sys.argv[1:6]
+settings = Settings(data_dir=Path(data_dir), database_url=url or None,
+                    database_schema=schema or None, retention_days=(("dispute", 0),))
+ct = bootstrap(settings, clock=FixedClock(datetime.fromisoformat(now)), seed_units=False)
+forget = Forgetting.__call__
+
+def then_hang(self, cur):
+    forget(self, cur)  # the keys deleted, the act inserted: not yet committed
+    Path(flag).touch()
+    time.sleep(120)
+
+Forgetting.__call__ = then_hang
+run_retention(ct)
+"""
+
+
+def test_a_run_killed_inside_its_transaction_leaves_nothing_done(
+    casetrail: Casetrail, clock: FixedClock, settings: Settings, tmp_path: Path
+) -> None:
+    ct = casetrail
+    ct.settings = ct.settings.with_(retention_days=(("dispute", 0),))
+    closed = dispute(ct, clock, ERASED_PERSON, close=True)
+    clock.advance(timedelta(days=1))
+    keys, erasures = key_ids(ct), acts(ct)
+    flag = tmp_path / "inside"
+    args = [
+        str(settings.data_dir),
+        settings.database_url or "",
+        settings.database_schema or "",
+        clock.now().isoformat(),
+        str(flag),
+    ]
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, *args])
+    try:
+        deadline = time.monotonic() + 60
+        while not flag.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), "the run never reached its transaction"
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert key_ids(ct) == keys
+    assert acts(ct) == erasures
+    assert ct.audit.verify().ok
+
+    done = run_retention(ct)
+    assert [c["id"] for c in done["cases"]] == [closed]
+    assert closed not in key_ids(ct)
+    assert ct.audit.verify().ok
+
+
+def test_cron_runs_the_retention_job_daily(settings: Settings) -> None:
+    scheduled: dict[str, tuple[object, int]] = {}
+    register(
+        lambda func, queue, **options: scheduled.setdefault(
+            options["name"], (func, options["interval"])
+        ),
+        settings,
+    )
+    assert scheduled[f"{settings.queue_name}:retention"] == (jobs.retention_job, 86400)
