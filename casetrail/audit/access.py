@@ -191,9 +191,10 @@ class ReadAccessLog:
             try:
                 event: Any = self.app.mapper.to_domain_event(records.as_stored_event(stored))
                 moment, data = index_moment(event.timestamp), event.data
-                if data["cases"] == ERASED:  # its month's key destroyed: expired
-                    if indexed.pop(int(stored.position), None) is not None:
-                        wrong.append(int(stored.position))  # an expired record has no rows
+                if data["cases"] == ERASED or is_envelope(data["cases"]):
+                    # Its month's key is gone (expired, or a copy without the key table) or
+                    # not attached: what it names cannot be read, nor its rows checked.
+                    indexed.pop(int(stored.position), None)
                     continue
                 named = {
                     (case, event.actor, moment, data["endpoint"], int(bool(data["granted"])))
