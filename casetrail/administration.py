@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -22,7 +23,7 @@ from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from evidence.chain import ChainEntry
 from store.chain_links import CHAIN_TABLE
-from store.db import Database
+from store.db import Cursor, Database
 
 ADMINISTRATION_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/administration")
 # Concurrent acts race for the stream's next version; the losers retry.
@@ -122,6 +123,7 @@ def append_to_log(
     data: dict[str, Any],
     *,
     reason: str | None = None,
+    also: Callable[[Cursor], None] | None = None,
 ) -> None:
     """Appends one event to a log that is one stream of its own (the administration log,
     the erasures), opening the stream with its first event; hash-chained and in the Merkle
@@ -130,7 +132,7 @@ def append_to_log(
     for attempt in range(MAX_ATTEMPTS):
         try:
             _append_once(
-                app, db, clock, log_id, log_class, opened, event_class, actor, data, reason
+                app, db, clock, log_id, log_class, opened, event_class, actor, data, reason, also
             )
             return
         except IntegrityError:
@@ -150,6 +152,7 @@ def _append_once(
     actor: Actor,
     data: dict[str, Any],
     reason: str | None,
+    also: Callable[[Cursor], None] | None,
 ) -> None:
     now = clock.now()
     row = db.query_one(
@@ -191,4 +194,4 @@ def _append_once(
         for event in events
     ]
     # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
-    app.save(*events, chain=chain)
+    app.save(*events, chain=chain, also=also)

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from domain.deadlines import parse_leads
 from domain.errors import ConfigError
+from domain.kinds import KINDS
 from evidence.note import NoteError
 from evidence.witness import parse_witnesses
 
@@ -28,6 +29,8 @@ SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 AES_KEY_SIZES = (16, 24, 32)
 SIGNING_KEY_PREFIX = "PRIVATE+KEY+"
 ED25519_TYPE = 0x01
+# 網絡安全法 §21(3): network logs are kept for no less than six months (at most 184 days).
+LEAST_ACCESS_RETENTION_DAYS = 184
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,13 @@ class Settings:
     metrics_token: str | None = None
     # Hours an approved opening of a sealed minor's record lasts (domain.sealing).
     seal_opening_hours: int = 72
+    # Retention (docs/privacy.md): days a month's read-access records are kept after the
+    # month; days a correction's electronic-monitoring data is kept after the case ends;
+    # days a closed record of a kind is kept after its last event (kinds not named: kept
+    # until erased on request).
+    access_retention_days: int = 365
+    monitoring_retention_days: int = 180
+    retention_days: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +98,11 @@ class Settings:
             tsa_url=env.get("CASETRAIL_TSA_URL") or None,
             metrics_token=env.get("CASETRAIL_METRICS_TOKEN") or None,
             seal_opening_hours=_positive_int(env, "CASETRAIL_SEAL_OPENING_HOURS", 72, problems),
+            access_retention_days=_access_retention(env, problems),
+            monitoring_retention_days=_positive_int(
+                env, "CASETRAIL_MONITORING_RETENTION_DAYS", 180, problems, zero=True
+            ),
+            retention_days=_retention_days(env, problems),
         )
         if problems:
             raise ConfigError(problems)
@@ -253,6 +268,34 @@ def _witnesses(env: Mapping[str, str], problems: list[str]) -> str:
     except NoteError as error:
         problems.append(f"CASETRAIL_WITNESSES: {error}")
     return text
+
+
+def _access_retention(env: Mapping[str, str], problems: list[str]) -> int:
+    name = "CASETRAIL_ACCESS_RETENTION_DAYS"
+    days = _positive_int(env, name, 365, problems)
+    if days < LEAST_ACCESS_RETENTION_DAYS:
+        problems.append(
+            f"{name}: {days} days is less than six months; 網絡安全法 §21 keeps network logs "
+            f"no less than six months: expected {LEAST_ACCESS_RETENTION_DAYS} or more"
+        )
+        return 365
+    return days
+
+
+def _retention_days(env: Mapping[str, str], problems: list[str]) -> tuple[tuple[str, int], ...]:
+    """`kind=days,...`: how long a closed record of each kind named is kept."""
+    name = "CASETRAIL_RETENTION_DAYS"
+    days: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
+        kind, _, value = (x.strip() for x in part.partition("="))
+        if kind not in KINDS or not value.isdigit() or kind in days:
+            problems.append(
+                f"{name}: {part!r} is not kind=days for a kind named once; expected e.g. "
+                f"correction=1825,dispute=365 (kinds: {', '.join(sorted(KINDS))})"
+            )
+            continue
+        days[kind] = int(value)
+    return tuple(sorted(days.items()))
 
 
 LEADS_ENV = "CASETRAIL_DEADLINE_LEAD_DAYS"

@@ -24,7 +24,10 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from casetrail.files import write_private
 from domain import personal
+from domain.access import ReadRecord
 from domain.case import CaseEvent
+from domain.clock import cst_date
+from domain.correction import ElectronicMonitoringEnded, ElectronicMonitoringStarted
 from evidence import envelope
 from store.db import Database
 
@@ -35,6 +38,27 @@ EVENT_TEXT = ("reason", "note")
 # How long a process trusts its cached key (an erasure elsewhere is seen within this).
 KEY_CACHE_SECONDS = 2.0
 DEDUP = "ON CONFLICT DO NOTHING"
+# What a read-access record says of whose records were read (the cases, a search's keyed
+# hash): sealed under the key of its month (CST), destroyed when the month's retention ends.
+ACCESS_SEALED = ("cases", "search")
+ACCESS_KEY_PREFIX = "access:"
+# Electronic monitoring's data (社區矯正法 §29: for correction work only) has a key of its
+# own per record, destroyed a set time after the correction ends.
+MONITORING_EVENTS = (ElectronicMonitoringStarted, ElectronicMonitoringEnded)
+MONITORING_KEY_SUFFIX = ":monitoring"
+
+
+def access_key_id(moment: Any) -> str:
+    return ACCESS_KEY_PREFIX + cst_date(moment).strftime("%Y-%m")
+
+
+def monitoring_key_id(case_id: str) -> str:
+    return f"{case_id}{MONITORING_KEY_SUFFIX}"
+
+
+def record_key_ids(case_id: str) -> list[str]:
+    """Every key of a person record: its own and its monitoring data's."""
+    return [case_id, monitoring_key_id(case_id)]
 
 
 def load_master_key(configured: str | None, data_dir: Path) -> bytes:
@@ -145,16 +169,25 @@ class PersonalMapper(Mapper[Any]):
         if keys is None:
             return super().to_stored_event(domain_event)
         key_id = str(domain_event.originator_id)
+        if isinstance(domain_event, ReadRecord.CasesRead):
+            key_id = access_key_id(domain_event.timestamp)
+        elif isinstance(domain_event, MONITORING_EVENTS):
+            key_id = monitoring_key_id(key_id)
 
         def seal(value: Any) -> Any:
             return keys.seal(key_id, value)
 
         shadow = copy.copy(domain_event)  # the same class (topic), some fields sealed
-        if isinstance(domain_event, CaseEvent):
+        if isinstance(domain_event, ReadRecord.CasesRead):
+            shadow.__dict__["data"] = {
+                name: seal(value) if name in ACCESS_SEALED and value is not None else value
+                for name, value in domain_event.data.items()
+            }
+        elif isinstance(domain_event, CaseEvent):
             tree = personal.tree_of(type(domain_event))
             numbers = personal.id_numbers(domain_event.data)
             if numbers:
-                keys.key(key_id, create=True, subjects=numbers)
+                keys.key(str(domain_event.originator_id), create=True, subjects=numbers)
             shadow.__dict__["data"] = personal.map_personal(domain_event.data, tree, seal)
             for name in EVENT_TEXT:
                 if domain_event.__dict__.get(name) is not None:

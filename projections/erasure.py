@@ -7,16 +7,18 @@ their cases in the re-offending figures (`person`) replaced by the case's own id
 so `audit verify` still passes; what they held of the person reads as `[erased]`.
 
 Refused while a record of the person is open, or within its kind's retention period
-(`CASETRAIL_RETENTION_DAYS`, e.g. `correction=1825,dispute=0`; none by default) after its
-last event."""
+(`CASETRAIL_RETENTION_DAYS`, e.g. `correction=1825,dispute=365`; none by default) after its
+last event. The act, the keys' destruction and the read models' forgetting are one
+transaction: a crash leaves all or nothing (projections.retention erases the same way)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -25,12 +27,15 @@ from eventsourcing.domain import Aggregate
 
 from casetrail.administration import append_to_log
 from casetrail.bootstrap import Casetrail
-from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE, PersonKeys
+from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE, PersonKeys, record_key_ids
 from domain.case import Actor, RecordedEvent
 from domain.errors import CaseNotFound, InvalidData, RuleViolation
 from evidence.envelope import subject_hash
 from projections import engine_for
 from projections.generations import GENERATIONS_TABLE
+from projections.readmodel import Tables
+from store.access_index import ACCESS_INDEX_TABLE
+from store.db import Cursor
 
 ERASURES_ID: UUID = uuid5(NAMESPACE_URL, "https://casetrail.invalid/erasures")
 
@@ -48,20 +53,12 @@ class Erasures(Aggregate):
     class PersonErased(ErasureEvent):
         """刪除個人信息: a person's data keys destroyed; `data` names the cases only."""
 
+    class RetentionExpired(ErasureEvent):
+        """保存期限屆滿: data whose retention period ended erased by the retention job;
+        `data` names months of read-access records, records and kinds only."""
+
     def __init__(self, **_: Any) -> None:
         """Reconstructed from its events only."""
-
-
-def retention_days(env: Any = None) -> dict[str, int]:
-    """Days after a record's last event during which it may not be erased, per kind."""
-    text = (os.environ if env is None else env).get("CASETRAIL_RETENTION_DAYS", "")
-    days: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        kind, _, value = part.partition("=")
-        if not value.strip().isdigit():
-            raise InvalidData(f"CASETRAIL_RETENTION_DAYS: {part!r} is not kind=days.")
-        days[kind.strip()] = int(value)
-    return days
 
 
 def erase_person(
@@ -90,7 +87,7 @@ def erase_person(
     if not console and not all(ct.directory.may_act(actor.unit, case.unit) for case in cases):
         # Whether a person has records beyond the admin's reach is not theirs to learn.
         raise CaseNotFound("No record of this person is held.", code="person_not_found")
-    retention, now = retention_days(), ct.clock.now()
+    retention, now = dict(ct.settings.retention_days), ct.clock.now()
     for case in cases:
         if case.is_open:
             raise RuleViolation(
@@ -109,18 +106,24 @@ def erase_person(
         "cases": [{"id": str(case.id), "kind": case.kind} for case in cases],
         "keys_destroyed": len(case_ids),
     }
-    _append(ct, actor, reason, data)
-    with ct.db.transaction() as cur:
-        for table in (KEYS_TABLE, SUBJECTS_TABLE):
-            cur.executemany(f"DELETE FROM {table} WHERE key_id = ?", [[c] for c in case_ids])
-    keys.forget(case_ids)
-    _forget_in_read_models(ct, case_ids)
-    _forget_person_keys(ct, case_ids)
-    _scrub_freed_space(ct)
+    forget = Forgetting.of(ct, case_ids, [k for c in case_ids for k in record_key_ids(c)])
+    append_erasure(ct, actor, reason, Erasures.PersonErased, data, also=forget)
+    keys.forget(forget.key_ids)
+    forget_person_keys(ct, case_ids)
+    scrub_freed_space(ct)
     return data
 
 
-def _append(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> None:
+def append_erasure(
+    ct: Casetrail,
+    actor: Actor,
+    reason: str,
+    event_class: type[Any],
+    data: dict[str, Any],
+    *,
+    also: Callable[[Cursor], None],
+) -> None:
+    """Appends the act to the erasures stream, `also` in the same transaction."""
     append_to_log(
         ct.app,
         ct.db,
@@ -128,55 +131,95 @@ def _append(ct: Casetrail, actor: Actor, reason: str, data: dict[str, Any]) -> N
         ERASURES_ID,
         Erasures,
         Erasures.ErasuresOpened,
-        Erasures.PersonErased,
+        event_class,
         actor,
         data,
         reason=reason,
+        also=also,
     )
 
 
-def _forget_in_read_models(ct: Casetrail, case_ids: list[str]) -> None:
-    """The targeted re-projection: the case list's rows of these cases, in every
-    generation, without names, summary or search terms; their snapshots dropped."""
-    engine = engine_for(ct)
-    display = engine.privacy.seal({"names": [ERASED], "summary": ERASED})
-    try:
-        generations = ct.db.query(
-            f"SELECT generation FROM {GENERATIONS_TABLE} WHERE name = ?", ("cases",)
-        )
-    except Exception:  # no read model was ever built in this store
-        generations = []
-    for row in generations:
-        t = engine.tables("cases", int(row["generation"]))
+@dataclass(frozen=True)
+class Forgetting:
+    """What an erasure deletes in its act's transaction: the data keys (and the keyed
+    hashes that find them), read-access index rows, and of whole records the case list's
+    rows in every generation (names and summary erased, search terms deleted) and their
+    snapshots."""
+
+    key_ids: list[str]
+    case_ids: list[str]
+    display: str
+    lists: list[Tables]
+    snapshots: str | None
+    snapshot_ids: list[Any]
+    # Read-access index rows recorded in these [from, to) ranges (index moments).
+    access_ranges: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        ct: Casetrail,
+        case_ids: list[str],
+        key_ids: list[str],
+        access_ranges: list[tuple[str, str]] | None = None,
+    ) -> Forgetting:
+        engine = engine_for(ct)
+        lists = []
         try:
-            with ct.db.transaction() as cur:
-                for case_id in case_ids:
-                    cur.execute(f"DELETE FROM {t['terms']} WHERE case_id = ?", (case_id,))
-                    found = cur.execute(
-                        f"SELECT state FROM {t['list']} WHERE case_id = ?", (case_id,)
-                    ).fetchone()
-                    if found is None:
-                        continue
-                    state = json.loads(found["state"])
-                    state.pop("terms", None)  # the keyed hashes kept to move them along
-                    cur.execute(
-                        f"UPDATE {t['list']} SET display = ?, state = ? WHERE case_id = ?",
-                        (
-                            display,
-                            json.dumps(state, sort_keys=True, separators=(",", ":")),
-                            case_id,
-                        ),
-                    )
-        except Exception:  # a retired generation whose tables are gone
-            continue
-    snapshots: Any = ct.app.snapshots
-    if snapshots is not None:
-        table = snapshots.recorder.events_table_name
-        with ct.db.transaction() as cur:
-            for case_id in case_ids:
+            generations = ct.db.query(
+                f"SELECT generation FROM {GENERATIONS_TABLE} WHERE name = ?", ("cases",)
+            )
+        except Exception:  # no read model was ever built in this store
+            generations = []
+        for row in generations:
+            tables = engine.tables("cases", int(row["generation"]))
+            try:  # a retired generation whose tables are gone is skipped
+                ct.db.query(f"SELECT case_id FROM {tables['list']} LIMIT 1")
+            except Exception:
+                continue
+            lists.append(tables)
+        snapshots: Any = ct.app.snapshots
+        return cls(
+            key_ids,
+            case_ids,
+            engine.privacy.seal({"names": [ERASED], "summary": ERASED}),
+            lists,
+            snapshots.recorder.events_table_name if snapshots is not None else None,
+            [ct.db.stored_id(case_id) for case_id in case_ids],
+            access_ranges or [],
+        )
+
+    def __call__(self, cur: Cursor) -> None:
+        for table in (KEYS_TABLE, SUBJECTS_TABLE):
+            cur.executemany(f"DELETE FROM {table} WHERE key_id = ?", [[k] for k in self.key_ids])
+        for since, until in self.access_ranges:
+            cur.execute(
+                f"DELETE FROM {ACCESS_INDEX_TABLE} WHERE recorded_at >= ? AND recorded_at < ?",
+                (since, until),
+            )
+        for t in self.lists:
+            for case_id in self.case_ids:
+                cur.execute(f"DELETE FROM {t['terms']} WHERE case_id = ?", (case_id,))
+                found = cur.execute(
+                    f"SELECT state FROM {t['list']} WHERE case_id = ?", (case_id,)
+                ).fetchone()
+                if found is None:
+                    continue
+                state = json.loads(found["state"])
+                state.pop("terms", None)  # the keyed hashes kept to move them along
                 cur.execute(
-                    f"DELETE FROM {table} WHERE originator_id = ?", (ct.db.stored_id(case_id),)
+                    f"UPDATE {t['list']} SET display = ?, state = ? WHERE case_id = ?",
+                    (
+                        self.display,
+                        json.dumps(state, sort_keys=True, separators=(",", ":")),
+                        case_id,
+                    ),
                 )
+        if self.snapshots is not None:
+            cur.executemany(
+                f"DELETE FROM {self.snapshots} WHERE originator_id = ?",
+                [[stored_id] for stored_id in self.snapshot_ids],
+            )
 
 
 # Read models that join a person's cases by the keyed hash of their ID number: the table
@@ -187,7 +230,7 @@ PERSON_KEYED = {
 }
 
 
-def _forget_person_keys(ct: Casetrail, case_ids: list[str]) -> None:
+def forget_person_keys(ct: Casetrail, case_ids: list[str]) -> None:
     """The erased person's keyed hash out of the re-offending read models: the case rows
     lose it, and what was counted under it is kept under the case's id (the figures do
     not change; a later case of the same person is another person)."""
@@ -228,7 +271,7 @@ def _forget_person_keys(ct: Casetrail, case_ids: list[str]) -> None:
                 continue
 
 
-def _scrub_freed_space(ct: Casetrail) -> None:
+def scrub_freed_space(ct: Casetrail) -> None:
     """Deleted and overwritten rows leave their bytes in free pages (and SQLite's WAL) until
     reused: SQLite is rewritten (VACUUM) and its WAL emptied; PostgreSQL's key tables are
     rewritten (VACUUM FULL) and the others vacuumed."""

@@ -20,7 +20,7 @@ from workers.deadlines import (
     sweep_interval,
     sweep_job,
 )
-from workers.jobs import checkpoint_job, safety_net
+from workers.jobs import checkpoint_job, retention_job, safety_net
 from workers.notify import NOTIFY_TIMEOUT_SECONDS, notify_interval, notify_job
 from workers.redis_conn import connect
 from workers.resilience import ride_out
@@ -29,6 +29,9 @@ SAFETY_NET_TIMEOUT_SECONDS = 600
 # How often a grown audit log is signed: the window in which new events are protected by
 # their chain alone.
 CHECKPOINT_INTERVAL_SECONDS = 300
+# Retention periods are counted in days: once a day is enough (and at each cron start).
+RETENTION_INTERVAL_SECONDS = 24 * 3600
+RETENTION_TIMEOUT_SECONDS = 3600
 
 
 def run(settings: Settings) -> None:
@@ -110,4 +113,13 @@ def register(register_job: object, settings: Settings) -> None:
         job_timeout=NOTIFY_TIMEOUT_SECONDS,
         result_ttl=60,
         name=f"{settings.queue_name}:deadline-notify",
+    )
+    # What has passed its retention period, erased (projections.retention).
+    register_job(
+        retention_job,
+        settings.queue_name,
+        interval=RETENTION_INTERVAL_SECONDS,
+        job_timeout=RETENTION_TIMEOUT_SECONDS,
+        result_ttl=3600,
+        name=f"{settings.queue_name}:retention",
     )

@@ -16,6 +16,7 @@ from rq import get_current_job
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
+from projections.retention import run_retention
 from workers import witnessing
 from workers.signals import ProjectionSignal, catch_up_lease, enqueue_catch_up, pending_key
 
@@ -91,3 +92,14 @@ def checkpoint_job() -> int | None:
     if cosigned:
         log.info("checkpoint cosigned by %s witness(es)", len(cosigned))
     return None if row is None else int(row.number)
+
+
+def retention_job() -> dict[str, int]:
+    """The daily cron job: erases what has passed its retention period
+    (projections.retention); how many months of read-access records, monitoring records
+    and whole records it erased (counts only: no ids in the job's result or log)."""
+    done = run_retention(current())
+    counts = {name: len(done[name]) for name in ("access_months", "monitoring", "cases")}
+    if any(counts.values()):
+        log.info("retention erased %s", counts)
+    return counts

@@ -19,16 +19,19 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
+from casetrail.personal import ERASED
 from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from domain.errors import InvalidData, NotPermitted
 from domain.roles import AUDITOR
 from evidence.chain import ChainEntry
+from evidence.envelope import is_envelope
 from store.access_index import ACCESS_INDEX_TABLE, NO_CASE, AccessRows
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
@@ -194,15 +197,41 @@ class ReadAccessLog:
             try:
                 event: Any = self.app.mapper.to_domain_event(records.as_stored_event(stored))
                 moment, data = index_moment(event.timestamp), event.data
+                if data["cases"] == ERASED or is_envelope(data["cases"]):
+                    # Its month's key is gone (expired, or a copy without the key table) or
+                    # not attached: what it names cannot be read, nor its rows checked.
+                    indexed.pop(int(stored.position), None)
+                    continue
                 named = {
                     (case, event.actor, moment, data["endpoint"], int(bool(data["granted"])))
                     for case in data["cases"] or [NO_CASE]
                 }
-            except Exception:  # an altered record (the chain reports it too)
-                named = set()
+            except Exception:
+                if self._sealed_beyond_reach(stored):
+                    indexed.pop(int(stored.position), None)
+                    continue
+                named = set()  # an altered record (the chain reports it too)
             if indexed.pop(int(stored.position), set()) != named or not named:
                 wrong.append(int(stored.position))
         return sorted(wrong + list(indexed))
+
+    def _sealed_beyond_reach(self, stored: Any) -> bool:
+        """Whether the record names its cases under a key this process cannot unwrap (the
+        store opened without its master key): its index rows cannot be checked then."""
+        mapper: Any = self.app.mapper
+        keys = getattr(mapper, "keys", None)
+        try:
+            raw: Any = Mapper.to_domain_event(mapper, records.as_stored_event(stored))
+        except Exception:  # an altered record
+            return False
+        sealed: Any = raw.data.get("cases") if isinstance(raw.data, dict) else None
+        if keys is None or not is_envelope(sealed):
+            return False
+        try:
+            keys.key(sealed["_enc"])
+        except Exception:  # wrapped by another master key
+            return True
+        return False
 
     def query(
         self,

@@ -172,10 +172,10 @@ def test_an_erased_person_leaves_no_trace_and_the_store_still_verifies(
 
 
 def test_erasure_is_refused_within_the_kinds_retention_period(
-    casetrail: Casetrail, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+    casetrail: Casetrail, clock: FixedClock
 ) -> None:
     case_id = dispute(casetrail, clock, ERASED_PERSON, close=True)
-    monkeypatch.setenv("CASETRAIL_RETENTION_DAYS", "dispute=30")
+    casetrail.settings = casetrail.settings.with_(retention_days=(("dispute", 30),))
     with pytest.raises(CasetrailError) as refused:
         erase_person(casetrail, ADMIN, ERASED_PERSON["id_number"], "PIPL §47")
     assert getattr(refused.value, "code", None) == "within_retention"
