@@ -72,7 +72,8 @@ def demo(scale: float, seed: int, data_dir: str | None) -> None:
         click.echo(report.markdown(report.province_rows(ct)))
         click.echo(
             f"seed {seed}: each case's outcome is drawn with the seed's rate as its probability; "
-            "the last column is where 95% of seeds put each rate at this size (binomial)"
+            "the last column is the binomial spread at this size: 95% of seeds put all the "
+            "rates inside their intervals at once"
         )
         click.echo(f"filled the store in {describe(settings)}")
     finally:

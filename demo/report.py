@@ -1,5 +1,6 @@
 """The province indicator table: the read models' figures next to the seed's, each rate with
-the interval that holds 95% of the demo's draws at its size (demo.compare, demo.spread)."""
+its standard error and the interval of the draws at its size: all the rates fall inside
+theirs together for 95% of the seeds (demo.compare, demo.spread)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def province_comparisons(ct: Casetrail) -> tuple[list[Comparison], dict[str, Any
 
 
 def province_rows(ct: Casetrail) -> list[Row]:
-    """(indicator, seed, demo value, numerator/denominator, 95% interval) rows."""
+    """(indicator, seed, demo value, numerator/denominator, interval and s.e.) rows."""
     comparisons, by_kind = province_comparisons(ct)
     rates = {c.name: _rate_row(c) for c in comparisons}
     names = [c.name for c in comparisons]
@@ -78,8 +79,8 @@ def _rate_row(c: Comparison) -> Row:
     shown = f"{scale * c.value:.{digits}f}{unit}" if c.value is not None else "–"
     s = c.spread
     interval = (
-        f"{scale * s.low:.{digits}f}–{scale * s.high:.{digits}f}{unit} "
-        f"(±{scale * s.standard_error:.{digits}f} s.e.)"
+        f"{scale * s.low:.{digits}f}–{scale * s.high:.{digits}f}{unit}, "
+        f"±{scale * s.standard_error:.{digits}f}"
     )
     if not c.within:
         interval += " OUTSIDE"
@@ -89,7 +90,7 @@ def _rate_row(c: Comparison) -> Row:
 def markdown(rows: list[Row]) -> str:
     lines = [
         "| indicator (province 320000) | seed | demo | numerator/denominator "
-        "| 95% of draws at this n |",
+        "| expected spread at this n: interval (all at once, 95%), s.e. |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
