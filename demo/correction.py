@@ -1,6 +1,6 @@
-"""Community correction (社區矯正): six years of subjects whose outcomes follow the seed's
-figures: 40,153 current and 43,641 released on schedule of 85,673 received, 98 re-offended
-(1.14‰); the rest committed (收監執行) or died."""
+"""Community correction (社區矯正): six years of subjects, each with an outcome drawn with the
+seed's shares as probabilities: of 85,673 received, 40,153 current, 43,641 released on
+schedule, 98 re-offended (1.14‰); the rest committed (收監執行) or died."""
 
 from __future__ import annotations
 
@@ -33,18 +33,22 @@ MOVED = 0.015
 MINOR = 0.015
 
 
-def plan_correction(rng: random.Random, province: Province, count: int) -> list[CasePlan]:
+def outcome_weights() -> dict[str, float]:
+    """Each subject's outcome and its probability, from the seed's counts."""
     received = SEED["correction_received"]
-    outcomes = ["completed"] * round(count * SEED["correction_completed"] / received) + [
-        "current"
-    ] * round(count * SEED["correction_current"] / received)
-    reoffenders = round(count * SEED["correction_reoffended"] / received)
-    outcomes += ["reoffended"] * reoffenders
-    rest = count - len(outcomes)
-    died = min(rest, round(count * DIED))
-    outcomes += ["died"] * died + ["committed"] * (rest - died)
-    rng.shuffle(outcomes)
-    return [_build(rng, province, outcome) for outcome in outcomes[:count]]
+    weights = {
+        "completed": SEED["correction_completed"] / received,
+        "current": SEED["correction_current"] / received,
+        "reoffended": SEED["correction_reoffended"] / received,
+        "died": DIED,
+    }
+    weights["committed"] = 1 - sum(weights.values())
+    return weights
+
+
+def plan_correction(rng: random.Random, province: Province, count: int) -> list[CasePlan]:
+    weights = outcome_weights()
+    return [_build(rng, province, pick(rng, weights)) for _ in range(count)]
 
 
 def _term(rng: random.Random, outcome: str) -> tuple[date, date]:

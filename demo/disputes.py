@@ -1,4 +1,5 @@
-"""Disputes (大調解): one year of cases whose outcomes follow the seed's success rate."""
+"""Disputes (大調解): one year of cases, each mediation succeeding with the seed's rate as
+its probability."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from demo.plan import (
     CasePlan,
     day_between,
     pick,
-    quota,
 )
 from demo.province import Province
 from domain import rules
@@ -29,12 +29,7 @@ COLLECTIVE = 0.03
 def plan_disputes(
     rng: random.Random, province: Province, count: int, start: date = DISPUTES_FROM
 ) -> list[CasePlan]:
-    skeletons = [_skeleton(rng, province, start) for _ in range(count)]
-    mediated = [s for s in skeletons if s["path"] == "mediated" and s["outcome_on"] < HISTORY_END]
-    successes = quota(rng, mediated, SEED["mediation_success_rate"])
-    for index, skeleton in enumerate(mediated):
-        skeleton["success"] = index in successes
-    return [_build(rng, province, s) for s in skeletons]
+    return [_build(rng, province, _skeleton(rng, province, start)) for _ in range(count)]
 
 
 def _skeleton(rng: random.Random, province: Province, start: date) -> dict[str, Any]:
@@ -68,7 +63,9 @@ def _skeleton(rng: random.Random, province: Province, start: date) -> dict[str, 
         "extended": extended,
         "outcome_on": registered + timedelta(days=days),
         "on_time": on_time,
-        "success": None,
+        # Each mediation reaches an agreement with the seed's probability: the success rate
+        # emerges, with the spread of a binomial count (demo.spread).
+        "success": rng.random() < SEED["mediation_success_rate"],
     }
 
 
@@ -210,7 +207,7 @@ def _build(rng: random.Random, province: Province, s: dict[str, Any]) -> CasePla
             {"held_on": session_days[-1].isoformat(), "notes": "组织听证，听取各方意见"},
             unit,
         )
-    success = s["success"] if s["success"] is not None else rng.random() < 0.965
+    success: bool = s["success"]
     if success:
         plan.add(
             rng,

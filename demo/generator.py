@@ -34,6 +34,15 @@ class DemoSize:
     bases: int
     townships_per_county: int
 
+    @staticmethod
+    def bases_for(resettlement: int) -> int:
+        """The seed's 695 bases for 161,757 people received, scaled (one at least, for the
+        placements at a base to name one)."""
+        if resettlement <= 0:
+            return 0
+        share = resettlement / SEED["resettlement_received_six_years"]
+        return max(1, round(SEED["transitional_bases"] * share))
+
     @classmethod
     def at_scale(cls, scale: float) -> DemoSize:
         """`scale` 1.0 is Jiangsu: a year of disputes, six years of the other two kinds."""
@@ -41,7 +50,7 @@ class DemoSize:
             disputes=round(SEED["disputes_per_year"] * scale),
             resettlement=round(SEED["resettlement_received_six_years"] * scale),
             correction=round(SEED["correction_received"] * scale),
-            bases=max(13, round(SEED["transitional_bases"] * scale)),
+            bases=cls.bases_for(round(SEED["resettlement_received_six_years"] * scale)),
             townships_per_county=max(2, min(13, round(scale * 600))),
         )
 

@@ -58,6 +58,7 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
         "placement_rate": _rate(placed, len(received)),
         "assistance_rate": _rate(assisted, len(received)),
         "reoffending_rate_by_year": _reoffending_by_year(received),
+        "at_base_now": sum(_at_base(c) for c in received),
     }
     corrected = [c for c in cases.values() if c.kind == "correction"]
     # A person re-offends once, whichever of their cases records it (人員: one ID number).
@@ -70,6 +71,9 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
     )
     result["correction"] = {
         "received": len(corrected),
+        # Under correction now: no end (released on schedule, committed, died) recorded.
+        "current": sum(not set(c.types) & _CORRECTION_ENDS for c in corrected),
+        "completed_on_schedule": sum("CorrectionCompleted" in c.types for c in corrected),
         "reoffended": reoffended,
         "reoffending_per_mille": (
             {
@@ -82,6 +86,22 @@ def indicators(events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> dict[s
         ),
     }
     return result
+
+
+_CORRECTION_ENDS = {"CorrectionCompleted", "SubjectCommitted", "SubjectDied"}
+
+
+def _at_base(case: _Case) -> bool:
+    """At a transitional base now: placed at one, and neither placed elsewhere since, nor
+    the placement or the assistance ended."""
+    placements = iter(case.all_data["PersonPlaced"])
+    at_base = False
+    for type_ in case.types:
+        if type_ == "PersonPlaced":
+            at_base = next(placements)["placement"] == "transitional_base"
+        elif type_ in ("PlacementEnded", "AssistanceEnded"):
+            at_base = False
+    return at_base
 
 
 def _after_the_close(disputes: list[_Case]) -> dict[str, Any]:

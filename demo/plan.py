@@ -10,7 +10,8 @@ from typing import Any
 
 from domain.clock import CST
 
-# The province's figures the demo reproduces (DOMAIN.md, from the seed).
+# The province's figures (DOMAIN.md, from the seed). The rates are the demo's inputs: each
+# case's outcome is drawn with them as its probability, and the indicators emerge (demo.spread).
 SEED = {
     "disputes_per_year": 300_000,
     "mediation_success_rate": 0.965,  # "above 96%"
@@ -97,9 +98,3 @@ def day_between(rng: random.Random, start: date, end: date) -> date:
 def pick(rng: random.Random, weighted: dict[str, float]) -> str:
     keys = list(weighted)
     return rng.choices(keys, weights=[weighted[k] for k in keys])[0]
-
-
-def quota(rng: random.Random, items: list[Any], rate: float) -> set[int]:
-    """Exactly round(rate × len(items)) of the items' indexes, chosen at random."""
-    chosen = round(rate * len(items))
-    return set(rng.sample(range(len(items)), chosen))

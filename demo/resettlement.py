@@ -1,5 +1,5 @@
-"""Resettlement and assistance (安置幫教): six years of releases whose placement,
-assistance and yearly re-offending rates follow the seed's figures."""
+"""Resettlement and assistance (安置幫教): six years of releases, each person placed, assisted
+and re-offending in a year with the seed's rates as probabilities; the rates emerge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from demo.plan import (
     CasePlan,
     day_between,
     pick,
-    quota,
 )
 from demo.province import Province
 from demo.timeline import Timeline
@@ -46,10 +45,6 @@ def plan_resettlement(
 ) -> list[CasePlan]:
     people_ = [_skeleton(rng, province) for _ in range(count)]
     received = [p for p in people_ if p["received"] is not None]
-    for index in quota(rng, received, SEED["placement_rate"]):
-        received[index]["placed"] = True
-    for index in quota(rng, received, 1 - SEED["assistance_rate"]):
-        received[index]["assisted"] = False
     _choose_reoffenders(rng, received)
     base_ids = _bases(rng, province, bases)
     return [_build(rng, province, p, base_ids) for p in people_]
@@ -70,9 +65,8 @@ def yearly_reoffending_denominator(
 
 
 def _choose_reoffenders(rng: random.Random, received: list[dict[str, Any]]) -> None:
-    # The rounding left over from one year is carried into the next, so that the yearly
-    # average (年均) is the seed's rate even when a year has few people.
-    owed = 0.0
+    """Each year, each person of the year's denominator who can still re-offend in it does so
+    with the seed's yearly rate as probability (once in all: a re-offence ends the case)."""
     for year in range(LONG_HISTORY_FROM.year, HISTORY_END.year + 1):
         start, end = date(year, 1, 1), min(date(year, 12, 31), HISTORY_END - timedelta(days=1))
         denominator = yearly_reoffending_denominator(received, year)
@@ -82,10 +76,9 @@ def _choose_reoffenders(rng: random.Random, received: list[dict[str, Any]]) -> N
             last = min(end, p["ended"] - timedelta(days=1)) if p["ended"] else end
             if p["reoffended"] is None and first <= last:
                 windows.append((p, first, last))
-        owed += SEED["reoffending_rate_yearly"] * len(denominator)
-        wanted = min(len(windows), max(0, round(owed)))
-        owed -= wanted
-        for p, first, last in rng.sample(windows, wanted):
+        for p, first, last in windows:
+            if rng.random() >= SEED["reoffending_rate_yearly"]:
+                continue
             p["reoffended"] = day_between(rng, first, last)
             ended = p["reoffended"] + timedelta(days=rng.randint(10, 60))
             if ended < HISTORY_END and (p["ended"] is None or ended < p["ended"]):
@@ -118,8 +111,8 @@ def _skeleton(rng: random.Random, province: Province) -> dict[str, Any]:
         "received": received,
         "ended": ended,
         "end_reason": end_reason,
-        "placed": False,
-        "assisted": True,
+        "placed": rng.random() < SEED["placement_rate"],
+        "assisted": rng.random() < SEED["assistance_rate"],
         "reoffended": None,
         "key": rng.random() < KEY,
     }
@@ -137,10 +130,11 @@ def base_register(province: Province, count: int) -> list[tuple[str, str]]:
 
 
 def _bases(rng: random.Random, province: Province, count: int) -> dict[str, list[str]]:
-    """Transitional bases (過渡性安置基地) by city: `count` in all, at least one a city."""
+    """Transitional bases (過渡性安置基地) by city: `count` in all (the seed's 695 scaled),
+    the first of them one a city; a person of a city with none is placed at another city's."""
     by_city: dict[str, list[str]] = {}
     counties = sorted({t[:6] for t in province.townships})
-    for i in range(max(count, 13)):
+    for i in range(count):
         county = counties[i % len(counties)] if i >= 13 else _county_in_city(counties, i)
         base_id = f"JDJD-{county}-{i + 1:03d}"
         by_city.setdefault(county[:4], []).append(base_id)
@@ -232,8 +226,10 @@ def _build(
         )
     if p["placed"]:
         placed_on = day_between(rng, received, min(received + timedelta(days=60), stop))
-        if rng.random() < AT_BASE:
-            bases = base_ids.get(township[:4]) or [b for v in base_ids.values() for b in v]
+        # A base serves its city's townships only (a placement names a base on the case's
+        # branch): where the city has none (below 13 bases), the placement is another kind.
+        bases = base_ids.get(township[:4], [])
+        if rng.random() < AT_BASE and bases:
             t.at(
                 placed_on,
                 "PersonPlaced",
