@@ -9,7 +9,6 @@ shown are recorded in the read-access log like every read.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -18,19 +17,15 @@ from domain.case import Actor
 from domain.deadlines import DEADLINE_TYPES, DUE_SOON, OVERDUE, lead_days
 from domain.errors import NotPermitted
 from domain.roles import CASEWORKER, SUPERVISOR
+from projections.kept import Kept, stamp
 from projections.queries import ReadModels
 from projections.readmodel import subtree_range
-from projections.tracking import tracking_name
 
 INBOX_ROLES = (CASEWORKER, SUPERVISOR)
 # Rows in scope from which the page is read in `due` order (an index) rather than sorted.
 WIDE_SCOPE = 1000
-# The counts by state, by query and by the read model's tracking positions: a supervisor's
-# screen refreshed while nothing changed costs no count. Any write to the inbox's table
-# advances its tracking row in the same transaction, so a cached count is never stale.
-COUNTS_KEPT = 512
-_counts: dict[tuple[Any, ...], tuple[int, int]] = {}
-_counts_lock = threading.Lock()
+# The counts by state, kept by the inbox's tracking positions (projections.kept).
+_counts = Kept()
 
 
 def inbox_for(
@@ -78,28 +73,23 @@ def inbox_for(
     condition = " AND ".join(where)
     day = today.isoformat()
     with models.ct.db.transaction(commit=False) as cur:
-        stamp = tuple(
-            (row["application_name"], int(row["notification_id"]))
-            for row in cur.execute(
-                f"SELECT application_name, notification_id FROM {models.engine.tracking_table} "
-                "WHERE application_name >= ? AND application_name < ? ORDER BY application_name",
-                (tracking_name("inbox", generation), tracking_name("inbox", generation) + ";"),
-            ).fetchall()
+        key = (
+            table,
+            condition,
+            day,
+            *params,
+            stamp(cur, models.engine.tracking_table, "inbox", generation),
         )
-        key = (table, condition, day, *params, stamp)
-        with _counts_lock:
-            known = _counts.get(key)
-        if known is None:
+
+        def count() -> tuple[int, int]:
             counted = cur.execute(
                 f"SELECT SUM(CASE WHEN due < ? THEN 1 ELSE 0 END) AS overdue, COUNT(*) AS n "
                 f"FROM {table} WHERE {condition}",
                 [day, *params],
             ).fetchone()
-            known = (int((counted or {}).get("overdue") or 0), int((counted or {}).get("n") or 0))
-            with _counts_lock:
-                if len(_counts) >= COUNTS_KEPT:
-                    _counts.clear()
-                _counts[key] = known
+            return int((counted or {}).get("overdue") or 0), int((counted or {}).get("n") or 0)
+
+        known: tuple[int, int] = _counts.get(key, count)
         overdue, in_scope = known
         counts = {DUE_SOON: in_scope - overdue, OVERDUE: overdue}
         if in_scope >= WIDE_SCOPE and models.ct.db.dialect == "sqlite":

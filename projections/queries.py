@@ -7,6 +7,7 @@ confidentiality, and the read-access log of the names a page shows.
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from projections import engine_for
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
+from projections.kept import Kept, stamp
 from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
 
@@ -36,6 +38,8 @@ LATEST = "9999-12-31"
 UPCOMING_LIMIT = 500
 # A text search checks at most this many of its character pairs (the rarest).
 MAX_QUERY_GRAMS = 12
+# Indicators kept by their read model's tracking positions (projections.kept).
+_kept = Kept()
 INDICATOR_PROJECTION = {
     "dispute": "disputes",
     "resettlement": "resettlement",
@@ -344,65 +348,79 @@ class ReadModels:
         if name is None:
             raise ValueError(f"no indicators for kind {kind!r}")
         start, end = _day(from_, EARLIEST), _day(to, LATEST)
-        t = self._tables(name)
+        generation = self.engine.active_generation(name)
+        assert generation is not None
+        t = self.engine.tables(name, generation)
+        tracking = self.engine.tracking_table
         places = self._places(unit)
         today = self.today()
         with self.ct.db.transaction(commit=False) as cur:
-            counts = self._counts(cur, t["counts"], places, start, end)
-            if kind == "dispute":
-                overdue = self._subtree_count(
-                    cur, t["cases"], places, "open_deadline < ?", [today.isoformat()]
-                )
-                result = dispute_indicators(counts, overdue)
-            elif kind == "resettlement":
-                active_at_start = self._metric_before(
-                    cur, t["counts"], places, "active_delta", start
-                )
-                people = t["people"]
-                now = {
-                    "missed_handover": self._subtree_count(
-                        cur, people, places, "handover_due < ?", [today.isoformat()]
-                    ),
-                    "lost_contact": self._subtree_count(
-                        cur, people, places, "contact_lost = 1", []
-                    ),
-                    "under_assistance": self._subtree_count(cur, people, places, "active = 1", []),
-                }
-                bases = self._bases(cur, t["bases"], places)
-                result = resettlement_indicators(
-                    counts,
-                    active_at_start,
-                    now,
-                    {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
-                )
-            else:
-                received_to_end = self._metric_before(
-                    cur, t["counts"], places, "received", _next_day(end)
-                )
-                at_start = self._metric_before(cur, t["counts"], places, "active_delta", start)
-                missed = CorrectionIndicators.missed_report_ins(
-                    cur, t, places, start, end, today.isoformat()
-                )
-                subjects = t["subjects"]
-                soon = (today + timedelta(days=30)).isoformat()
-                now = {
-                    "current": self._subtree_count(cur, subjects, places, "active = 1", []),
-                    "missed_report_in": self._subtree_count(
-                        cur, subjects, places, "report_due < ?", [today.isoformat()]
-                    ),
-                    "absconded": self._subtree_count(cur, subjects, places, "absconded = 1", []),
-                    "terms_ending": self._subtree_count(
-                        cur,
-                        subjects,
-                        places,
-                        "active_term_end >= ? AND active_term_end <= ?",
-                        [today.isoformat(), soon],
-                    ),
-                    "monitoring": self._subtree_count(
-                        cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
-                    ),
-                }
-                result = correction_indicators(counts, received_to_end, now, at_start, missed)
+            key = (kind, repr(places), start, end, today, stamp(cur, tracking, name, generation))
+
+            def compute() -> dict[str, Any]:
+                counts = self._counts(cur, t["counts"], places, start, end)
+                if kind == "dispute":
+                    overdue = self._subtree_count(
+                        cur, t["cases"], places, "open_deadline < ?", [today.isoformat()]
+                    )
+                    result = dispute_indicators(counts, overdue)
+                elif kind == "resettlement":
+                    active_at_start = self._metric_before(
+                        cur, t["counts"], places, "active_delta", start
+                    )
+                    people = t["people"]
+                    now = {
+                        "missed_handover": self._subtree_count(
+                            cur, people, places, "handover_due < ?", [today.isoformat()]
+                        ),
+                        "lost_contact": self._subtree_count(
+                            cur, people, places, "contact_lost = 1", []
+                        ),
+                        "under_assistance": self._subtree_count(
+                            cur, people, places, "active = 1", []
+                        ),
+                    }
+                    bases = self._bases(cur, t["bases"], places)
+                    result = resettlement_indicators(
+                        counts,
+                        active_at_start,
+                        now,
+                        {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
+                    )
+                else:
+                    received_to_end = self._metric_before(
+                        cur, t["counts"], places, "received", _next_day(end)
+                    )
+                    at_start = self._metric_before(cur, t["counts"], places, "active_delta", start)
+                    missed = CorrectionIndicators.missed_report_ins(
+                        cur, t, places, start, end, today.isoformat()
+                    )
+                    subjects = t["subjects"]
+                    soon = (today + timedelta(days=30)).isoformat()
+                    now = {
+                        "current": self._subtree_count(cur, subjects, places, "active = 1", []),
+                        "missed_report_in": self._subtree_count(
+                            cur, subjects, places, "report_due < ?", [today.isoformat()]
+                        ),
+                        "absconded": self._subtree_count(
+                            cur, subjects, places, "absconded = 1", []
+                        ),
+                        "terms_ending": self._subtree_count(
+                            cur,
+                            subjects,
+                            places,
+                            "active_term_end >= ? AND active_term_end <= ?",
+                            [today.isoformat(), soon],
+                        ),
+                        "monitoring": self._subtree_count(
+                            cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
+                        ),
+                    }
+                    result = correction_indicators(counts, received_to_end, now, at_start, missed)
+                return result
+
+            # A copy: a caller may change what it is given, never what is kept.
+            result: dict[str, Any] = copy.deepcopy(_kept.get(key, compute))
         return {
             "kind": kind,
             "unit": unit,

@@ -64,3 +64,21 @@ def test_kept_counts_move_with_the_read_model(casetrail: Casetrail, clock: Fixed
     after = inbox_query.inbox_for(models, SUPERVISORS[0])
     assert sum(after["counts"].values()) > sum(before["counts"].values())
     assert after["total"] == sum(after["counts"].values())
+
+
+def test_kept_indicators_move_with_the_read_model_and_the_day(
+    casetrail: Casetrail, clock: FixedClock
+) -> None:
+    bulk_disputes(casetrail, clock, 20)
+    engine = engine_for(casetrail)
+    engine.catch_up()
+    models = ReadModels(casetrail)
+    before = models.indicators(kind="dispute", unit="320000")
+    assert models.indicators(kind="dispute", unit="320000") == before  # kept
+    bulk_disputes(casetrail, clock, 20)
+    engine.catch_up()
+    after = models.indicators(kind="dispute", unit="320000")
+    assert after["registered"] == before["registered"] + 20
+    clock.advance(timedelta(days=45))  # the open disputes' deadlines pass: a new day
+    later = models.indicators(kind="dispute", unit="320000")
+    assert later["overdue_open"] > after["overdue_open"]
