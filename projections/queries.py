@@ -374,6 +374,7 @@ class ReadModels:
                     active_at_start,
                     now,
                     {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
+                    self._people_received(cur, people, places, start, end),
                 )
             else:
                 received_to_end = self._metric_before(
@@ -402,7 +403,10 @@ class ReadModels:
                         cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
                     ),
                 }
-                result = correction_indicators(counts, received_to_end, now, at_start, missed)
+                received = self._people_received(cur, subjects, places, start, end)
+                result = correction_indicators(
+                    counts, received_to_end, now, at_start, missed, received
+                )
         return {
             "kind": kind,
             "unit": unit,
@@ -437,6 +441,22 @@ class ReadModels:
             ).scalar()
             total += int(value or 0)
         return total
+
+    def _people_received(
+        self, cur: Cursor, table: str, places: list[Place], start: str, end: str
+    ) -> int:
+        """The people received in the period in the subtree, each once across their cases
+        (the keyed hash of the ID number; a case without one, or erased, is its own person)."""
+        people: set[str] = set()
+        for place in places:
+            low, high = subtree_range(place.path)
+            rows = cur.execute(
+                f"SELECT person, case_id FROM {table} WHERE received_on >= ? AND "
+                "received_on <= ? AND received_path >= ? AND received_path < ?",
+                (start, end, low, high),
+            ).fetchall()
+            people.update(row["person"] or f"case:{row['case_id']}" for row in rows)
+        return len(people)
 
     def _subtree_count(
         self, cur: Cursor, table: str, places: list[Place], condition: str, params: list[Any]
