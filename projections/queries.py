@@ -17,6 +17,7 @@ from domain.clock import cst_date
 from domain.errors import NotPermitted
 from domain.roles import AUDITOR
 from projections import engine_for
+from projections.bases_totals import subtree_bases, totals
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
@@ -368,12 +369,18 @@ class ReadModels:
                     ),
                     "under_assistance": self._subtree_count(cur, people, places, "active = 1", []),
                 }
-                bases = self._bases(cur, t["bases"], places)
+                # The bases register (registered bases, their capacity) and who is there now.
+                occupants = self._tables("bases")["occupants"]
+                bases = [
+                    item
+                    for place in places
+                    for item in subtree_bases(self.ct, cur, occupants, place)
+                ]
                 result = resettlement_indicators(
                     counts,
                     active_at_start,
                     now,
-                    {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
+                    totals(bases),
                     self._people_received(cur, people, places, start, end),
                 )
             else:

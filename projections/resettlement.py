@@ -315,4 +315,5 @@ def resettlement_indicators(
         "under_assistance_now": now.get("under_assistance", 0),
         "transitional_bases": bases.get("bases", 0),
         "transitional_base_occupancy": bases.get("occupancy", 0),
+        "transitional_base_capacity": bases.get("capacity", 0),
     }
