@@ -35,7 +35,7 @@ from domain.registers import (
     named_entries,
 )
 from domain.roles import ADMIN
-from store.db import Database
+from store.db import Cursor, Database
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS registers (id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
@@ -105,6 +105,12 @@ class Registers:
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
         rows = self.db.query(f"SELECT {COLUMNS} FROM registers {where} ORDER BY unit, id", params)
         return [_entry(row) for row in rows]
+
+    def version(self, cur: Cursor) -> tuple[int, str]:
+        """What changes whenever an entry is added, changed or retired (answers kept by
+        it: projections.kept)."""
+        row = cur.execute("SELECT COUNT(*) AS n, MAX(changed_at) AS at FROM registers").fetchone()
+        return int((row or {}).get("n") or 0), str((row or {}).get("at") or "")
 
     def on_branch(self, unit: str, other: str) -> bool:
         """Is `other` the unit, one above it, or one below it?"""

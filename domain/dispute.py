@@ -118,6 +118,13 @@ class EarlyWarningRaisedData(StrictSchema):
     notes = long_text()
 
 
+class DisputeTurnedCriminalData(StrictSchema):
+    referred_on = day()
+    receiving_body = one_of(rules.CRIMINAL_REFERRAL_BODIES)
+    receiving_unit = text()
+    notes = long_text(required=False)
+
+
 class AgreementReachedData(StrictSchema):
     terms = long_text()
     form = one_of(rules.AGREEMENT_FORMS)
@@ -206,6 +213,7 @@ class DisputeRegistered(CaseOpened):
         case.follow_ups = 0
         case.last_satisfaction = None
         case.agreement_performed = None
+        case.turned_criminal_on = None
 
 
 class DisputeTriaged(CaseEvent):
@@ -331,6 +339,19 @@ class EarlyWarningRaised(CaseEvent):
 
     def apply(self, case: Any) -> None:
         case.early_warnings = [*case.early_warnings, self.data["risk"]]
+
+
+class DisputeTurnedCriminal(CaseEvent):
+    """民轉刑: the dispute turned into a criminal case, referred to (or taken up by) the police,
+    the procuratorate or a court. Recorded once, by a supervisor of the centre, in any status:
+    a dispute may turn criminal before, during or after its mediation."""
+
+    schema = DisputeTurnedCriminalData
+    allowed_in = OPEN | statuses("closed")
+    supervisors_only = True
+
+    def apply(self, case: Any) -> None:
+        case.turned_criminal_on = date.fromisoformat(self.data["referred_on"])
 
 
 class AgreementReached(CaseEvent):
@@ -497,6 +518,7 @@ class Dispute(Case):
         deadline_extended: bool
         deadline_extensions: int
         parties: list[dict[str, Any]]
+        turned_criminal_on: date | None
     opening_event = DisputeRegistered
     open_statuses = OPEN
     events = (
@@ -511,6 +533,7 @@ class Dispute(Case):
         DeadlineExtended,
         SupervisionOrdered,
         EarlyWarningRaised,
+        DisputeTurnedCriminal,
         AgreementReached,
         JudicialConfirmationRequested,
         MediationFailed,
@@ -700,6 +723,19 @@ class Dispute(Case):
                 details={"latest": latest.isoformat()},
             )
         require_not_future(requested_on, ctx, "requested_on")
+
+    @rule(DisputeTurnedCriminal)
+    def _turned_criminal_once(self, data: dict[str, Any], ctx: Context) -> None:
+        # One criminal case per dispute counts once in 民轉刑; a second referral adds nothing.
+        if self.turned_criminal_on is not None:
+            raise RuleViolation(
+                "The dispute is already recorded as turned criminal.",
+                code="already_turned_criminal",
+                details={"referred_on": self.turned_criminal_on.isoformat()},
+            )
+        referred_on: date = data["referred_on"]
+        require_not_before(referred_on, self.registered_on, "referred_on", "the registration")
+        require_not_future(referred_on, ctx, "referred_on")
 
     @rule(FollowUpVisited)
     def _follow_up_not_in_future(self, data: dict[str, Any], ctx: Context) -> None:

@@ -72,6 +72,9 @@ EARLY_WARNING_RISKS = ("escalation", "collective_incident", "criminal_risk")
 AGREEMENT_FORMS = ("written", "oral")
 FAILURE_REFERRALS = ("litigation", "arbitration", "administrative", "none")
 
+# 民轉刑: the bodies a dispute turned criminal is referred to, or taken up by.
+CRIMINAL_REFERRAL_BODIES = ("police", "procuratorate", "court")
+
 # people_involved at or above this marks a collective (群體性) dispute.
 COLLECTIVE_DISPUTE_THRESHOLD = 5
 # 人民調解法 §33: judicial confirmation within 30 days of the agreement taking effect.

@@ -277,16 +277,21 @@ def correction_indicators(
     now: dict[str, int],
     at_start: int = 0,
     missed_report_ins: int = 0,
+    received_people: int | None = None,
 ) -> dict[str, Any]:
     """`at_start`: under correction at the period's start; `missed_report_ins`: of those
-    received in the period, the windows that closed without a report-in."""
-    received = counts.get("received", 0)
+    received in the period, the windows that closed without a report-in; `received_people`:
+    the people received in the period, each once across their cases (`received`, and the
+    ‰'s denominator), beside `receptions` (cases)."""
+    receptions = counts.get("received", 0)
+    received = receptions if received_people is None else received_people
     reoffended = counts.get("reoffended", 0)
     on_time = counts.get("received_reported_on_time", 0)
     # The windows whose outcome is known: reported in (on time or late) or closed unreported.
     report_ins_due = on_time + counts.get("received_reported_late", 0) + missed_report_ins
     return {
         "received": received,
+        "receptions": receptions,
         "cumulative_received": received_to_end,
         "under_correction_at_start": at_start,
         "moved_in": counts.get("moved_in", 0),

@@ -19,6 +19,7 @@ from domain.dispute import (
     DisputeRegistered,
     DisputeReturned,
     DisputeTriaged,
+    DisputeTurnedCriminal,
     DisputeWithdrawn,
     EarlyWarningRaised,
     FollowUpVisited,
@@ -222,6 +223,16 @@ class DisputeIndicators(Projection):
             b.count("counts", place, day, f"warned_dispute:{risk}")
             b.update("cases", case_id, warned=",".join(sorted([*risks, risk])))
 
+    @on(DisputeTurnedCriminal)
+    def turned_criminal(self, b: Batch, event: DisputeTurnedCriminal) -> None:
+        """民轉刑: a dispute referred as a criminal case, on the day of the referral at the
+        dispute's unit (the domain records it once per dispute)."""
+        row = b.row("cases", "case_id", str(event.originator_id))
+        if row is None:
+            return
+        referred_on = date.fromisoformat(str(event.data["referred_on"]))
+        b.count("counts", b.place(row["unit"]), referred_on, "turned_criminal")
+
 
 def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, Any]:
     agreements = counts.get("concluded_agreement", 0)
@@ -257,4 +268,5 @@ def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, A
             risk: counts.get(f"warned_dispute:{risk}", 0) for risk in rules.EARLY_WARNING_RISKS
         },
         "criminal_risk_disputes": counts.get("warned_dispute:criminal_risk", 0),
+        "criminal_turned": counts.get("turned_criminal", 0),
     }

@@ -18,6 +18,7 @@ from domain.clock import cst_date
 from domain.errors import NotPermitted
 from domain.roles import AUDITOR
 from projections import engine_for
+from projections.bases_totals import subtree_bases, totals
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
@@ -68,6 +69,11 @@ class ReadModels:
             return [self.engine.place(unit)]
         rows = self.ct.db.query("SELECT code FROM units WHERE parent IS NULL ORDER BY code")
         return [self.engine.place(row["code"]) for row in rows]
+
+    def _stamp_of(self, cur: Cursor, name: str) -> tuple[Any, ...]:
+        generation = self.engine.active_generation(name)
+        assert generation is not None
+        return stamp(cur, self.engine.tracking_table, name, generation)
 
     def _tables(self, name: str) -> Tables:
         generation = self.engine.active_generation(name)
@@ -355,7 +361,10 @@ class ReadModels:
         places = self._places(unit)
         today = self.today()
         with self.ct.db.transaction(commit=False) as cur:
-            key = (kind, repr(places), start, end, today, stamp(cur, tracking, name, generation))
+            key: tuple[Any, ...] = (kind, repr(places), start, end, today)
+            key += (stamp(cur, tracking, name, generation),)
+            if kind == "resettlement":  # the bases: their read model and the register
+                key += (self._stamp_of(cur, "bases"), self.ct.registers.version(cur))
 
             def compute() -> dict[str, Any]:
                 counts = self._counts(cur, t["counts"], places, start, end)
@@ -380,12 +389,19 @@ class ReadModels:
                             cur, people, places, "active = 1", []
                         ),
                     }
-                    bases = self._bases(cur, t["bases"], places)
+                    # The bases register (registered bases, their capacity) and who is there now.
+                    occupants = self._tables("bases")["occupants"]
+                    bases = [
+                        item
+                        for place in places
+                        for item in subtree_bases(self.ct, cur, occupants, place)
+                    ]
                     result = resettlement_indicators(
                         counts,
                         active_at_start,
                         now,
-                        {"bases": len(bases), "occupancy": sum(b["occupancy"] for b in bases)},
+                        totals(bases),
+                        self._people_received(cur, people, places, start, end),
                     )
                 else:
                     received_to_end = self._metric_before(
@@ -416,7 +432,10 @@ class ReadModels:
                             cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
                         ),
                     }
-                    result = correction_indicators(counts, received_to_end, now, at_start, missed)
+                    received = self._people_received(cur, subjects, places, start, end)
+                    result = correction_indicators(
+                        counts, received_to_end, now, at_start, missed, received
+                    )
                 return result
 
             # A copy: a caller may change what it is given, never what is kept.
@@ -455,6 +474,22 @@ class ReadModels:
             ).scalar()
             total += int(value or 0)
         return total
+
+    def _people_received(
+        self, cur: Cursor, table: str, places: list[Place], start: str, end: str
+    ) -> int:
+        """The people received in the period in the subtree, each once across their cases
+        (the keyed hash of the ID number; a case without one, or erased, is its own person)."""
+        people: set[str] = set()
+        for place in places:
+            low, high = subtree_range(place.path)
+            rows = cur.execute(
+                f"SELECT person, case_id FROM {table} WHERE received_on >= ? AND "
+                "received_on <= ? AND received_path >= ? AND received_path < ?",
+                (start, end, low, high),
+            ).fetchall()
+            people.update(row["person"] or f"case:{row['case_id']}" for row in rows)
+        return len(people)
 
     def _subtree_count(
         self, cur: Cursor, table: str, places: list[Place], condition: str, params: list[Any]

@@ -57,7 +57,8 @@ class ResettlementIndicators(Projection):
     # 2: re-offences count only once the person was received (`unreceived_reoffences`);
     # a late notice is judged by the day it was recorded.
     # 3: a person re-offends once a year across their cases (`person`, `reoffences`).
-    version: ClassVar[int] = 3
+    # 4: `received_path`, so that a period's receptions count people, not cases.
+    version: ClassVar[int] = 4
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases, reoffences = t["people"], t["bases"], t["reoffences"]
@@ -65,7 +66,7 @@ class ResettlementIndicators(Projection):
         return [
             f"CREATE TABLE IF NOT EXISTS {people} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             f"path TEXT NOT NULL, {flags}, released_on TEXT, handover_due TEXT, received_on TEXT, "
-            "received_unit TEXT, base_id TEXT, person TEXT, "
+            "received_unit TEXT, received_path TEXT, base_id TEXT, person TEXT, "
             "unreceived_reoffences TEXT NOT NULL DEFAULT '', ended INTEGER NOT NULL DEFAULT 0)",
             # A person's re-offence of a year (`person|year`): the earliest day, where counted.
             f"CREATE TABLE IF NOT EXISTS {reoffences} (person_year TEXT PRIMARY KEY, "
@@ -95,6 +96,7 @@ class ResettlementIndicators(Projection):
                 "handover_due": None,
                 "received_on": None,
                 "received_unit": None,
+                "received_path": None,
                 "base_id": None,
                 "person": b.engine.privacy.person_key((data.get("person") or {}).get("id_number")),
                 "unreceived_reoffences": "",
@@ -151,6 +153,7 @@ class ResettlementIndicators(Projection):
             active=1,
             received_on=received_on,
             received_unit=place.unit,
+            received_path=place.path,
             handover_due=None,
         )
         b.count("counts", place, received_on, "received")
@@ -287,13 +290,19 @@ def resettlement_indicators(
     active_at_start: int,
     now: dict[str, int],
     bases: dict[str, int],
+    received_people: int,
 ) -> dict[str, Any]:
-    received = counts.get("received", 0)
+    """`received` counts people (a person received twice in the period once, as in the
+    re-offending numerator); the placement and assistance rates are over `receptions`
+    (cases), as their numerators count cases."""
+    receptions = counts.get("received", 0)
+    received = received_people
     return {
         "notified": counts.get("notified", 0),
         "received": received,
-        "placement_rate": rate(counts.get("received_placed", 0), received),
-        "assistance_rate": rate(counts.get("received_assisted", 0), received),
+        "receptions": receptions,
+        "placement_rate": rate(counts.get("received_placed", 0), receptions),
+        "assistance_rate": rate(counts.get("received_assisted", 0), receptions),
         "reoffending_rate": rate(
             counts.get("reoffended", 0), active_at_start + received + counts.get("moved_in", 0)
         ),
@@ -306,4 +315,5 @@ def resettlement_indicators(
         "under_assistance_now": now.get("under_assistance", 0),
         "transitional_bases": bases.get("bases", 0),
         "transitional_base_occupancy": bases.get("occupancy", 0),
+        "transitional_base_capacity": bases.get("capacity", 0),
     }

@@ -78,6 +78,11 @@ def event_data(event_type: str, today: date, **changes: Any) -> dict[str, Any]:
         "MediationFailed": {"reason": "No common ground.", "referral": "litigation"},
         "MediationRefused": {"party": "respondent", "reason": "Prefers to go to court."},
         "DisputeWithdrawn": {"reason": "Settled privately."},
+        "DisputeTurnedCriminal": {
+            "referred_on": day,
+            "receiving_body": "police",
+            "receiving_unit": "玄武分局",
+        },
         "DisputeClosed": {"result_summary": "Settled by agreement."},
         "FollowUpVisited": {"visited_on": day, "satisfaction": 5, "agreement_performed": True},
         "TransferProposed": {"to_unit": "320104", "reason": "The parties live in Qinhuai."},

@@ -62,6 +62,7 @@ MESSAGES_ZH: dict[str, str] = {
     "refusal_after_mediation": "调解已经进行；当事人终止调解应记为调解不成，而非拒绝调解。",
     "judicial_confirmation_without_agreement": "申请司法确认须有调解协议。",
     "judicial_confirmation_already_requested": "已经申请过司法确认。",
+    "already_turned_criminal": "该纠纷已登记为民转刑案件。",
     "judicial_confirmation_out_of_time": "司法确认须在调解协议生效后三十日内申请。",
     "follow_up_before_close": "回访须在结案之后。",
     # Resettlement (安置帮教).

@@ -814,7 +814,13 @@ def test_a_dispute_does_not_close_before_an_outcome(status: str) -> None:
 AFTER_CLOSE_FORBIDDEN = [
     name
     for name in (event.__name__ for event in Dispute.events)
-    if name not in ("DisputeRegistered", "FollowUpVisited", "JudicialConfirmationRequested")
+    if name
+    not in (
+        "DisputeRegistered",
+        "FollowUpVisited",
+        "JudicialConfirmationRequested",
+        "DisputeTurnedCriminal",
+    )
 ]
 
 

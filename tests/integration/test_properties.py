@@ -315,8 +315,9 @@ def dispute_invariants(before: dict[str, Any] | None, after: dict[str, Any], tod
         assert after["on_time"] is None
         assert after["overdue"] == (today > deadline)
     if before is not None and before["status"] == "closed":
-        # A closed dispute never changes but for follow-ups and judicial confirmation.
-        unchanged = {"follow_ups", "last_satisfaction", "agreement_performed"}
+        # A closed dispute never changes but for follow-ups, judicial confirmation and a
+        # turn into a criminal case (民轉刑, recorded after the close too).
+        unchanged = {"follow_ups", "last_satisfaction", "agreement_performed", "turned_criminal_on"}
         unchanged |= {"judicial_confirmation_requested_on", "version", "last_event_at"}
         assert {k: v for k, v in before.items() if k not in unchanged} == {
             k: v for k, v in after.items() if k not in unchanged

@@ -65,6 +65,7 @@ NAMES = {
     "early_warnings": "预警次数（按风险）",
     "disputes_warned": "预警纠纷数（按风险）",
     "criminal_risk_disputes": "民转刑风险预警纠纷",
+    "criminal_turned": "民转刑案件（纠纷转为刑事案件）",
     "received": "接收数",
 }
 PUBLIC = frozenset({"console.sign_in", "console.static"})
