@@ -533,59 +533,6 @@ class ReadModels:
         with self.ct.db.transaction(commit=False) as cur:
             return self._bases(cur, t["bases"], self._places(unit))
 
-    def upcoming(self, unit: str | None, days: int = 30) -> dict[str, Any]:
-        """Correction terms ending and report-in windows closing, and handover windows of
-        released people closing, within `days` from today."""
-        today = self.today()
-        first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
-        places = self._places(unit)
-        subjects = self._tables("correction")["subjects"]
-        people = self._tables("resettlement")["people"]
-
-        def select(cur: Cursor, table: str, column: str, extra: str = "") -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = []
-            for place in places:
-                low, high = subtree_range(place.path)
-                found.extend(
-                    cur.execute(
-                        f"SELECT case_id, unit, {column} AS due{extra} FROM {table} "
-                        f"WHERE {column} >= ? AND {column} <= ? AND path >= ? AND path < ? "
-                        f"ORDER BY {column}, case_id LIMIT {UPCOMING_LIMIT}",
-                        (first, last, low, high),
-                    ).fetchall()
-                )
-            return found
-
-        with self.ct.db.transaction(commit=False) as cur:
-            terms = select(cur, subjects, "active_term_end", ", minor")
-            reports = select(cur, subjects, "report_due", ", minor")
-            handovers = select(cur, people, "handover_due")
-        return {
-            "from": first,
-            "to": last,
-            "term_ends": [
-                {
-                    "id": r["case_id"],
-                    "unit": r["unit"],
-                    "term_end": r["due"],
-                    "minor": bool(r["minor"]),
-                }
-                for r in terms
-            ],
-            "report_in_windows": [
-                {
-                    "id": r["case_id"],
-                    "unit": r["unit"],
-                    "report_due": r["due"],
-                    "minor": bool(r["minor"]),
-                }
-                for r in reports
-            ],
-            "handover_windows": [
-                {"id": r["case_id"], "unit": r["unit"], "handover_due": r["due"]} for r in handovers
-            ],
-        }
-
     # --- operations -------------------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from domain.case import Actor
 from domain.clock import CST, FixedClock
 from projections import engine_for
 from projections.queries import ReadModels
+from projections.upcoming import upcoming as upcoming_of
 from tests.integration.steps import register_base
 
 CITY_WORKER = Actor(user_id="u_city", role="caseworker", unit="320100")
@@ -394,13 +395,13 @@ def test_correction_subtrees_and_periods(correction: ReadModels) -> None:
 def test_upcoming_term_ends_and_report_in_windows(
     correction: ReadModels, clock: FixedClock
 ) -> None:
-    upcoming = correction.upcoming("320100")
+    upcoming = upcoming_of(correction, "320100")
     assert [item["term_end"] for item in upcoming["term_ends"]] == ["2026-07-20"]
     assert upcoming["report_in_windows"] == []
     clock.set(at("2026-06-05"))
-    soon = correction.upcoming("320102", days=10)
+    soon = upcoming_of(correction, "320102", days=10)
     assert [item["report_due"] for item in soon["report_in_windows"]] == ["2026-06-11"]
-    assert correction.upcoming("320104", days=10)["report_in_windows"] == []
+    assert upcoming_of(correction, "320104", days=10)["report_in_windows"] == []
     listed = correction.list_cases(kind="correction", category="probation")
     assert listed["total"] == 2 and all(item["minor"] is False for item in listed["items"])
 
