@@ -20,21 +20,17 @@ import json
 import re
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 
 import requests
 
 from bench import append
-from bench.projections import load, units
+from bench.deadlines import bulk_load
 from bench.replay import case_with
 from bench.stats import percentile
 from bench.stores import fresh_settings
 from casetrail.bootstrap import bootstrap
 from casetrail.config import Settings
-from domain.clock import FixedClock
 from projections import engine_for
-
-PER_DAY = 250
 
 
 def log(message: str) -> None:
@@ -62,17 +58,9 @@ def timed(session: requests.Session, url: str, repeat: int) -> tuple[float, list
 
 
 def measure(settings: Settings, args: argparse.Namespace) -> dict[str, object]:
-    days = -(-args.cases // PER_DAY)
-    today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
-    clock = FixedClock(today - timedelta(days=days + 10))
-    loader = bootstrap(settings, clock=clock)
-    loader.directory.load_units(units())
     log(f"bulk-loading {args.cases:,} disputes")
     started = time.perf_counter()
-    events = 0
-    for day, first in enumerate(range(0, args.cases, PER_DAY)):
-        clock.set(today - timedelta(days=days + 10 - day))
-        events += load(loader, clock, min(PER_DAY, args.cases - first), first=first)
+    loader, _, _, events = bulk_load(settings, args.cases)
     load_s = time.perf_counter() - started
     loader.close()
     ct = bootstrap(settings)

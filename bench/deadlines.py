@@ -23,7 +23,7 @@ from bench import append
 from bench.projections import load, units
 from bench.readmodels import time_calls
 from bench.stats import Rate, percentile
-from casetrail.bootstrap import bootstrap
+from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for, outbox
@@ -68,21 +68,28 @@ class Receiver:
         self.server.server_close()
 
 
-def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[Row]:
-    cases = int(args.deadline_cases)
-    rows: list[Row] = []
-    # Registered over the days up to 10 days ago: limits due soon, due and past.
+def bulk_load(settings: Settings, cases: int) -> tuple[Casetrail, FixedClock, datetime, int]:
+    """`cases` disputes registered PER_DAY a day over the days up to 10 days ago (some due
+    soon, some past due, some closed), through a store opened on a clock set back; the
+    store, its clock, today (01:00 UTC) and how many events were stored."""
     days = -(-cases // PER_DAY)
     today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
     clock = FixedClock(today - timedelta(days=days + 10))
     loader = bootstrap(settings, clock=clock)
     loader.directory.load_units(units())
-    log(f"{backend}: bulk-loading {cases:,} disputes")
-    started = time.perf_counter()
     events = 0
     for day, first in enumerate(range(0, cases, PER_DAY)):
         clock.set(today - timedelta(days=days + 10 - day))
         events += load(loader, clock, min(PER_DAY, cases - first), first=first)
+    return loader, clock, today, events
+
+
+def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[Row]:
+    cases = int(args.deadline_cases)
+    rows: list[Row] = []
+    log(f"{backend}: bulk-loading {cases:,} disputes")
+    started = time.perf_counter()
+    loader, clock, today, events = bulk_load(settings, cases)
     rows.append(
         (
             "deadlines",
