@@ -17,15 +17,13 @@ from domain.case import Actor
 from domain.deadlines import DEADLINE_TYPES, DUE_SOON, OVERDUE, lead_days
 from domain.errors import NotPermitted
 from domain.roles import CASEWORKER, SUPERVISOR
-from projections.kept import Kept, stamp
+from projections.kept import kept_for, stamp
 from projections.queries import ReadModels
 from projections.readmodel import subtree_range
 
 INBOX_ROLES = (CASEWORKER, SUPERVISOR)
 # Rows in scope from which the page is read in `due` order (an index) rather than sorted.
 WIDE_SCOPE = 1000
-# The counts by state, kept by the inbox's tracking positions (projections.kept).
-_counts = Kept()
 
 
 def inbox_for(
@@ -89,7 +87,7 @@ def inbox_for(
             ).fetchone()
             return int((counted or {}).get("overdue") or 0), int((counted or {}).get("n") or 0)
 
-        known: tuple[int, int] = _counts.get(key, count)
+        known: tuple[int, int] = kept_for(models.ct.db, "inbox counts").get(key, count)
         overdue, in_scope = known
         counts = {DUE_SOON: in_scope - overdue, OVERDUE: overdue}
         if in_scope >= WIDE_SCOPE and models.ct.db.dialect == "sqlite":

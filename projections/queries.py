@@ -22,7 +22,7 @@ from projections.bases_totals import subtree_bases, totals
 from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
 from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
-from projections.kept import Kept, stamp
+from projections.kept import kept_for, stamp
 from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
 
@@ -39,8 +39,6 @@ LATEST = "9999-12-31"
 UPCOMING_LIMIT = 500
 # A text search checks at most this many of its character pairs (the rarest).
 MAX_QUERY_GRAMS = 12
-# Indicators kept by their read model's tracking positions (projections.kept).
-_kept = Kept()
 INDICATOR_PROJECTION = {
     "dispute": "disputes",
     "resettlement": "resettlement",
@@ -439,7 +437,9 @@ class ReadModels:
                 return result
 
             # A copy: a caller may change what it is given, never what is kept.
-            result: dict[str, Any] = copy.deepcopy(_kept.get(key, compute))
+            result: dict[str, Any] = copy.deepcopy(
+                kept_for(self.ct.db, "indicators").get(key, compute)
+            )
         return {
             "kind": kind,
             "unit": unit,
