@@ -24,7 +24,7 @@ from web.deadline_schemas import (
     NotificationsResponse,
 )
 from web.errors import refusals
-from web.queries import page_link, read_models, wait_for, with_headers
+from web.queries import links, read_models, wait_for, with_headers
 from workers.sweeps import sweeper_of
 
 blp = Blueprint(
@@ -33,14 +33,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Deadlines: what is due (the inbox) and what was warned of or breached.",
 )
-
-
-def links(page: int, per_page: int, total: int) -> dict[str, Any]:
-    return {
-        "self": page_link(page),
-        "next": page_link(page + 1) if page * per_page < total else None,
-        "prev": page_link(page - 1) if page > 1 else None,
-    }
 
 
 @blp.route("/inbox", methods=["GET"])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
-from urllib.parse import urlencode
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 
 from casetrail.directory import User
 from domain import rules
@@ -19,6 +18,7 @@ from web.auth import require_role
 from web.bodies import Blueprint
 from web.context import casetrail
 from web.errors import refusals
+from web.queries import links
 from web.schemas import (
     EventTypesResponse,
     HealthResponse,
@@ -174,26 +174,15 @@ def list_users(args: dict[str, Any]) -> Response:
     users, total = casetrail().directory.users_page(
         admin.actor, page, per_page, unit=args.get("unit"), role=args.get("role")
     )
-    links = {
-        "self": page_link(page),
-        "next": page_link(page + 1) if page * per_page < total else None,
-        "prev": page_link(page - 1) if page > 1 else None,
-    }
     return jsonify(
         {
             "users": [user_json(user) for user in users],
             "total": total,
             "page": page,
             "per_page": per_page,
-            "links": links,
+            "links": links(page, per_page, total),
         }
     )
-
-
-def page_link(page: int) -> str:
-    args = {key: value for key, value in request.args.items(multi=True) if key != "page"}
-    args["page"] = str(page)
-    return f"{request.path}?{urlencode(args)}"
 
 
 @blp.route("/users", methods=["POST"])

@@ -70,6 +70,15 @@ def page_link(page: int) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
+def links(page: int, per_page: int, total: int) -> dict[str, Any]:
+    """A paged answer's links: this page, the next (if any) and the previous."""
+    return {
+        "self": page_link(page),
+        "next": page_link(page + 1) if page * per_page < total else None,
+        "prev": page_link(page - 1) if page > 1 else None,
+    }
+
+
 @blp.route("/cases", methods=["GET"])
 @blp.arguments(CaseListQuery(), location="query")
 @blp.response(200, CaseListResponse)
@@ -81,12 +90,7 @@ def list_cases(args: dict[str, Any]) -> Response:
     headers = wait_for(models, args)
     result = models.cases_for(user.actor, **args)
     page, per_page, total = result["page"], args["per_page"], result["total"]
-    links = {
-        "self": page_link(page),
-        "next": page_link(page + 1) if page * per_page < total else None,
-        "prev": page_link(page - 1) if page > 1 else None,
-    }
-    body = {**result, "per_page": per_page, "links": links}
+    body = {**result, "per_page": per_page, "links": links(page, per_page, total)}
     return with_headers(jsonify(body), headers)
 
 

@@ -20,8 +20,8 @@ from web.auth import require_role
 from web.bodies import Blueprint
 from web.context import casetrail
 from web.errors import refusals
-from web.queries import page_link, read_models, wait_for, with_headers
-from web.schemas import MAX_PER_PAGE
+from web.queries import links, read_models, wait_for, with_headers
+from web.schemas import MAX_PER_PAGE, Paged
 
 blp = Blueprint(
     "registers",
@@ -87,12 +87,8 @@ class RegisterEntryResponse(Schema):
     active = fields.Boolean(required=True)
 
 
-class RegisterListResponse(Schema):
+class RegisterListResponse(Paged):
     items = fields.List(fields.Nested(RegisterEntryResponse), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    links = fields.Dict(required=True)
 
 
 class OccupancyQuery(StrictSchema):
@@ -152,11 +148,7 @@ def list_entries(args: dict[str, Any]) -> Response:
             "total": len(found),
             "page": page,
             "per_page": per_page,
-            "links": {
-                "self": page_link(page),
-                "next": page_link(page + 1) if page * per_page < len(found) else None,
-                "prev": page_link(page - 1) if page > 1 else None,
-            },
+            "links": links(page, per_page, len(found)),
         }
     )
 
