@@ -9,6 +9,7 @@ round by round says what separate runs cannot.
 
     .venv/bin/python -m bench.ab --rounds 10 --cases 200 \\
         before=/tmp/checkout-of-main after=. [wide=.:WEB_CONCURRENCY=4]
+    .venv/bin/python -m bench.ab plain=.:BENCH_WITHOUT_PERSON_KEYS=1 keys=.   # issue 20
 
 A target is NAME=PATH[:VAR=VALUE,VAR=VALUE]; PATH is a checkout with its own `.venv` or
 one that runs with this one's. Prints, per target, events/s (mean, median, each round)
@@ -32,11 +33,22 @@ from bench.stores import clear_queue, fresh_settings, settings_env
 from casetrail.config import Settings
 
 # Creates the tables, units and a caseworker in the target's own code; prints the token.
+# With BENCH_WITHOUT_PERSON_KEYS=1 in a target's environment, its store is one from before
+# per-person keys (issue 20): a first case written without them and no key table, which
+# every process of the target then opens as such (casetrail.personal.PersonKeys.attach).
 PREPARE = (
+    "import os\n"
     "from casetrail.bootstrap import bootstrap\n"
     "from bench.projections import units\n"
     "ct = bootstrap()\n"
     "ct.directory.load_units(units())\n"
+    "if os.environ.get('BENCH_WITHOUT_PERSON_KEYS') == '1':\n"
+    "    from bench import workload\n"
+    "    from bench.append import ACTOR\n"
+    "    from casetrail.personal import KEYS_TABLE, SUBJECTS_TABLE\n"
+    "    ct.app.mapper.keys = None\n"
+    "    ct.service.open_case(ACTOR, 'dispute', workload.UNIT, *workload.opening())\n"
+    "    ct.db.execute_script([f'DROP TABLE {KEYS_TABLE}', f'DROP TABLE {SUBJECTS_TABLE}'])\n"
     "print(ct.directory.create_user('bench caseworker', 'caseworker', '320102')[1])\n"
     "ct.close()\n"
 )

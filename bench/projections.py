@@ -124,7 +124,7 @@ def save_with_chain(ct: Casetrail, cases: list[Dispute]) -> int:
         for e in case.pending_events
         if isinstance(e, CaseEvent)
     ]
-    ct.app.save(*cases, chain=chain)
+    ct.app.save(*cases, chain=chain)  # the new cases' keys in the same transaction
     return len(chain)
 
 

@@ -74,6 +74,11 @@ class Administration(Aggregate):
     class ParkedEventSkipped(AdministrationEvent):
         """跳過暫停事件: a read model gives up on a parked event (`data`: which, and why)."""
 
+    class StoreMigrated(AdministrationEvent):
+        """遷移存儲: this store was rewritten from one without per-person keys (docs/
+        privacy.md); `data` names the old log's last signed checkpoint and binds every old
+        event's hash to its new one. No personal data."""
+
     def __init__(self, **_: Any) -> None:
         """Reconstructed from its events only."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Protocol, cast
@@ -29,6 +30,8 @@ from domain.kinds import KINDS
 from store.chain_links import ChainLink
 
 SNAPSHOT_INTERVAL = 50
+# Open cases a process keeps for commands (CaseRepository); AGGREGATE_CACHE_MAXSIZE=0: none.
+CASE_CACHE_SIZE = 500
 
 
 class DateAsISO(Transcoding):
@@ -85,11 +88,25 @@ def replay_case(aggregate: Any, domain_events: Iterable[Any]) -> Any:
 
 
 class CaseRepository(Repository[UUID]):
-    """Loads cases with `replay_case`."""
+    """Loads cases with `replay_case`. Its cache of recent open cases (the library's LRU
+    cache, fast-forwarded from the store on every use and deep-copied for each command)
+    serves commands only: an append no longer reopens the sealed fields of up to 49
+    events and a snapshot each time. Reads always load from the store, opening each
+    field with a key that is still kept (an erased person's data is never served from
+    memory); a closed case leaves the cache (only closed records are erased)."""
 
     def get(self, aggregate_id: UUID, **kwargs: Any) -> Any:
         kwargs.setdefault("projector_func", replay_case)
+        if not kwargs.pop("for_command", False) and self.cache is not None:
+            return self._reconstruct_aggregate(
+                aggregate_id, kwargs.get("version"), kwargs["projector_func"]
+            )
         return super().get(aggregate_id, **kwargs)
+
+    def forget(self, aggregate_id: UUID) -> None:
+        if self.cache is not None:
+            with suppress(KeyError):
+                self.cache.get(aggregate_id, evict=True)
 
 
 class LinkingRecorder(Protocol):
@@ -117,9 +134,22 @@ class LinkedEventStore(EventStore[UUID]):
     def put(
         self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
     ) -> list[Recording[UUID]]:
-        stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+        keys = cast("PersonalMapper", self.mapper).keys
+        if keys is None:
+            stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+            staged = None
+        else:
+            with keys.staging() as staged:
+                stored_events = [self.mapper.to_stored_event(event) for event in domain_events]
+            if staged:
+                kwargs["also"] = staged.writer(kwargs.get("also"))
         recorder: LinkingRecorder = self.recorder
-        links = recorder.insert_linked_events(stored_events, **kwargs)
+        try:
+            links = recorder.insert_linked_events(stored_events, **kwargs)
+        except BaseException:
+            if keys is not None and staged:
+                keys.forget(staged.key_ids())  # never stored: made again on a retry
+            raise
         return [
             LinkedRecording(
                 domain_event,
@@ -147,11 +177,12 @@ class CaseApplication(Application[UUID]):
     def construct_repository(self) -> CaseRepository:
         """The library's repository, configured from the same environment variables, with
         the faster default projector."""
-        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        configured = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        cache_maxsize = CASE_CACHE_SIZE if configured in (None, "") else int(configured)
         return CaseRepository(
             event_store=self.events,
             snapshot_store=self.snapshots,
-            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            cache_maxsize=cache_maxsize or None,
             fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
             fastforward_skipping=strtobool(
                 self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
@@ -162,19 +193,36 @@ class CaseApplication(Application[UUID]):
     def construct_event_store(self) -> EventStore[UUID]:
         return LinkedEventStore(mapper=self.mapper, recorder=self.recorder)
 
-    def get_case(self, case_id: str, version: int | None = None) -> Case:
-        """The case `case_id` (at `version`), or CaseNotFound."""
+    def get_case(
+        self, case_id: str, version: int | None = None, *, for_command: bool = False
+    ) -> Case:
+        """The case `case_id` (at `version`), or CaseNotFound; `for_command`: a copy of
+        the cached case brought up to date, if it is open (CaseRepository)."""
         try:
             uuid = UUID(str(case_id))
         except ValueError:
             raise CaseNotFound(f"There is no case {case_id}.") from None
+        repository = cast("CaseRepository", self.repository)
         try:
-            case: Any = self.repository.get(uuid, version=version)
+            case: Any = repository.get(uuid, version=version, for_command=for_command)
         except AggregateNotFoundError:
             raise CaseNotFound(f"There is no case {case_id}.") from None
         if not isinstance(case, Case):
+            repository.forget(uuid)
             raise CaseNotFound(f"There is no case {case_id}.")
+        if for_command and not case.is_open:
+            repository.forget(uuid)
         return case
+
+    def keep_case(self, case: Case) -> None:
+        """After a command saved `case` (and is done with it): the command cache keeps it
+        as saved, so the next command need not read back and open what was just written;
+        a case that has just closed leaves the cache."""
+        repository = cast("CaseRepository", self.repository)
+        if not case.is_open:
+            repository.forget(case.id)
+        elif repository.cache is not None:
+            repository.cache.put(case.id, case)
 
     def save_linked(self, case: Case, **kwargs: Any) -> list[LinkedRecording]:
         """`save`, with each recording's chain link."""

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from casetrail.application import CaseApplication
-from casetrail.audit.access import MAX_RESULTS, ReadAccessLog
+from casetrail.audit.access import MAX_RESULTS, ReadAccessLog, Search
 from casetrail.directory import Directory
 from casetrail.events import event_dict, kind_of, utc_iso
 from casetrail.privacy import redact_identity, redact_minor, sees_minor_identity
@@ -179,11 +179,11 @@ class StreamReads:
         case_ids: list[str],
         operation: str,
         *,
-        search: dict[str, Any] | None = None,
+        search: Search | None = None,
     ) -> None:
         """Records granted reads of these cases' personal data made outside this class
         (e.g. a page of the case list that shows names), in one record; with `search`
-        (a query's keyed hash and the total it found), even if no case is shown."""
+        (a query, recorded as its keyed hash, and the total it found), even if no case is shown."""
         self.access.record(actor, case_ids, operation, granted=True, search=search)
 
     def require_reach(self, actor: Actor, case_id: str) -> None:

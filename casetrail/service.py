@@ -145,7 +145,7 @@ class CaseService:
         }
 
         def append_once() -> Appended:
-            case = self.app.get_case(case_id)
+            case = self.app.get_case(case_id, for_command=True)
             self._require_case_jurisdiction(actor, case, event_type)
             if expected_version is not None and expected_version != case.version:
                 raise version_conflict(case.version, expected_version)
@@ -238,6 +238,7 @@ class CaseService:
         idempotency = self.idempotency.record(actor, key, request, self.clock.now())
         # On SQLite the recorders take the writer lock for their transactions (store/sqlite).
         last = self.app.save_linked(case, chain=chain, idempotency=idempotency)[-1]
+        self.app.keep_case(case)
         if self.on_append is not None:
             try:
                 self.on_append(last.link.position)

@@ -26,6 +26,10 @@ from evidence.stream import Partial
 from evidence.verifier import Report
 from workers.witnessing import stamp, witness
 
+# From this many events on, the whole-store verify checks its ranges in two processes
+# (the machine it was measured on has two cores; the spawn costs about a second).
+PARALLEL_FROM = 100_000
+
 
 def _print_report(report: Report, *, as_json: bool, what: str) -> None:
     if as_json:
@@ -39,6 +43,11 @@ def _print_report(report: Report, *, as_json: bool, what: str) -> None:
         if latest is not None
         else "; no signed checkpoint covers the log yet"
     )
+    if report.after_checkpoint and latest is not None:
+        covered += (
+            f" ({report.after_checkpoint} event(s) appended after it: their chains verified, "
+            "no signed checkpoint covers them yet)"
+        )
     verdict = "verified" if report.ok else f"{len(report.problems)} problem(s) found"
     click.echo(f"{what}: {report.checked_events} events checked{covered}: {verdict}.")
 
@@ -61,9 +70,9 @@ def audit() -> None:
 @click.option(
     "--processes",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Check ranges of the log in this many processes.",
+    default=None,
+    help=f"Check ranges of the log in this many processes (default: 2 from "
+    f"{PARALLEL_FROM:,} events on, 1 below).",
 )
 @click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
 @outside_parties
@@ -71,7 +80,7 @@ def verify(
     case_id: str | None,
     trusted: tuple[Path, ...],
     as_json: bool,
-    processes: int,
+    processes: int | None,
     data_dir: str | None,
     witness_texts: tuple[str, ...],
     tsa_cert: Path | None,
@@ -86,6 +95,8 @@ def verify(
     certificate = tsa_certificate(tsa_cert)
     ct = _build(data_dir)
     progress = _Progress(ct) if sys.stderr.isatty() else None
+    if processes is None:  # one case reads no range of the log
+        processes = 1 if case_id is not None or _count(ct) < PARALLEL_FROM else 2
     try:
         report = ct.audit.verify(
             case_id,
@@ -93,10 +104,12 @@ def verify(
             ranges=_InProcesses(processes, data_dir) if processes > 1 else None,
             progress=progress,
         )
+        # One case is proved in the latest checkpoint only: that one must be vouched for.
+        latest = case_id is not None
         if quorum:
-            ct.audit.check_witnesses(report, keys, quorum)
+            ct.audit.check_witnesses(report, keys, quorum, latest=latest)
         if certificate is not None:
-            ct.audit.check_timestamps(report, certificate)
+            ct.audit.check_timestamps(report, certificate, latest=latest)
     finally:
         ct.close()
         if progress is not None:
@@ -156,7 +169,7 @@ class _InProcesses:
     ) -> Iterator[Partial]:
         context = multiprocessing.get_context("spawn")
         with context.Pool(self.processes, _start_worker, (self.data_dir,)) as pool:
-            for partial in pool.imap(_check_range, [(b, list(sizes), case) for b in bounds]):
+            for partial in pool.imap(_check_range, [(b, sizes, case) for b in bounds]):
                 if progress is not None:
                     progress(partial.count)
                 yield partial
@@ -180,6 +193,20 @@ def checkpoint(data_dir: str | None) -> None:
     if cosigned:
         click.echo(f"cosigned by {', '.join(cosigned)}")
     click.echo(str(row.note), nl=False)
+
+
+@audit.command("rebuild-tree")
+@click.option("--data-dir", default=None, help="Data directory (default: CASETRAIL_DATA_DIR).")
+def rebuild_tree(data_dir: str | None) -> None:
+    """Forgets the kept Merkle tree of the log (derived data, used by one-case verification
+    and proofs) and keeps it again from the hash-chain table. Signs nothing: the next
+    checkpoint checks it against the last one."""
+    ct = _build(data_dir)
+    try:
+        leaves = ct.audit.rebuild_tree()
+    finally:
+        ct.close()
+    click.echo(f"the kept tree covers the first {leaves} events of the log")
 
 
 @audit.command("public-key")

@@ -13,7 +13,8 @@ from domain.deadlines import DEADLINE_TYPES
 from domain.kinds import KINDS
 from projections.inbox_query import upcoming_deadlines
 from projections.queries import ReadModels
-from workers.incremental import IncrementalSweeps
+from workers.deadlines import FULL_SWEEP_PROCESSES
+from workers.incremental import PARALLEL_FROM, IncrementalSweeps
 from workers.sweeps import sweeper_of
 
 
@@ -24,10 +25,17 @@ def deadlines() -> None:
 
 @deadlines.command("sweep")
 @click.option("--full", is_flag=True, help="Every case, not only what changed since the last.")
-def deadlines_sweep(full: bool) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 16),
+    default=FULL_SWEEP_PROCESSES,
+    show_default=True,
+    help=f"Processes for a sweep of {PARALLEL_FROM:,} cases or more.",
+)
+def deadlines_sweep(full: bool, processes: int) -> None:
     """Sweeps what changed since the last sweep (every case with --full, or the first
     time) now, no worker needed; safe beside running sweeps."""
-    report = IncrementalSweeps(build()).sweep(full=full)
+    report = IncrementalSweeps(build()).sweep(full=full, processes=processes)
     click.echo(json.dumps(report))
 
 

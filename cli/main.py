@@ -14,6 +14,7 @@ from cli.backup import backup, restore
 from cli.deadlines import deadlines
 from cli.demo import demo
 from cli.init import init
+from cli.migrate import store
 from cli.people import people
 from cli.registers import bases, registers
 from cli.store import build, refuse
@@ -109,3 +110,4 @@ main.add_command(witness)
 main.add_command(people)
 main.add_command(registers)
 main.add_command(bases)
+main.add_command(store)

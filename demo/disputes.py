@@ -1,5 +1,6 @@
 """Disputes (大調解): one year of cases, each mediation succeeding with the seed's rate as
-its probability."""
+its probability, and some turning criminal afterwards (民轉刑) with the demo's own
+probabilities (the seed gives no number for it)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from demo.plan import (
 )
 from demo.province import Province
 from domain import rules
+from domain.clock import cst_date
 
 REFUSED = 0.012
 WITHDRAWN = 0.013
@@ -25,11 +27,66 @@ RETURNED = 0.025
 EXTENDED = 0.012
 COLLECTIVE = 0.03
 
+# 民轉刑. The seed names the figure but gives no value ("因矛盾糾紛引發的'民轉刑'重大刑事案件
+# 數量處於最低水平"): these probabilities are the demo's assumptions, inputs beside the seed's.
+# A dispute turns criminal within TURN_WITHIN_DAYS of its outcome with a probability by how
+# the outcome left it: mediation left it unsettled (failed, or a party refused), or not
+# (an agreement, a withdrawal). A turn is a major criminal case (重大) with TURNED_MAJOR.
+TURNED_CRIMINAL = {
+    "mediation_failed": 0.03,
+    "refused": 0.03,
+    "agreement_reached": 0.001,
+    "withdrawn": 0.001,
+}
+TURNED_MAJOR = 0.3
+TURN_WITHIN_DAYS = 30
+OUTCOME_EVENTS = ("AgreementReached", "MediationFailed", "MediationRefused", "DisputeWithdrawn")
+REFERRAL_BODIES = {"police": 80.0, "procuratorate": 10.0, "court": 10.0}
+REFERRAL_NAMES = {"police": "公安局", "procuratorate": "人民检察院", "court": "人民法院"}
+
 
 def plan_disputes(
-    rng: random.Random, province: Province, count: int, start: date = DISPUTES_FROM
+    rng: random.Random,
+    province: Province,
+    count: int,
+    start: date = DISPUTES_FROM,
+    turns: random.Random | None = None,
 ) -> list[CasePlan]:
-    return [_build(rng, province, _skeleton(rng, province, start)) for _ in range(count)]
+    """`count` disputes; with `turns` (a generator of its own, so that the rest of each case
+    is the same with or without it), some turn criminal after their outcome."""
+    plans = [_build(rng, province, _skeleton(rng, province, start)) for _ in range(count)]
+    if turns is not None:
+        for plan in plans:
+            _turn_criminal(turns, province, plan)
+    return plans
+
+
+def _turn_criminal(rng: random.Random, province: Province, plan: CasePlan) -> None:
+    """民轉刑: drawn for every dispute with an outcome, by that outcome (TURNED_CRIMINAL);
+    referred within TURN_WITHIN_DAYS of the outcome and recorded that day by a supervisor of
+    the county (the centre or above). A turn after the history's end is not recorded."""
+    outcome = next((step for step in plan.steps if step.type in OUTCOME_EVENTS), None)
+    turned = rng.random() < TURNED_CRIMINAL[plan.facts["outcome"]]
+    major = rng.random() < TURNED_MAJOR
+    if outcome is None or not turned:
+        return
+    referred_on = cst_date(outcome.at) + timedelta(days=rng.randint(1, TURN_WITHIN_DAYS))
+    body = pick(rng, REFERRAL_BODIES)
+    county = plan.unit[:6]
+    plan.add(
+        rng,
+        referred_on,
+        "DisputeTurnedCriminal",
+        {
+            "referred_on": referred_on.isoformat(),
+            "receiving_body": body,
+            "receiving_unit": f"{province.names[county]}{REFERRAL_NAMES[body]}",
+            "grade": "major" if major else "ordinary",
+            "notes": "纠纷激化引发刑事案件，已移送",
+        },
+        county,
+        role="supervisor",
+    )
 
 
 def _skeleton(rng: random.Random, province: Province, start: date) -> dict[str, Any]:

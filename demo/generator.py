@@ -86,7 +86,10 @@ def plan_province(
     skipped: list[str] = []
     end = history_end()
     planners: dict[str, Callable[[random.Random], list[CasePlan]]] = {
-        "dispute": lambda rng: disputes.plan_disputes(rng, province, size.disputes),
+        # The turns into criminal cases draw from a generator of their own (demo.disputes).
+        "dispute": lambda rng: disputes.plan_disputes(
+            rng, province, size.disputes, turns=random.Random(f"{seed}/dispute/turns")
+        ),
         "resettlement": lambda rng: resettlement.plan_resettlement(
             rng, province, size.resettlement, size.bases
         ),

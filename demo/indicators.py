@@ -106,7 +106,8 @@ def _at_base(case: _Case) -> bool:
 
 def _after_the_close(disputes: list[_Case]) -> dict[str, Any]:
     """Follow-up (回訪), performance (履行), judicial confirmation (司法確認), early warnings
-    (預警) and collective disputes, over every dispute (no period)."""
+    (預警), turns into criminal cases (民轉刑) and collective disputes, over every dispute (no
+    period)."""
     closed = [c for c in disputes if "AgreementReached" in c.types and "DisputeClosed" in c.types]
     visited = [c for c in closed if c.all_data["FollowUpVisited"]]
     visits = [v for c in disputes for v in c.all_data["FollowUpVisited"]]
@@ -140,12 +141,19 @@ def _after_the_close(disputes: list[_Case]) -> dict[str, Any]:
             )
             for risk in risks
         },
+        # 民轉刑: the disputes recorded as turned criminal, and the major ones (重大).
+        "criminal_turned": sum("DisputeTurnedCriminal" in c.types for c in disputes),
+        "criminal_turned_major": sum(
+            c.data["DisputeTurnedCriminal"].get("grade") == "major"
+            for c in disputes
+            if "DisputeTurnedCriminal" in c.types
+        ),
     }
 
 
 def _reoffending_by_year(received: list[_Case]) -> dict[int, dict[str, Any]]:
-    """For each year: people re-offended that year ÷ (cases under assistance at its start +
-    received in it)."""
+    """For each year: people re-offended that year ÷ people under assistance at its start or
+    received in it (a person once, whichever of their cases)."""
     spans = []
     for case in received:
         start = date.fromisoformat(case.data["PersonReceived"]["received_on"])
@@ -161,13 +169,13 @@ def _reoffending_by_year(received: list[_Case]) -> dict[int, dict[str, Any]]:
     result = {}
     for year in years:
         first, last = date(year, 1, 1), date(year, 12, 31)
-        under, offenders = 0, set()
+        under, offenders = set(), set()
         for start, ended, offence, person in spans:
             if start <= last and (ended is None or ended >= first):
-                under += 1
+                under.add(person)
                 if offence is not None and offence.year == year:
                     offenders.add(person)  # a person once a year, whichever case records it
-        result[year] = _rate(len(offenders), under)
+        result[year] = _rate(len(offenders), len(under))
     return result
 
 

@@ -22,6 +22,7 @@ from domain.case import (
     TransferDeclinedEvent,
     TransferProposedEvent,
     known_date,
+    require_not_before,
     require_not_future,
     rule,
     statuses,
@@ -690,6 +691,24 @@ class Correction(Sealable):
                 code="not_eligible_in_province",
                 details={"basis": basis, "address_field": address_field},
             )
+
+    @rule(CorrectionSubjectReceived)
+    def _reception_dates(self, data: dict[str, Any], ctx: Context) -> None:
+        # Gap 14. The decision is received once it has taken effect (社區矯正法 §20: the
+        # deciding organ notifies within five days of it taking effect), so it, the birth
+        # date and the term's start are not in the future; the term runs from the decision
+        # taking effect or later (緩刑 from the judgment's effect, 假釋 from the release,
+        # 管制 and 暫予監外執行 from their execution). The term's end is not compared with
+        # today: a term recorded late may have run out already.
+        require_not_future(data["person"]["birth_date"], ctx, "person.birth_date")
+        require_not_future(data["decision_effective_on"], ctx, "decision_effective_on")
+        require_not_before(
+            data["term_start"],
+            data["decision_effective_on"],
+            "term_start",
+            "the decision taking effect",
+        )
+        require_not_future(data["term_start"], ctx, "term_start")
 
     @rule(SubjectReportedIn)
     def _report_in_after_the_decision(self, data: dict[str, Any], ctx: Context) -> None:

@@ -17,6 +17,7 @@ from domain.case import (
     CaseEvent,
     CaseOpened,
     Context,
+    TCase,
     TransferAcceptedEvent,
     TransferDeclinedEvent,
     TransferProposedEvent,
@@ -52,7 +53,8 @@ MEDIATING = statuses("assigned", "in_mediation")
 
 
 class DisputeRegisteredData(StrictSchema):
-    center_unit = unit_code()
+    # The registering centre: the unit the dispute is opened at (filled in when left out).
+    center_unit = unit_code(required=False)
     category = one_of(rules.DISPUTE_CATEGORIES)
     summary = long_text()
     parties = fields.List(
@@ -122,6 +124,7 @@ class DisputeTurnedCriminalData(StrictSchema):
     referred_on = day()
     receiving_body = one_of(rules.CRIMINAL_REFERRAL_BODIES)
     receiving_unit = text()
+    grade = one_of(rules.CRIMINAL_TURN_GRADES)
     notes = long_text(required=False)
 
 
@@ -214,6 +217,7 @@ class DisputeRegistered(CaseOpened):
         case.last_satisfaction = None
         case.agreement_performed = None
         case.turned_criminal_on = None
+        case.turned_criminal_grade = None
 
 
 class DisputeTriaged(CaseEvent):
@@ -343,8 +347,9 @@ class EarlyWarningRaised(CaseEvent):
 
 class DisputeTurnedCriminal(CaseEvent):
     """民轉刑: the dispute turned into a criminal case, referred to (or taken up by) the police,
-    the procuratorate or a court. Recorded once, by a supervisor of the centre, in any status:
-    a dispute may turn criminal before, during or after its mediation."""
+    the procuratorate or a court, graded major (重大) or ordinary as that body graded it.
+    Recorded once, by a supervisor of the centre, in any status: a dispute may turn criminal
+    before, during or after its mediation."""
 
     schema = DisputeTurnedCriminalData
     allowed_in = OPEN | statuses("closed")
@@ -352,6 +357,8 @@ class DisputeTurnedCriminal(CaseEvent):
 
     def apply(self, case: Any) -> None:
         case.turned_criminal_on = date.fromisoformat(self.data["referred_on"])
+        # None: recorded before turns were graded.
+        case.turned_criminal_grade = self.data.get("grade")
 
 
 class AgreementReached(CaseEvent):
@@ -519,6 +526,7 @@ class Dispute(Case):
         deadline_extensions: int
         parties: list[dict[str, Any]]
         turned_criminal_on: date | None
+        turned_criminal_grade: str | None
     opening_event = DisputeRegistered
     open_statuses = OPEN
     events = (
@@ -576,6 +584,24 @@ class Dispute(Case):
         assigned = getattr(self, "assigned_unit", None)
         units = super().reach_units()
         return tuple(dict.fromkeys((*units, assigned))) if assigned else units
+
+    @classmethod
+    def open(cls: type[TCase], unit: str, data: Any, ctx: Context) -> TCase:
+        """統一受理: the centre that registers the dispute is the unit it is opened at, the
+        handling unit jurisdiction and the indicators follow (docs/domain.md, gap 13): a
+        `center_unit` left out is that unit, one given must be it."""
+        if isinstance(data, dict) and "center_unit" not in data:
+            data = {**data, "center_unit": unit}
+        case = super().open(unit, data, ctx)
+        center = getattr(case, "center_unit", None)
+        if center != unit:
+            raise RuleViolation(
+                f"A dispute is registered by its centre: 'center_unit' ({center}) must be the "
+                f"unit it is registered at ({unit}).",
+                code="center_unit_mismatch",
+                details={"center_unit": center, "unit": unit},
+            )
+        return case
 
     @rule(DisputeRegistered)
     def _parties_on_both_sides(self, data: dict[str, Any], ctx: Context) -> None:

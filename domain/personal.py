@@ -134,17 +134,6 @@ def map_named(data: Any, change: Callable[[Any], Any]) -> Any:
     }
 
 
-def map_tagged(value: Any, is_tagged: Callable[[Any], bool], change: Callable[[Any], Any]) -> Any:
-    """`value` with `change` applied to each object `is_tagged` recognises, at any depth."""
-    if is_tagged(value):
-        return change(value)
-    if isinstance(value, dict):
-        return {name: map_tagged(item, is_tagged, change) for name, item in value.items()}
-    if isinstance(value, list):
-        return [map_tagged(item, is_tagged, change) for item in value]
-    return value
-
-
 def id_numbers(data: Any) -> list[str]:
     """Every ID number in `data` (a case's person, a dispute's parties)."""
     if isinstance(data, list):

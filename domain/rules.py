@@ -74,6 +74,9 @@ FAILURE_REFERRALS = ("litigation", "arbitration", "administrative", "none")
 
 # 民轉刑: the bodies a dispute turned criminal is referred to, or taken up by.
 CRIMINAL_REFERRAL_BODIES = ("police", "procuratorate", "court")
+# 民轉刑: the grade of the criminal case, as the body that took it up graded it: the seed
+# counts the major ones ("因矛盾糾紛引發的'民轉刑'重大刑事案件數量處於最低水平").
+CRIMINAL_TURN_GRADES = ("major", "ordinary")  # 重大刑事案件 / 一般刑事案件
 
 # people_involved at or above this marks a collective (群體性) dispute.
 COLLECTIVE_DISPUTE_THRESHOLD = 5

@@ -15,7 +15,9 @@ import json
 import os
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE = 12
 
@@ -32,8 +34,21 @@ def new_wrapped_key(master: bytes) -> str:
 
 
 def unwrap(master: bytes, wrapped: str) -> AESGCM:
+    return AESGCM(unwrap_raw(master, wrapped))
+
+
+def unwrap_raw(master: bytes, wrapped: str) -> bytes:
+    """The data key's bytes (to derive keys from it: they go when it goes)."""
     raw = base64.b64decode(wrapped)
-    return AESGCM(AESGCM(master).decrypt(raw[:NONCE], raw[NONCE:], None))
+    return AESGCM(master).decrypt(raw[:NONCE], raw[NONCE:], None)
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A 256-bit key for one purpose, derived from a secret key (HKDF-SHA256, RFC 5869,
+    the purpose as its `info`): keys of different purposes are independent, and none
+    tells anything of the secret."""
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+    return kdf.derive(secret)
 
 
 def seal(key: AESGCM, key_id: str, value: Any) -> dict[str, str]:
@@ -45,7 +60,8 @@ def seal(key: AESGCM, key_id: str, value: Any) -> dict[str, str]:
 
 def open_sealed(key: AESGCM, envelope: dict[str, str]) -> Any:
     raw = base64.b64decode(envelope["ct"])
-    return json.loads(key.decrypt(raw[:NONCE], raw[NONCE:], envelope["_enc"].encode()))
+    plain = key.decrypt(raw[:NONCE], raw[NONCE:], envelope["_enc"].encode())
+    return json.loads(plain.decode())  # seal() wrote UTF-8: no encoding to detect
 
 
 def subject_hash(master: bytes, id_number: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -238,7 +238,7 @@ def load_certificate(data: bytes) -> x509.Certificate:
 
 def check_timestamps(
     report: Report,
-    checkpoints: Sequence[tuple[Any, str, str | None]],
+    checkpoints: Iterable[tuple[Any, str, str | None]],
     certificate: x509.Certificate,
 ) -> None:
     """Each (number, signed note, base64 token) must carry a token of this TSA over its note."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from evidence.chain import GENESIS, link_hash
+from evidence.checkpoints import Opened
 from evidence.fields import _hex32, _int, _uuid
 from evidence.merkle import EMPTY_ROOT, Frontier, leaf_hash, log_entry
 from evidence.note import Checkpoint, NoteError, VerifierKey, open_checkpoint
@@ -98,6 +101,9 @@ class Report:
     checkpoint: Checkpoint | None = None  # the latest one that verified
     checkpoint_number: int | None = None
     log_size: int = 0
+    # Checked events appended after the latest checkpoint: their chains verified, but no
+    # signed checkpoint covers them yet.
+    after_checkpoint: int = 0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +126,7 @@ class Report:
             "checked_events": self.checked_events,
             "log_size": self.log_size,
             "latest_checkpoint": latest,
+            "after_checkpoint": self.after_checkpoint,
             "problems": [problem.as_dict() for problem in self.problems],
         }
 
@@ -142,6 +149,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+@lru_cache(maxsize=4096)  # a store has a few dozen topics; every event is checked
 def type_of_topic(topic: str) -> str:
     """The event class name a topic names: `domain.dispute:DisputeTriaged` → `DisputeTriaged`."""
     return topic.rpartition(":")[2].rpartition(".")[2]
@@ -256,11 +264,10 @@ def verify_log(
                 position=position,
             )
         seen.add((case_id, version))
-        label = stream_label(case_id, row.topic)
         recomputed: str | None = None
         if examined:
             report.checked_events += 1
-            recomputed = _check_event(report, row, found, label, case_id, version, position, decode)
+            recomputed = _check_event(report, row, found, case_id, version, position, decode)
             by_case.setdefault(case_id, []).append(
                 (version, position, found, recomputed, row.topic)
             )
@@ -294,72 +301,80 @@ def _check_event(
     report: Report,
     row: StoredRow,
     link: LinkRow | None,
-    label: str,
     case_id: str,
     version: int,
     position: int,
     decode: Decoder | None,
 ) -> str | None:
-    where = {"case": case_id, "version": version, "position": position}
+    """The checks of one event against its link; its recomputed chain hash (hex). The
+    words of a finding are made only when there is one (this runs for every event)."""
     if link is None:
         report.add(
             "link_missing",
-            f"{label} version {version} (position {position}) has no hash-chain link: "
-            "the event was added outside casetrail, or its link was deleted.",
-            **where,
+            f"{stream_label(case_id, row.topic)} version {version} (position {position}) has "
+            "no hash-chain link: the event was added outside casetrail, or its link was "
+            "deleted.",
+            **_where(case_id, version, position),
         )
         return None
-    if _int(link.position) != position:
+    if type(link.position) is not int or link.position != position:
         report.add(
             "position_mismatch",
-            f"{label} version {version} is stored at position {position} but its hash-chain "
-            f"link records position {link.position}: rows were moved or swapped.",
-            **where,
+            f"{stream_label(case_id, row.topic)} version {version} is stored at position "
+            f"{position} but its hash-chain link records position {link.position}: rows were "
+            "moved or swapped.",
+            **_where(case_id, version, position),
         )
-    if not isinstance(row.topic, str) or type_of_topic(row.topic) != link.event_type:
+    topic = row.topic
+    if not isinstance(topic, str) or type_of_topic(topic) != link.event_type:
         report.add(
             "type_altered",
-            f"{label} version {version} is stored as {row.topic!r} but its hash chain says "
-            f"{link.event_type!r}: the event's type was altered.",
-            **where,
+            f"{stream_label(case_id, topic)} version {version} is stored as {topic!r} but its "
+            f"hash chain says {link.event_type!r}: the event's type was altered.",
+            **_where(case_id, version, position),
         )
     state = row.state
     if not isinstance(state, bytes | bytearray | memoryview):
         report.add(
             "data_missing",
-            f"{label} version {version} has no stored data: the row was altered.",
-            **where,
+            f"{stream_label(case_id, topic)} version {version} has no stored data: the row "
+            "was altered.",
+            **_where(case_id, version, position),
         )
         return None
-    digest = hashlib.sha256(bytes(state)).hexdigest()
+    digest = hashlib.sha256(state).hexdigest()
     if digest != link.data_sha256:
         report.add(
             "data_altered",
-            f"{label} version {version}: the stored data no longer matches the hash recorded "
-            "when it was appended: the event's data was altered.",
-            **where,
+            f"{stream_label(case_id, topic)} version {version}: the stored data no longer "
+            "matches the hash recorded when it was appended: the event's data was altered.",
+            **_where(case_id, version, position),
         )
     recomputed = recompute_link(row, link, digest, case_id)
     if recomputed is None or recomputed != link.hash:
         report.add(
             "link_altered",
-            f"The hash-chain link of {label} version {version} does not match its contents "
-            "(version, type, time, actor, role, unit, data or previous hash): the event or "
-            "its link was altered.",
-            **where,
+            f"The hash-chain link of {stream_label(case_id, topic)} version {version} does not "
+            "match its contents (version, type, time, actor, role, unit, data or previous "
+            "hash): the event or its link was altered.",
+            **_where(case_id, version, position),
         )
     if decode is not None:
-        _check_decoded(report, row, link, label, version, where, decode)
+        _check_decoded(report, row, link, case_id, version, position, decode)
     return recomputed
+
+
+def _where(case_id: str, version: int, position: int) -> dict[str, Any]:
+    return {"case": case_id, "version": version, "position": position}
 
 
 def _check_decoded(
     report: Report,
     row: StoredRow,
     link: LinkRow,
-    label: str,
+    case_id: str,
     version: int,
-    where: dict[str, Any],
+    position: int,
     decode: Decoder,
 ) -> None:
     try:
@@ -367,13 +382,18 @@ def _check_decoded(
     except Exception as error:  # any failure to read the bytes is the finding
         report.add(
             "undecodable",
-            f"{label} version {version} cannot be read back from the store "
-            f"({type(error).__name__}): its data or type was altered.",
-            **where,
+            f"{stream_label(case_id, row.topic)} version {version} cannot be read back "
+            f"from the store ({type(error).__name__}): its data or type was altered.",
+            **_where(case_id, version, position),
         )
         return
-    chained = (link.event_type, link.recorded_at, link.actor, link.actor_role, link.actor_unit)
-    if tuple(decoded) == chained:
+    if decoded == (
+        link.event_type,
+        link.recorded_at,
+        link.actor,
+        link.actor_role,
+        link.actor_unit,
+    ):
         return
     for name, stored in (
         ("type", decoded.event_type),
@@ -386,9 +406,10 @@ def _check_decoded(
         if stored != said:
             report.add(
                 "metadata_mismatch",
-                f"{label} version {version}: the event says {name} = {stored!r} but its "
-                f"hash-chain link says {said!r}: one of them was altered.",
-                **where,
+                f"{stream_label(case_id, row.topic)} version {version}: the event says "
+                f"{name} = {stored!r} but its hash-chain link says {said!r}: one of them was "
+                "altered.",
+                **_where(case_id, version, position),
             )
 
 
@@ -438,9 +459,6 @@ def _check_chain(
             )
 
 
-Opened = list[tuple[str, int | None, Checkpoint]]
-
-
 def _check_checkpoints(
     report: Report,
     leaves: list[bytes],
@@ -460,17 +478,25 @@ def _check_checkpoints(
 
 
 def open_checkpoints(
-    report: Report, checkpoints: Sequence[CheckpointRow], key: VerifierKey, trusted: Sequence[str]
+    report: Report, checkpoints: Iterable[CheckpointRow], key: VerifierKey, trusted: Sequence[str]
 ) -> Opened:
     """The checkpoints that verify (name, number, checkpoint); the others, gaps in the
-    numbering and a rollback are reported."""
-    opened: Opened = []
-    numbers = []
+    numbering and a rollback are reported. `checkpoints` is read once, in its order (by
+    number, as a store gives them in chunks, keeps memory to 8 bytes a checkpoint beside
+    `Opened`)."""
+    opened = Opened()
+    numbers: array[int] | list[int] = array("q")
+    rising = True
     for row in checkpoints:
         number = _int(row.number)
         name = f"Checkpoint #{row.number}"
         if number is not None:
-            numbers.append(number)
+            if numbers and number < numbers[-1]:
+                rising = False
+            try:
+                numbers.append(number)
+            except OverflowError:
+                numbers = [*numbers, number]
         try:
             checkpoint = open_checkpoint(_text(row.note) or "", key)
         except NoteError as error:
@@ -487,7 +513,8 @@ def open_checkpoints(
                 "says: the checkpoint row was altered.",
             )
         opened.append((name, number, checkpoint))
-    numbers.sort()
+    if not rising:
+        numbers = sorted(numbers)
     if numbers and numbers[0] != 1:
         report.add(
             "checkpoint_missing",
@@ -513,8 +540,7 @@ def open_checkpoints(
                 f"The trusted checkpoint {index + 1} does not verify with this log's public "
                 f"key ({error}).",
             )
-    numbered = sorted((c for c in opened if c[1] is not None), key=lambda c: c[1] or 0)
-    for (name_a, _, a), (name_b, _, b) in itertools.pairwise(numbered):
+    for (name_a, _, a), (name_b, _, b) in itertools.pairwise(opened.numbered_in_order()):
         if b.size < a.size:
             report.add(
                 "log_rolled_back",
@@ -528,8 +554,8 @@ def match_roots(
     report: Report,
     opened: Opened,
     size: int,
-    roots: dict[int, bytes],
-    positions: dict[int, int],
+    roots: Mapping[int, bytes],
+    positions: Mapping[int, int],
 ) -> None:
     """The log of `size` leaves against each opened checkpoint: `roots` its roots at their
     sizes, `positions` the positions of the leaves at 0, s - 1 and s for each size s."""

@@ -18,7 +18,7 @@ import base64
 import hashlib
 import re
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,7 +243,7 @@ def cosigners(note: str, lines: Sequence[str], keys: Sequence[WitnessKey]) -> li
 
 def check_quorum(
     report: Report,
-    checkpoints: Sequence[tuple[Any, str, Sequence[str]]],
+    checkpoints: Iterable[tuple[Any, str, Sequence[str]]],
     keys: Sequence[WitnessKey],
     quorum: int,
 ) -> None:

@@ -85,6 +85,7 @@ TRANSFERS_DECLINED = (
 
 class CaseList(Projection):
     name: ClassVar[str] = "cases"
+    search_keyed: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = ("list", "terms", "tally", "reach")
     # Weights (relative, all read models): in proportion to the seconds each took to
     # apply a rebuild's events of a dispute-heavy log (docs/profiling.md, session 5);
@@ -272,6 +273,14 @@ class CaseList(Projection):
         """Writes the rows this batch touched: each new case once, each changed one once."""
         rows: dict[str, dict[str, Any]] = b.scratch.pop(self.name, {})
         cases = b.t["list"]
+        # What reads the parsed state, before it is written back: where the tally counts
+        # each case now, and the units that list a case whose reach changed.
+        tallied = {case_id: _tally_key(row) for case_id, row in rows.items()}
+        reached = {
+            case_id: _reach_units(row)
+            for case_id, row in rows.items()
+            if row.pop("_reach_changed", False) and not row.get("_sealed")
+        }
         for row in rows.values():
             if "_state" in row:
                 # The state is kept parsed for the batch and written once.
@@ -307,19 +316,14 @@ class CaseList(Projection):
                 )
             for table in ("reach", "list"):
                 b.cur.execute(f"DELETE FROM {b.t[table]} WHERE case_id = ?", (case_id,))
-        for case_id, row in rows.items():
-            if row.get("_sealed"):
-                continue
-            if row.pop("_reach_changed", False):
-                b.cur.execute(f"DELETE FROM {reach} WHERE case_id = ?", (case_id,))
-                units = _reach_units(row)
-                if units:
-                    b.cur.insert_many(
-                        reach,
-                        ("unit", "case_id"),
-                        [(unit, case_id) for unit in units],
-                        on_conflict="ON CONFLICT DO NOTHING",
-                    )
+        # The reach of each case whose reach changed, written anew (a statement for all).
+        b.cur.delete_many(reach, "case_id", list(reached))
+        b.cur.insert_many(
+            reach,
+            ("unit", "case_id"),
+            [(unit, case_id) for case_id, units in reached.items() for unit in units],
+            on_conflict="ON CONFLICT DO NOTHING",
+        )
         new = [
             [row[c] for c in COLUMNS]
             for row in rows.values()
@@ -327,7 +331,7 @@ class CaseList(Projection):
         ]
         if new:
             b.cur.insert_many(cases, COLUMNS, new, on_conflict="ON CONFLICT (case_id) DO NOTHING")
-        self._tally(b, rows.values())
+        self._tally(b, rows.values(), tallied)
         updates: dict[tuple[str, ...], list[list[Any]]] = {}
         for case_id, row in rows.items():
             if not row["_new"] and row["_changed"] and not row.get("_sealed"):
@@ -336,11 +340,11 @@ class CaseList(Projection):
         for columns, params in updates.items():
             b.cur.update_many(cases, columns, "case_id", params)
 
-    def _tally(self, b: Batch, rows: Any) -> None:
-        """Moves each touched case from its tally key before the batch to its key now."""
+    def _tally(self, b: Batch, rows: Any, now: dict[str, Any]) -> None:
+        """Moves each touched case from its tally key before the batch to its key `now`."""
         deltas: dict[tuple[str, str, str], int] = {}
         for row in rows:
-            before, after = row["_was"], _tally_key(row)
+            before, after = row["_was"], now[row["case_id"]]
             if before == after:
                 continue
             moves = [*([(*before, -1)] if before else []), *([(*after, 1)] if after else [])]
@@ -421,7 +425,9 @@ class CaseList(Projection):
             "minor": minor,
             "version": event.originator_version,
             "position": position,
-            "state": _dumps(state),
+            # Kept parsed for the batch: finish() writes it.
+            "state": None,
+            "_state": state,
             "display": b.privacy.seal(display),
             "transfer_to": None,
             "_new": True,

@@ -2,10 +2,10 @@
 
 Counters per (unit, day, metric) for what happened in a period; one row per subject for
 what depends on "now" (current, 漏管, absconded, monitoring, terms ending soon, report-in
-windows still open). `active_delta` counters (+1 received, -1 ended, ±1 moved) give the
-subjects under correction on any day: the re-offending ‰ for a period is the people who
-re-offended in it ÷ (those under correction at its start + received in it + moved in).
-A person is one person across their cases (the keyed hash of their ID number,
+windows still open). Each case's stays (projections.population: received, moved, ended)
+give the people under correction on any day: the re-offending ‰ for a period is the people
+who re-offended in it ÷ the people under correction at its start, received in it or moved in
+(each once). A person is one person across their cases (the keyed hash of their ID number,
 `Privacy.person_key`): re-offended once ever, on their earliest offence in any case.
 """
 
@@ -39,6 +39,14 @@ from domain.correction import (
     report_in_due,
 )
 from projections.figures import per_mille, rate
+from projections.population import (
+    Population,
+    received_statements,
+    stay_begun,
+    stay_ended,
+    stay_moved,
+    stays_statements,
+)
 from projections.readmodel import (
     Batch,
     Place,
@@ -69,12 +77,15 @@ def report_due(data: dict[str, Any]) -> str | None:
 
 class CorrectionIndicators(Projection):
     name: ClassVar[str] = "correction"
-    tables: ClassVar[tuple[str, ...]] = ("subjects", "reoffenders", "counts")
+    search_keyed: ClassVar[bool] = True
+    tables: ClassVar[tuple[str, ...]] = ("subjects", "reoffenders", "stays", "counts")
     weight: ClassVar[float] = 0.1
     # 2: `active_delta`/`moved_in` counters for the ‰'s population; a re-offence on its
     # earliest day; report-in windows (`window_due`, `report_moot`, late report-ins).
     # 3: a person re-offends once across their cases (`person`, `reoffenders`).
-    version: ClassVar[int] = 3
+    # 4: the ‰'s population counts people: `stays` instead of `active_delta`/`moved_in`,
+    # each from the decision taking effect.
+    version: ClassVar[int] = 4
 
     def create_statements(self, t: Tables) -> list[str]:
         subjects, reoffenders = t["subjects"], t["reoffenders"]
@@ -85,7 +96,7 @@ class CorrectionIndicators(Projection):
             "active_term_end TEXT, report_due TEXT, window_due TEXT, "
             "reported INTEGER NOT NULL DEFAULT 0, report_moot INTEGER NOT NULL DEFAULT 0, "
             "absconded INTEGER NOT NULL DEFAULT 0, monitoring_until TEXT, "
-            "minor INTEGER NOT NULL DEFAULT 0, person TEXT)",
+            "minor INTEGER NOT NULL DEFAULT 0, person TEXT, stay INTEGER NOT NULL DEFAULT 0)",
             # Each person's earliest re-offence in any of their cases, and where it counted.
             f"CREATE TABLE IF NOT EXISTS {reoffenders} (person TEXT PRIMARY KEY, "
             "reoffended_on TEXT NOT NULL, unit TEXT NOT NULL, case_id TEXT NOT NULL)",
@@ -94,7 +105,8 @@ class CorrectionIndicators(Projection):
             f"CREATE INDEX IF NOT EXISTS {subjects}_report ON {subjects} (report_due, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_absconded ON {subjects} (absconded, path)",
             f"CREATE INDEX IF NOT EXISTS {subjects}_monitoring ON {subjects} (monitoring_until, path)",
-            f"CREATE INDEX IF NOT EXISTS {subjects}_cohort ON {subjects} (received_on, received_path)",
+            *received_statements(subjects),
+            *stays_statements(t),
             *counter_table(t),
         ]
 
@@ -104,6 +116,14 @@ class CorrectionIndicators(Projection):
         place = b.place(str(getattr(event, "unit", "")))
         received_on = event_day(event)
         term_end = data.get("term_end")
+        case_id = str(event.originator_id)
+        # Under correction from the decision taking effect (gap 14): a re-offence between it
+        # and the day the reception was recorded has the person in its period's population.
+        effective = str(data.get("decision_effective_on") or received_on)[:10]
+        begun = min(effective, received_on)
+        person = b.privacy.person_key((data.get("person") or {}).get("id_number"))
+        opened = {"case_id": case_id, "stay": 0, "person": person}
+        stay = stay_begun(b, opened, place, begun, None)
         b.insert(
             "subjects",
             "case_id",
@@ -124,11 +144,11 @@ class CorrectionIndicators(Projection):
                 "absconded": 0,
                 "monitoring_until": None,
                 "minor": int(minor_at_offence(data)),
-                "person": b.engine.privacy.person_key((data.get("person") or {}).get("id_number")),
+                "person": person,
+                "stay": stay,
             },
         )
         b.count("counts", place, received_on, "received")
-        b.count("counts", place, received_on, "active_delta")
 
     def apply(self, b: Batch, event: CaseEvent, kind: str, position: int) -> None:
         """A subject's row is read once for every later event it has a handler for."""
@@ -172,7 +192,7 @@ class CorrectionIndicators(Projection):
         # Counted by the status the correction ends in (completed, committed, died).
         b.count("counts", b.place(row["unit"]), day, event.leads_to)
         if row["active"]:
-            b.count("counts", b.place(row["unit"]), day, "active_delta", -1)
+            stay_ended(b, row, day)
         if not row["reported"] and row["window_due"] and day <= row["window_due"]:
             # Ended within the report-in window: neither on time nor missed.
             changes["report_moot"] = 1
@@ -207,12 +227,8 @@ class CorrectionIndicators(Projection):
             old, new = b.place(row["unit"]), b.place(event.data["to_unit"])
             changes.update(unit=new.unit, path=new.path)
             if row["active"]:
-                day = event_day(event)
-                b.count("counts", old, day, "active_delta", -1)
-                b.count("counts", new, day, "active_delta", 1)
                 # Under correction in the new subtree from now on: in the ‰'s population.
-                arrived = Place(new.unit, tuple(u for u in new.chain if u not in old.chain))
-                b.count("counts", arrived, day, "moved_in")
+                changes["stay"] = stay_moved(b, row, old, new, event_day(event))
 
     @on(Reoffended)
     def reoffended(
@@ -275,34 +291,31 @@ def correction_indicators(
     counts: dict[str, int],
     received_to_end: int,
     now: dict[str, int],
-    at_start: int = 0,
+    people: Population,
     missed_report_ins: int = 0,
-    received_people: int | None = None,
 ) -> dict[str, Any]:
-    """`at_start`: under correction at the period's start; `missed_report_ins`: of those
-    received in the period, the windows that closed without a report-in; `received_people`:
-    the people received in the period, each once across their cases (`received`, and the
-    ‰'s denominator), beside `receptions` (cases)."""
+    """`received_to_end`: the people received up to the period's end; `people`: those under
+    correction at its start, received in it and moved in, and the union of the three (the
+    ‰'s denominator), each once across their cases, beside `receptions` (cases);
+    `missed_report_ins`: of those received in the period, the windows that closed without a
+    report-in."""
     receptions = counts.get("received", 0)
-    received = receptions if received_people is None else received_people
     reoffended = counts.get("reoffended", 0)
     on_time = counts.get("received_reported_on_time", 0)
     # The windows whose outcome is known: reported in (on time or late) or closed unreported.
     report_ins_due = on_time + counts.get("received_reported_late", 0) + missed_report_ins
     return {
-        "received": received,
+        "received": people.received,
         "receptions": receptions,
         "cumulative_received": received_to_end,
-        "under_correction_at_start": at_start,
-        "moved_in": counts.get("moved_in", 0),
+        "under_correction_at_start": people.at_start,
+        "moved_in": people.moved_in,
         "current": now.get("current", 0),
         "completed_on_schedule": counts.get("completed", 0),
         "committed": counts.get("committed", 0),
         "died": counts.get("died", 0),
         "reoffended": reoffended,
-        "reoffending_per_mille": per_mille(
-            reoffended, at_start + received + counts.get("moved_in", 0)
-        ),
+        "reoffending_per_mille": per_mille(reoffended, people.total),
         "on_time_report_in_rate": rate(on_time, report_ins_due),
         "reported_in": counts.get("reported_in", 0),
         "missed_report_in_now": now.get("missed_report_in", 0),

@@ -1,6 +1,11 @@
 """Dispute indicators (DOMAIN.md §1): per-(unit, day, metric) counters for the unit and
 every unit above it, plus one row per dispute for what depends on "now" (overdue).
 
+Where a dispute counts (統一受理, 歸口辦理): its registration at the centre that registered
+it; every later act where the dispute is when the act is recorded: at the centre and, once it
+is handed down (分流指派), at the handling unit too, each unit of the two chains once. A
+unit above both counts it once, so the province counts each dispute once.
+
 What follows the close (回訪, 履行, 司法確認) counts in the cohort of disputes closed in the
 period, on the closing day at the dispute's unit, whenever it is recorded (as the
 resettlement rates count a reception's cohort)."""
@@ -15,6 +20,7 @@ from domain.clock import cst_date
 from domain.dispute import (
     AgreementReached,
     DeadlineExtended,
+    DisputeAssigned,
     DisputeClosed,
     DisputeRegistered,
     DisputeReturned,
@@ -26,6 +32,7 @@ from domain.dispute import (
     JudicialConfirmationRequested,
     MediationFailed,
     MediationRefused,
+    TransferAccepted,
     deadline_after_triage,
     time_limit,
 )
@@ -49,7 +56,10 @@ class DisputeIndicators(Projection):
     weight: ClassVar[float] = 1.35
     # 2: `extended` (a deadline extension survives triage); the domain's outcome names.
     # 3: follow-up, performance, judicial confirmation and early-warning figures.
-    version: ClassVar[int] = 3
+    # 4: counted at the handling unit too once handed down (`assigned_unit`), and at the
+    # new centre after an accepted transfer.
+    # 5: major turns into criminal cases (民轉刑 重大) counted apart.
+    version: ClassVar[int] = 5
 
     def create_statements(self, t: Tables) -> list[str]:
         cases = t["cases"]
@@ -59,9 +69,12 @@ class DisputeIndicators(Projection):
             "scope TEXT, complexity TEXT, deadline TEXT NOT NULL, outcome TEXT, "
             "open_deadline TEXT, extended INTEGER NOT NULL DEFAULT 0, closed_on TEXT, "
             "followed_up INTEGER NOT NULL DEFAULT 0, performed INTEGER, "
-            "confirmation INTEGER NOT NULL DEFAULT 0, warned TEXT NOT NULL DEFAULT '')",
-            # Overdue now: open disputes (open_deadline set) past it, in a unit subtree.
-            f"CREATE INDEX IF NOT EXISTS {cases}_overdue ON {cases} (open_deadline, path)",
+            "confirmation INTEGER NOT NULL DEFAULT 0, warned TEXT NOT NULL DEFAULT '', "
+            "assigned_unit TEXT, assigned_path TEXT)",
+            # Overdue now: open disputes (open_deadline set) past it, in a unit subtree (the
+            # centre's or the handling unit's).
+            f"CREATE INDEX IF NOT EXISTS {cases}_overdue ON {cases} "
+            "(open_deadline, path, assigned_path)",
             *counter_table(t),
         ]
 
@@ -92,6 +105,8 @@ class DisputeIndicators(Projection):
                 "performed": None,
                 "confirmation": 0,
                 "warned": "",
+                "assigned_unit": None,
+                "assigned_path": None,
             },
         )
         day = registered_on.isoformat()
@@ -126,6 +141,26 @@ class DisputeIndicators(Projection):
         deadline = str(event.data["new_deadline"])[:10]
         b.update("cases", case_id, deadline=deadline, open_deadline=deadline, extended=1)
 
+    @on(DisputeAssigned)
+    def assigned(self, b: Batch, event: DisputeAssigned) -> None:
+        """歸口辦理: from now on the dispute counts at the handling unit too (a reassignment
+        moves what follows, not what was counted)."""
+        case_id = str(event.originator_id)
+        if b.row("cases", "case_id", case_id) is None:
+            return
+        place = b.place(str(event.data["assigned_unit"]))
+        b.update("cases", case_id, assigned_unit=place.unit, assigned_path=place.path)
+
+    @on(TransferAccepted)
+    def transferred(self, b: Batch, event: TransferAccepted) -> None:
+        """A dispute moved to another centre counts there from now on (its registration
+        stays where it was registered)."""
+        case_id = str(event.originator_id)
+        if b.row("cases", "case_id", case_id) is None:
+            return
+        place = b.place(str(event.data["to_unit"]))
+        b.update("cases", case_id, unit=place.unit, path=place.path)
+
     @on(AgreementReached, MediationFailed, MediationRefused, DisputeWithdrawn)
     def concluded(self, b: Batch, event: Any) -> None:
         case_id = str(event.originator_id)
@@ -134,13 +169,13 @@ class DisputeIndicators(Projection):
             return
         b.update("cases", case_id, outcome=event.leads_to)
         if isinstance(event, MediationFailed) and event.data.get("referral") == "litigation":
-            b.count("counts", b.place(row["unit"]), event_day(event), "referred_to_litigation")
+            b.count("counts", _units(b, row), event_day(event), "referred_to_litigation")
 
     @on(DisputeReturned)
     def returned(self, b: Batch, event: DisputeReturned) -> None:
         row = b.row("cases", "case_id", str(event.originator_id))
         if row is not None:
-            b.count("counts", b.place(row["unit"]), event_day(event), "returned")
+            b.count("counts", _units(b, row), event_day(event), "returned")
 
     @on(DisputeClosed)
     def closed(self, b: Batch, event: DisputeClosed) -> None:
@@ -148,17 +183,17 @@ class DisputeIndicators(Projection):
         row = b.row("cases", "case_id", case_id)
         if row is None:
             return
-        place, day = b.place(row["unit"]), event_day(event)
+        units, day = _units(b, row), event_day(event)
         # Concluded (辦結) on the day of the closing report; on time if within the limit.
         b.update("cases", case_id, open_deadline=None, closed_on=day)
-        b.count("counts", place, day, "concluded")
+        b.count("counts", units, day, "concluded")
         if day <= row["deadline"]:
-            b.count("counts", place, day, "concluded_on_time")
+            b.count("counts", units, day, "concluded_on_time")
         metric = CONCLUDED_BY_OUTCOME.get(row["outcome"])
         if metric is not None:
-            b.count("counts", place, day, metric)
+            b.count("counts", units, day, metric)
         if row["confirmation"] and row["outcome"] == AgreementReached.leads_to:
-            b.count("counts", place, day, "agreement_confirmed")
+            b.count("counts", units, day, "agreement_confirmed")
 
     @on(JudicialConfirmationRequested)
     def confirmation_requested(self, b: Batch, event: JudicialConfirmationRequested) -> None:
@@ -168,12 +203,12 @@ class DisputeIndicators(Projection):
         row = b.row("cases", "case_id", case_id)
         if row is None:
             return
-        place = b.place(row["unit"])
-        b.count("counts", place, event_day(event, "requested_on"), "judicial_confirmation")
+        units = _units(b, row)
+        b.count("counts", units, event_day(event, "requested_on"), "judicial_confirmation")
         if not row["confirmation"]:
             b.update("cases", case_id, confirmation=1)
             if row["closed_on"] and row["outcome"] == AgreementReached.leads_to:
-                b.count("counts", place, row["closed_on"], "agreement_confirmed")
+                b.count("counts", units, row["closed_on"], "agreement_confirmed")
 
     @on(FollowUpVisited)
     def followed_up(self, b: Batch, event: FollowUpVisited) -> None:
@@ -183,25 +218,25 @@ class DisputeIndicators(Projection):
         row = b.row("cases", "case_id", case_id)
         if row is None or not row["closed_on"]:
             return
-        place = b.place(row["unit"])
+        units = _units(b, row)
         visited_on = event_day(event, "visited_on")
         satisfaction = int(event.data.get("satisfaction") or 0)
-        b.count("counts", place, visited_on, "follow_up_visit")
-        b.count("counts", place, visited_on, "satisfaction_sum", satisfaction)
+        b.count("counts", units, visited_on, "follow_up_visit")
+        b.count("counts", units, visited_on, "satisfaction_sum", satisfaction)
         if satisfaction >= SATISFIED:
-            b.count("counts", place, visited_on, "satisfied_visit")
+            b.count("counts", units, visited_on, "satisfied_visit")
         if row["outcome"] != AgreementReached.leads_to:
             b.update("cases", case_id, followed_up=1)
             return
         closed_on = row["closed_on"]
         if not row["followed_up"]:
-            b.count("counts", place, closed_on, "agreement_followed_up")
+            b.count("counts", units, closed_on, "agreement_followed_up")
         performed = 1 if event.data.get("agreement_performed") else 0
         if row["performed"] != performed:
             # The latest visit decides, as the case's own `agreement_performed` does.
             b.count(
                 "counts",
-                place,
+                units,
                 closed_on,
                 "agreement_performed",
                 performed - (row["performed"] or 0),
@@ -216,22 +251,35 @@ class DisputeIndicators(Projection):
         row = b.row("cases", "case_id", case_id)
         if row is None:
             return
-        place, day, risk = b.place(row["unit"]), event_day(event), str(event.data.get("risk"))
-        b.count("counts", place, day, f"warning:{risk}")
+        units, day, risk = _units(b, row), event_day(event), str(event.data.get("risk"))
+        b.count("counts", units, day, f"warning:{risk}")
         risks = [r for r in str(row["warned"]).split(",") if r]
         if risk not in risks:
-            b.count("counts", place, day, f"warned_dispute:{risk}")
+            b.count("counts", units, day, f"warned_dispute:{risk}")
             b.update("cases", case_id, warned=",".join(sorted([*risks, risk])))
 
     @on(DisputeTurnedCriminal)
     def turned_criminal(self, b: Batch, event: DisputeTurnedCriminal) -> None:
-        """民轉刑: a dispute referred as a criminal case, on the day of the referral at the
-        dispute's unit (the domain records it once per dispute)."""
+        """民轉刑: a dispute referred as a criminal case, on the day of the referral where
+        the dispute is (the domain records it once per dispute); a major one (重大刑事案件,
+        the seed's count) apart too. A turn recorded before grading is not major."""
         row = b.row("cases", "case_id", str(event.originator_id))
         if row is None:
             return
+        units = _units(b, row)
         referred_on = date.fromisoformat(str(event.data["referred_on"]))
-        b.count("counts", b.place(row["unit"]), referred_on, "turned_criminal")
+        b.count("counts", units, referred_on, "turned_criminal")
+        if event.data.get("grade") == "major":
+            b.count("counts", units, referred_on, "turned_criminal_major")
+
+
+def _units(b: Batch, row: dict[str, Any]) -> list[str]:
+    """Where an act on the dispute counts now: the centre's chain and, once handed down,
+    the handling unit's chain, each unit once."""
+    units = dict.fromkeys(b.place(row["unit"]).chain)
+    if row["assigned_unit"]:
+        units.update(dict.fromkeys(b.place(row["assigned_unit"]).chain))
+    return list(units)
 
 
 def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, Any]:
@@ -269,4 +317,5 @@ def dispute_indicators(counts: dict[str, int], overdue_open: int) -> dict[str, A
         },
         "criminal_risk_disputes": counts.get("warned_dispute:criminal_risk", 0),
         "criminal_turned": counts.get("turned_criminal", 0),
+        "criminal_turned_major": counts.get("turned_criminal_major", 0),
     }

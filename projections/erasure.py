@@ -33,6 +33,7 @@ from domain.errors import CaseNotFound, InvalidData, RuleViolation
 from evidence.envelope import subject_hash
 from projections import engine_for
 from projections.generations import GENERATIONS_TABLE
+from projections.population import forget_person
 from projections.readmodel import Tables
 from store.access_index import ACCESS_INDEX_TABLE
 from store.db import Cursor
@@ -268,6 +269,12 @@ def forget_person_keys(ct: Casetrail, case_ids: list[str]) -> None:
                             f"UPDATE {t[cases]} SET person = NULL WHERE case_id = ?", (case_id,)
                         )
             except Exception:  # a retired generation whose tables are gone
+                continue
+            try:
+                with ct.db.transaction() as cur:
+                    for case_id in case_ids:
+                        forget_person(cur, t["stays"], case_id)
+            except Exception:  # a generation from before the stays (projections.population)
                 continue
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import PersistenceError
 
+from projections.privacy import Privacy
 from projections.readmodel import Projection, Tables
 from projections.tracking import share_names, share_tracking_name, tracking_name
 from store.db import Cursor, Database
@@ -25,6 +26,9 @@ log = logging.getLogger("casetrail.projections")
 ACTIVE_TABLE = "rm_active"
 GENERATIONS_TABLE = "rm_generations"
 VERSIONS_TABLE = "rm_versions"
+# Which search-term key each generation was built with (Privacy.term_key_id; no row: the
+# key of stores from before, `legacy_term_key`).
+TERM_KEYS_TABLE = "rm_term_keys"
 # A retired generation is dropped only this long after the switch: a query that read the
 # old pointer finishes long before.
 RETIRED_GRACE_SECONDS = 600.0
@@ -38,6 +42,8 @@ META_TABLES = [
     # The layout version of each generation's tables (no row: version 1).
     f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name TEXT NOT NULL, generation BIGINT NOT NULL, "
     "version BIGINT NOT NULL, PRIMARY KEY (name, generation))",
+    f"CREATE TABLE IF NOT EXISTS {TERM_KEYS_TABLE} (name TEXT NOT NULL, generation BIGINT NOT NULL, "
+    "term_key_id TEXT NOT NULL, PRIMARY KEY (name, generation))",
 ]
 
 
@@ -57,6 +63,17 @@ class Generations:
         self.recorder: Any = ct.app.factory.tracking_recorder()
         self.tracking_table: str = getattr(self.recorder, "tracking_table_name", "tracking")
         self._ready = False
+        # Search terms: under a key derived from the master key where the store has
+        # per-person keys; generations built before under the old key are read with it
+        # until their rebuild under the new one has switched (see `stale`).
+        keys = getattr(ct.app.mapper, "keys", None)
+        self.legacy_privacy = Privacy(ct.settings.cipher_key)
+        self.privacy = (
+            Privacy(ct.settings.cipher_key, keys.search_term_key())
+            if keys is not None
+            else self.legacy_privacy
+        )
+        self._privacy_of: dict[tuple[str, int], Privacy] = {}
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -88,6 +105,11 @@ class Generations:
                 f"INSERT INTO {VERSIONS_TABLE} (name, generation, version) VALUES (?, ?, ?) "
                 "ON CONFLICT (name, generation) DO NOTHING",
                 (name, generation, self.projections[name].version),
+            )
+            cur.execute(
+                f"INSERT INTO {TERM_KEYS_TABLE} (name, generation, term_key_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (name, generation) DO NOTHING",
+                (name, generation, self.privacy.term_key_id),
             )
             for statement in self.projections[name].create_statements(tables):
                 # A generation being built gets its indexes once it has caught up.
@@ -135,7 +157,9 @@ class Generations:
         return {row["name"]: int(row["generation"]) for row in rows}
 
     def stale(self, names: Iterable[str] | None = None) -> list[str]:
-        """Read models whose active generation has an older layout than this build's."""
+        """Read models whose active generation has an older layout than this build's, or
+        holds search terms under another key than this store's (an upgrade from before
+        the key was derived from the master key)."""
         versions = {
             (row["name"], int(row["generation"])): int(row["version"])
             for row in self.db.query(f"SELECT name, generation, version FROM {VERSIONS_TABLE}")
@@ -145,8 +169,37 @@ class Generations:
             name
             for name in (names if names is not None else self.projections)
             if name in active
-            and versions.get((name, active[name]), 1) < self.projections[name].version
+            and (
+                versions.get((name, active[name]), 1) < self.projections[name].version
+                or (
+                    self.projections[name].search_keyed
+                    and self.term_key_id(name, active[name]) != self.privacy.term_key_id
+                )
+            )
         ]
+
+    def term_key_id(self, name: str, generation: int) -> str:
+        """The id of the search-term key a generation was built with."""
+        row = self.db.query_one(
+            f"SELECT term_key_id FROM {TERM_KEYS_TABLE} WHERE name = ? AND generation = ?",
+            (name, generation),
+        )
+        return str(row["term_key_id"]) if row else self.legacy_privacy.term_key_id
+
+    def privacy_of(self, tables: Tables) -> Privacy:
+        """The search terms of this generation's tables, made and looked up under the key
+        it was built with: a generation from before the key was derived from the master
+        key is still searched (and caught up) under the old key until its rebuild has
+        switched. A generation of a key neither (another master key) is stale: the current
+        key's terms find nothing in it until its rebuild."""
+        at = (tables.name, tables.generation)
+        found = self._privacy_of.get(at)
+        if found is None:
+            key_id = self.term_key_id(tables.name, tables.generation)
+            legacy = key_id == self.legacy_privacy.term_key_id
+            found = self.legacy_privacy if legacy else self.privacy
+            self._privacy_of[at] = found  # a generation's key never changes
+        return found
 
     def position(self, name: str, generation: int) -> int:
         return int(self.recorder.max_tracking_id(tracking_name(name, generation)) or 0)

@@ -17,7 +17,11 @@ A row is `pending` until delivered (`delivered`) or given up (`failed`, after re
 `lease_until`), under `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL and the writer lock
 on SQLite, so two workers never deliver a row at once; a worker that dies mid-delivery
 leaves its lease to lapse and another delivers the row again (at least once, with the same
-delivery id, derived from the record's event id: the receiver deduplicates on it).
+delivery id, derived from the record's event id: the receiver deduplicates on it). A worker
+notes its attempts' outcomes a group at a time, with its next claim (`claim`, `settle`), so
+a worker that dies may leave several rows delivered but not yet noted: each is delivered
+again, with the same id and the same body. A row whose lease lapsed before it was posted is
+handed back, never posted by two workers at once.
 
 Rows hold ids and dates only (case, unit, deadline type, due), never personal data.
 """
@@ -25,6 +29,7 @@ Rows hold ids and dates only (case, unit, deadline type, due), never personal da
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -32,7 +37,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from casetrail.application import CaseApplication
 from casetrail.audit import records as stored
 from store.chain_links import CHAIN_TABLE
-from store.db import Database
+from store.db import Cursor, Database
 
 OUTBOX_TABLE = "notification_outbox"
 CURSOR_TABLE = "notification_cursor"
@@ -64,8 +69,11 @@ def create_tables(db: Database) -> None:
                 "next_attempt_at DOUBLE PRECISION NOT NULL, "
                 "lease_until DOUBLE PRECISION NOT NULL, "
                 "delivered_at DOUBLE PRECISION, last_error TEXT)",
-                f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_due ON {OUTBOX_TABLE} "
-                "(status, next_attempt_at)",
+                # A claim's order, so that it reads its first rows rather than sorting
+                # every pending one (121,500 after a first sweep: a sort per claim).
+                f"DROP INDEX IF EXISTS {OUTBOX_TABLE}_due",
+                f"CREATE INDEX IF NOT EXISTS {OUTBOX_TABLE}_due_in_order ON {OUTBOX_TABLE} "
+                "(status, next_attempt_at, position)",
                 f"CREATE TABLE IF NOT EXISTS {CURSOR_TABLE} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL)",
             ]
@@ -166,13 +174,36 @@ class Claimed:
     body: str
     attempts: int
     created_at: float
+    lease_until: float
 
 
-def claim(db: Database, now: float, lease: float, limit: int) -> list[Claimed]:
-    """Up to `limit` pending rows due by `now`, leased until `now + lease`."""
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt answered `at`: delivered (`error` None), to be tried
+    again at `next_attempt_at`, or given up (`error` set, `next_attempt_at` None)."""
+
+    position: int
+    at: float
+    error: str | None = None
+    next_attempt_at: float | None = None
+
+
+def claim(
+    db: Database,
+    now: float,
+    lease: float,
+    limit: int,
+    *,
+    done: Sequence[Outcome] = (),
+    handed_back: Sequence[Claimed] = (),
+) -> list[Claimed]:
+    """Up to `limit` pending rows due by `now`, leased until `now + lease`; in the same
+    transaction, notes the outcomes `done` and hands back `handed_back` (`settle`)."""
     create_tables(db)
     lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else ""
-    with db.transaction() as cur:
+    lease_until = now + lease
+    with db.derived_transaction() as cur:
+        _settle(cur, done, handed_back)
         rows = cur.execute(
             f"SELECT position FROM {OUTBOX_TABLE} WHERE status = ? AND next_attempt_at <= ? "
             f"AND lease_until <= ? ORDER BY next_attempt_at, position LIMIT ?{lock}",
@@ -185,7 +216,7 @@ def claim(db: Database, now: float, lease: float, limit: int) -> list[Claimed]:
         cur.execute(
             f"UPDATE {OUTBOX_TABLE} SET lease_until = ?, attempts = attempts + 1 "
             f"WHERE position IN ({marks})",
-            (now + lease, *positions),
+            (lease_until, *positions),
         )
         claimed = cur.execute(
             f"SELECT position, delivery_id, body, attempts, created_at FROM {OUTBOX_TABLE} "
@@ -199,28 +230,55 @@ def claim(db: Database, now: float, lease: float, limit: int) -> list[Claimed]:
             str(r["body"]),
             int(r["attempts"]),
             float(r["created_at"]),
+            lease_until,
         )
         for r in claimed
     ]
 
 
-def delivered(db: Database, position: int, now: float) -> None:
-    with db.transaction() as cur:
-        cur.execute(
+def settle(db: Database, done: Sequence[Outcome], handed_back: Sequence[Claimed] = ()) -> None:
+    """Notes the outcomes of attempts, and hands back claimed rows that were not attempted,
+    as if never claimed (unless their lease lapsed and another worker claimed them since).
+    A row no longer pending (delivered by a worker whose lease had lapsed) is left as it is.
+
+    A derived transaction (on SQLite not fsynced on its own, as the read models'): a power
+    cut may undo the last outcomes noted, and those rows are delivered again, with the same
+    id; a process killed loses nothing committed."""
+    if done or handed_back:
+        with db.derived_transaction() as cur:
+            _settle(cur, done, handed_back)
+
+
+def _settle(cur: Cursor, done: Sequence[Outcome], handed_back: Sequence[Claimed]) -> None:
+    delivered = [(DELIVERED, o.at, o.position, PENDING) for o in done if o.error is None]
+    failed = [
+        (
+            PENDING if o.next_attempt_at is not None else FAILED,
+            o.next_attempt_at or 0.0,
+            o.error[:ERROR_CHARS],
+            o.position,
+            PENDING,
+        )
+        for o in done
+        if o.error is not None
+    ]
+    if delivered:
+        cur.executemany(
             f"UPDATE {OUTBOX_TABLE} SET status = ?, delivered_at = ?, lease_until = 0, "
             "last_error = NULL WHERE position = ? AND status = ?",
-            (DELIVERED, now, position, PENDING),
+            delivered,
         )
-
-
-def retry(db: Database, position: int, next_attempt_at: float | None, error: str) -> None:
-    """A failed attempt: tried again at `next_attempt_at`, or given up (`None`)."""
-    status = PENDING if next_attempt_at is not None else FAILED
-    with db.transaction() as cur:
-        cur.execute(
+    if failed:
+        cur.executemany(
             f"UPDATE {OUTBOX_TABLE} SET status = ?, next_attempt_at = ?, lease_until = 0, "
             "last_error = ? WHERE position = ? AND status = ?",
-            (status, next_attempt_at or 0.0, error[:ERROR_CHARS], position, PENDING),
+            failed,
+        )
+    if handed_back:
+        cur.executemany(
+            f"UPDATE {OUTBOX_TABLE} SET lease_until = 0, attempts = attempts - 1 "
+            "WHERE position = ? AND status = ? AND lease_until = ?",
+            [(row.position, PENDING, row.lease_until) for row in handed_back],
         )
 
 

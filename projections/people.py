@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from casetrail.audit.access import Search
 from casetrail.privacy import redact_minor
 from domain.case import Actor
 from domain.roles import AUDITOR
-from projections.queries import LIST_COLUMNS, ReadModels
-from projections.readmodel import subtree_range
+from projections.case_list import LIST_COLUMNS
+from projections.privacy import normalise
+from projections.queries import ReadModels
 
 # A lookup answers at most this many cases (newest first); `total` counts them all.
 MAX_CASES = 200
@@ -32,20 +34,19 @@ class People:
         value = id_number if id_number is not None else name
         assert value is not None
         models = self.models
-        privacy = models.engine.privacy
-        term = privacy.query_terms(value)[0]  # the whole-word term: "w:" + normalised
-        place = models.engine.place(models.jurisdiction_unit(actor, None) or actor.unit)
         t = models._tables("cases")
+        # The whole-word term ("w:" + normalised) under the key the list was built with.
+        term = models.engine.privacy_of(t).query_terms(value)[0]
+        place = models.engine.place(models.jurisdiction_unit(actor, None) or actor.unit)
         # A minor's case is found only by those who may see who it is (as the search).
         minors_of = None if actor.role == AUDITOR else actor.unit
-        where = "tm.term = ? AND tm.path >= ? AND tm.path < ?"
-        params: list[Any] = [term, *subtree_range(place.path)]
-        if minors_of is not None:
-            where += " AND (tm.confidential IS NULL OR tm.confidential = ?)"
-            params.append(minors_of)
         today = models.today().isoformat()
         columns = ", ".join(f"l.{c.strip()}" for c in LIST_COLUMNS.split(","))
         with models.ct.db.transaction(commit=False) as cur:
+            # The reader's subtree and what is handed down to it, as the list's search.
+            scope, scope_params = models.search_scope(cur, t, place, minors_of)
+            where = "tm.term = ?" + scope
+            params: list[Any] = [term, *scope_params]
             total = int(
                 cur.execute(
                     f"SELECT COUNT(DISTINCT tm.case_id) AS n FROM {t['terms']} tm WHERE {where}",
@@ -59,7 +60,7 @@ class People:
                 [*params, MAX_CASES],
             ).fetchall()
         items = [redact_minor(actor, models._item(row, today)) for row in rows]
-        search = {"query": term, "total": total}
+        search = Search(normalise(value), total, term)
         shown = [str(item["id"]) for item in items]
         models.ct.reads.record_reads(actor, shown, "people", search=search)
         by_kind: dict[str, int] = {}

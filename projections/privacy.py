@@ -39,18 +39,22 @@ MAX_CASE_TERMS = 4096
 QUERY_GRAM_CHARS = max(NAME_SEARCH_CHARS, SUMMARY_SEARCH_CHARS)
 # Tokens whose terms are remembered (names share their characters and pairs a lot).
 TERM_CACHE_SIZE = 200_000
+TERM_KEY_ID_LABEL = b"casetrail/search-terms/key-id"
 
 
 class Privacy:
-    def __init__(self, cipher_key: str | None) -> None:
+    """`term_key`: the search terms' HMAC key, in a store with per-person keys derived from
+    its master key (casetrail.personal.PersonKeys.search_term_key); without one, the key
+    of stores from before (`legacy_term_key`)."""
+
+    def __init__(self, cipher_key: str | None, term_key: bytes | None = None) -> None:
         self.cipher: AESCipher | None = None
         if cipher_key:
             self.cipher = AESCipher(Environment(env={"CIPHER_KEY": cipher_key}))
-            self.term_key = hashlib.sha256(
-                b"casetrail/search-terms\n" + cipher_key.encode()
-            ).digest()
-        else:
-            self.term_key = b"casetrail/search-terms"
+        self.term_key = term_key if term_key is not None else legacy_term_key(cipher_key)
+        # Names the term key without telling anything of it: which key a generation of
+        # the read models was built with (projections.generations).
+        self.term_key_id = hmac.digest(self.term_key, TERM_KEY_ID_LABEL, "sha256")[:8].hex()
         self._terms: dict[str, int] = {}
         self._names: dict[str, tuple[int | None, tuple[int, ...]]] = {}
 
@@ -143,6 +147,15 @@ class Privacy:
             return whole, [self.term("g:" + value)] if value else []
         head = value[:QUERY_GRAM_CHARS]
         return whole, sorted({self.term("g:" + gram) for gram in pairs(head)})
+
+
+def legacy_term_key(cipher_key: str | None) -> bytes:
+    """The search terms' key before it was derived from the master key: from the cipher
+    key if one is set, else a constant (a store without per-person keys or cipher key holds
+    its people in the clear in its events anyway)."""
+    if cipher_key:
+        return hashlib.sha256(b"casetrail/search-terms\n" + cipher_key.encode()).digest()
+    return b"casetrail/search-terms"
 
 
 def normalise(text: str) -> str:

@@ -12,6 +12,7 @@ import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from casetrail.audit.access import Search
 from casetrail.privacy import redact_minor
 from domain.case import Actor
 from domain.clock import cst_date
@@ -19,10 +20,12 @@ from domain.errors import NotPermitted
 from domain.roles import AUDITOR
 from projections import engine_for
 from projections.bases_totals import subtree_bases, totals
-from projections.cases import INDEXED_DEPTH, UNIT_COLUMNS
+from projections.case_list import LIST_COLUMNS, unit_page
 from projections.correction import CorrectionIndicators, correction_indicators
 from projections.disputes import dispute_indicators
 from projections.kept import kept_for, stamp
+from projections.population import population, received_up_to
+from projections.privacy import normalise
 from projections.readmodel import Place, Tables, subtree_range
 from projections.resettlement import resettlement_indicators
 
@@ -30,10 +33,6 @@ if TYPE_CHECKING:
     from casetrail.bootstrap import Casetrail
     from store.db import Cursor
 
-LIST_COLUMNS = (
-    "case_id, kind, status, unit, category, opened_at, last_event_at, deadline, "
-    "minor, version, position, display, transfer_to"
-)
 EARLIEST = "0001-01-01"
 LATEST = "9999-12-31"
 UPCOMING_LIMIT = 500
@@ -117,7 +116,8 @@ class ReadModels:
         q = filters.get("q")
         search = None
         if q is not None and q.strip():
-            search = {"query": self.engine.privacy.query_terms(q)[0], "total": total}
+            privacy = self.engine.privacy_of(self._tables("cases"))
+            search = Search(normalise(q), total, privacy.query_terms(q)[0])
         self.ct.reads.record_reads(actor, shown_names, "list", search=search)
         return {"items": items, "total": total, "page": int(result["page"])}
 
@@ -168,25 +168,19 @@ class ReadModels:
                     cur, t, q, place, where, params, page, per_page, minors_of
                 )
             return {"items": [self._item(r, today) for r in rows], "total": total, "page": page}
-        if unit is not None:
-            place = self.engine.place(unit)
-            depth = len(place.chain) - 1
-            subtree: list[str] = []
-            if depth >= INDEXED_DEPTH:
-                # Below township level: the township's index, then the unit's own column.
-                subtree.append(f"{UNIT_COLUMNS[INDEXED_DEPTH - 1]} = ?")
-                params.append(place.chain[INDEXED_DEPTH - 1])
-            column = UNIT_COLUMNS[depth] if depth < len(UNIT_COLUMNS) else "unit"
-            subtree.append(f"{column} = ?")
-            params.append(place.unit)
-            # Or handed down or being transferred to a unit of the subtree (`reach`).
-            where.append(
-                f"(({' AND '.join(subtree)}) "
-                f"OR case_id IN (SELECT case_id FROM {t['reach']} WHERE unit = ?))"
-            )
-            params.append(place.unit)
-        condition = ("WHERE " + " AND ".join(w.format(p="") for w in where)) if where else ""
         tallied = overdue is None and category is None
+        if unit is not None:
+            with self.ct.db.transaction(commit=False) as cur:
+                count, page_rows = unit_page(
+                    t, self.engine.place(unit), where, params, page, per_page
+                )
+                if tallied:
+                    total = self._tally(cur, t["tally"], unit, kind, status)
+                else:
+                    total = int(cur.execute(*count).scalar())
+                rows = cur.execute(*page_rows).fetchall()
+            return {"items": [self._item(r, today) for r in rows], "total": total, "page": page}
+        condition = ("WHERE " + " AND ".join(w.format(p="") for w in where)) if where else ""
         with self.ct.db.transaction(commit=False) as cur:
             if tallied:
                 total = self._tally(cur, t["tally"], unit, kind, status)
@@ -200,6 +194,29 @@ class ReadModels:
                 [*params, per_page, (page - 1) * per_page],
             ).fetchall()
         return {"items": [self._item(row, today) for row in rows], "total": total, "page": page}
+
+    def search_scope(
+        self, cur: Cursor, t: Tables, place: Place | None, minors_of: str | None
+    ) -> tuple[str, list[Any]]:
+        """The condition on search terms (alias `tm`) a reader at `place` may find: cases
+        handled in its subtree, or handed down or being transferred to a unit of it (the
+        list's `reach`, so a search finds what the list shows); a minor's case only for its
+        own unit's staff (`minors_of`, None for auditors)."""
+        scope, params = "", []
+        if place is not None:
+            scope, params = " AND (tm.path >= ? AND tm.path < ?", list(subtree_range(place.path))
+            reach = t["reach"]
+            # Most units reach nothing beyond their subtree: their plan stays the plain one.
+            if cur.execute(
+                f"SELECT 1 AS n FROM {reach} WHERE unit = ? LIMIT 1", (place.unit,)
+            ).fetchone():
+                scope += f" OR tm.case_id IN (SELECT case_id FROM {reach} WHERE unit = ?)"
+                params.append(place.unit)
+            scope += ")"
+        if minors_of is not None:
+            scope += " AND (tm.confidential IS NULL OR tm.confidential = ?)"
+            params.append(minors_of)
+        return scope, params
 
     def _search(
         self,
@@ -221,16 +238,8 @@ class ReadModels:
         the two counts less the cases both found.
         """
         terms, cases = t["terms"], t["list"]
-        whole, grams = self.engine.privacy.query_terms(q)
-        scope, scope_params = "", []
-        if place is not None:
-            scope, scope_params = (
-                " AND tm.path >= ? AND tm.path < ?",
-                list(subtree_range(place.path)),
-            )
-        if minors_of is not None:
-            scope += " AND (tm.confidential IS NULL OR tm.confidential = ?)"
-            scope_params.append(minors_of)
+        whole, grams = self.engine.privacy_of(t).query_terms(q)
+        scope, scope_params = self.search_scope(cur, t, place, minors_of)
         join, filters = "", ""
         if where:
             # The terms walk leads; each candidate's row is then checked (CROSS JOIN keeps
@@ -367,14 +376,17 @@ class ReadModels:
             def compute() -> dict[str, Any]:
                 counts = self._counts(cur, t["counts"], places, start, end)
                 if kind == "dispute":
+                    # At the centre's subtree or the handling unit's (歸口辦理), once.
                     overdue = self._subtree_count(
-                        cur, t["cases"], places, "open_deadline < ?", [today.isoformat()]
+                        cur,
+                        t["cases"],
+                        places,
+                        "open_deadline < ?",
+                        [today.isoformat()],
+                        also="assigned_path",
                     )
                     result = dispute_indicators(counts, overdue)
                 elif kind == "resettlement":
-                    active_at_start = self._metric_before(
-                        cur, t["counts"], places, "active_delta", start
-                    )
                     people = t["people"]
                     now = {
                         "missed_handover": self._subtree_count(
@@ -395,21 +407,20 @@ class ReadModels:
                         for item in subtree_bases(self.ct, cur, occupants, place)
                     ]
                     result = resettlement_indicators(
-                        counts,
-                        active_at_start,
-                        now,
-                        totals(bases),
-                        self._people_received(cur, people, places, start, end),
+                        counts, population(cur, t, people, places, start, end), now, totals(bases)
                     )
                 else:
-                    received_to_end = self._metric_before(
-                        cur, t["counts"], places, "received", _next_day(end)
+                    subjects = t["subjects"]
+                    persons = population(cur, t, subjects, places, start, end)
+                    # From the beginning, the people received up to `to` are those received.
+                    received_to_end = (
+                        persons.received
+                        if start == EARLIEST
+                        else received_up_to(cur, subjects, places, end)
                     )
-                    at_start = self._metric_before(cur, t["counts"], places, "active_delta", start)
                     missed = CorrectionIndicators.missed_report_ins(
                         cur, t, places, start, end, today.isoformat()
                     )
-                    subjects = t["subjects"]
                     soon = (today + timedelta(days=30)).isoformat()
                     now = {
                         "current": self._subtree_count(cur, subjects, places, "active = 1", []),
@@ -430,10 +441,7 @@ class ReadModels:
                             cur, subjects, places, "monitoring_until >= ?", [today.isoformat()]
                         ),
                     }
-                    received = self._people_received(cur, subjects, places, start, end)
-                    result = correction_indicators(
-                        counts, received_to_end, now, at_start, missed, received
-                    )
+                    result = correction_indicators(counts, received_to_end, now, persons, missed)
                 return result
 
             # A copy: a caller may change what it is given, never what is kept.
@@ -463,43 +471,27 @@ class ReadModels:
                 counts[row["metric"]] = counts.get(row["metric"], 0) + int(row["n"])
         return counts
 
-    def _metric_before(
-        self, cur: Cursor, table: str, places: list[Place], metric: str, before: str
-    ) -> int:
-        total = 0
-        for place in places:
-            value = cur.execute(
-                f"SELECT SUM(n) AS n FROM {table} WHERE unit = ? AND metric = ? AND day < ?",
-                (place.unit, metric, before),
-            ).scalar()
-            total += int(value or 0)
-        return total
-
-    def _people_received(
-        self, cur: Cursor, table: str, places: list[Place], start: str, end: str
-    ) -> int:
-        """The people received in the period in the subtree, each once across their cases
-        (the keyed hash of the ID number; a case without one, or erased, is its own person)."""
-        people: set[str] = set()
-        for place in places:
-            low, high = subtree_range(place.path)
-            rows = cur.execute(
-                f"SELECT person, case_id FROM {table} WHERE received_on >= ? AND "
-                "received_on <= ? AND received_path >= ? AND received_path < ?",
-                (start, end, low, high),
-            ).fetchall()
-            people.update(row["person"] or f"case:{row['case_id']}" for row in rows)
-        return len(people)
-
     def _subtree_count(
-        self, cur: Cursor, table: str, places: list[Place], condition: str, params: list[Any]
+        self,
+        cur: Cursor,
+        table: str,
+        places: list[Place],
+        condition: str,
+        params: list[Any],
+        also: str | None = None,
     ) -> int:
+        """Rows meeting `condition` whose `path` (or the path column `also`) is in a subtree."""
         total = 0
         for place in places:
             low, high = subtree_range(place.path)
+            within = "path >= ? AND path < ?"
+            bounds: list[Any] = [low, high]
+            if also is not None:
+                within = f"(({within}) OR ({also} >= ? AND {also} < ?))"
+                bounds += [low, high]
             value = cur.execute(
-                f"SELECT COUNT(*) AS n FROM {table} WHERE {condition} AND path >= ? AND path < ?",
-                (*params, low, high),
+                f"SELECT COUNT(*) AS n FROM {table} WHERE {condition} AND {within}",
+                (*params, *bounds),
             ).scalar()
             total += int(value or 0)
         return total
@@ -549,9 +541,3 @@ class ReadModels:
                 return False
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
             pause = min(pause * 2, 0.2)
-
-
-def _next_day(day: str) -> str:
-    if day == LATEST:
-        return LATEST + "~"
-    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()

@@ -63,7 +63,7 @@ def subtree_range(path: str) -> tuple[str, str]:
 class Context(Protocol):
     """What a batch needs of the engine that runs it."""
 
-    privacy: Privacy
+    def privacy_of(self, tables: Tables) -> Privacy: ...
 
     def place(self, unit: str) -> Place: ...
 
@@ -87,15 +87,19 @@ class Batch:
 
     @property
     def privacy(self) -> Privacy:
-        return self.engine.privacy
+        """Display fields' cipher and search terms' key of this batch's generation."""
+        return self.engine.privacy_of(self.t)
 
     def place(self, unit: str) -> Place:
         return self.engine.place(unit)
 
-    def count(self, table: str, place: Place, day: date | str, metric: str, n: int = 1) -> None:
-        """Adds `n` to a (unit, day, metric) counter of the unit and of every unit above it."""
+    def count(
+        self, table: str, place: Place | Sequence[str], day: date | str, metric: str, n: int = 1
+    ) -> None:
+        """Adds `n` to a (unit, day, metric) counter of the unit and of every unit above it
+        (or of each unit of a sequence: chains already joined, each unit once)."""
         key_day = day if isinstance(day, str) else day.isoformat()
-        for unit in place.chain:
+        for unit in place.chain if isinstance(place, Place) else place:
             self.counters[(table, unit, key_day, metric)] += n
 
     def later(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -232,6 +236,9 @@ class Projection:
     kinds: ClassVar[frozenset[str] | None] = None
     # The layout of the tables; a generation of an older layout is rebuilt by catch_up().
     version: ClassVar[int] = 1
+    # Whether its rows hold keyed hashes of the search-term key (search terms, a person's
+    # ID number): a generation built under another key is rebuilt by catch_up().
+    search_keyed: ClassVar[bool] = False
     handlers: ClassVar[dict[type[CaseEvent], Callable[..., Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -87,7 +87,7 @@ class Rebuilds(Generations):
         limit: int | None = None,
         shares: dict[str, tuple[int, int]] | None = None,
         stop: int | None = None,
-    ) -> tuple[bool, int]:
+    ) -> tuple[bool, int | None]:
         raise NotImplementedError  # projections.engine.Engine
 
     def rebuild(self, name: str, *, on_batch: Any = None) -> int:

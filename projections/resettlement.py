@@ -2,12 +2,13 @@
 
 Rates are over the cohort received in the period: a person counts as placed (or assisted)
 on the day and at the unit of their reception, whenever the placement (or the category and
-first activity) happens. `active_delta` counters (+1 received, ±1 delegated, -1 ended) give
-the people under assistance at any day: the re-offending rate for a period is the people who
-re-offended in it while under assistance (once a calendar year each) ÷ (those under assistance at its start +
-those received during it + those delegated into the subtree during it). A person is one
-person across their cases (the keyed hash of their ID number, `Privacy.person_key`): a
-year's re-offences count once, on the earliest of them, whichever case recorded it.
+first activity) happens. Each case's stays (projections.population: received, delegated,
+ended) give the people under assistance on any day: the re-offending rate for a period is the
+people who re-offended in it while under assistance (once a calendar year each) ÷ the people
+under assistance at its start, received during it or delegated into the subtree during it
+(each once). A person is one person across their cases (the keyed hash of their ID number,
+`Privacy.person_key`): a year's re-offences count once, on the earliest of them, whichever
+case recorded it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ from domain.resettlement import (
     reoffended_under_assistance,
 )
 from projections.figures import rate
+from projections.population import (
+    Population,
+    received_statements,
+    stay_begun,
+    stay_ended,
+    stay_moved,
+    stays_statements,
+)
 from projections.readmodel import Batch, Place, Projection, Tables, counter_table, event_day, on
 
 FLAGS = (
@@ -52,13 +61,15 @@ FLAGS = (
 
 class ResettlementIndicators(Projection):
     name: ClassVar[str] = "resettlement"
-    tables: ClassVar[tuple[str, ...]] = ("people", "bases", "reoffences", "counts")
+    search_keyed: ClassVar[bool] = True
+    tables: ClassVar[tuple[str, ...]] = ("people", "bases", "reoffences", "stays", "counts")
     weight: ClassVar[float] = 0.1
     # 2: re-offences count only once the person was received (`unreceived_reoffences`);
     # a late notice is judged by the day it was recorded.
     # 3: a person re-offends once a year across their cases (`person`, `reoffences`).
     # 4: `received_path`, so that a period's receptions count people, not cases.
-    version: ClassVar[int] = 4
+    # 5: the rate's population counts people: `stays` instead of `active_delta`/`moved_in`.
+    version: ClassVar[int] = 5
 
     def create_statements(self, t: Tables) -> list[str]:
         people, bases, reoffences = t["people"], t["bases"], t["reoffences"]
@@ -67,7 +78,8 @@ class ResettlementIndicators(Projection):
             f"CREATE TABLE IF NOT EXISTS {people} (case_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             f"path TEXT NOT NULL, {flags}, released_on TEXT, handover_due TEXT, received_on TEXT, "
             "received_unit TEXT, received_path TEXT, base_id TEXT, person TEXT, "
-            "unreceived_reoffences TEXT NOT NULL DEFAULT '', ended INTEGER NOT NULL DEFAULT 0)",
+            "unreceived_reoffences TEXT NOT NULL DEFAULT '', ended INTEGER NOT NULL DEFAULT 0, "
+            "stay INTEGER NOT NULL DEFAULT 0)",
             # A person's re-offence of a year (`person|year`): the earliest day, where counted.
             f"CREATE TABLE IF NOT EXISTS {reoffences} (person_year TEXT PRIMARY KEY, "
             "day TEXT NOT NULL, unit TEXT NOT NULL, case_id TEXT NOT NULL)",
@@ -77,6 +89,8 @@ class ResettlementIndicators(Projection):
             f"CREATE TABLE IF NOT EXISTS {bases} (base_id TEXT PRIMARY KEY, unit TEXT NOT NULL, "
             "path TEXT NOT NULL, occupancy BIGINT NOT NULL, placed_total BIGINT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {bases}_path ON {bases} (path)",
+            *received_statements(people),
+            *stays_statements(t),
             *counter_table(t),
         ]
 
@@ -98,9 +112,10 @@ class ResettlementIndicators(Projection):
                 "received_unit": None,
                 "received_path": None,
                 "base_id": None,
-                "person": b.engine.privacy.person_key((data.get("person") or {}).get("id_number")),
+                "person": b.privacy.person_key((data.get("person") or {}).get("id_number")),
                 "unreceived_reoffences": "",
                 "ended": 0,
+                "stay": 0,
             },
         )
         notified_on = event_day(event, "notified_on")
@@ -155,9 +170,9 @@ class ResettlementIndicators(Projection):
             received_unit=place.unit,
             received_path=place.path,
             handover_due=None,
+            stay=stay_begun(b, row, place, received_on, None),
         )
         b.count("counts", place, received_on, "received")
-        b.count("counts", place, received_on, "active_delta")
         due = row["handover_due"]
         if due and received_on > due:
             b.count("counts", place, received_on, "late_handover")
@@ -184,13 +199,9 @@ class ResettlementIndicators(Projection):
         new = b.place(event.data["to_unit"])
         changes.update(unit=new.unit, path=new.path)
         if row["active"]:
-            day = event_day(event)
-            b.count("counts", place, day, "active_delta", -1)
-            b.count("counts", new, day, "active_delta", 1)
             # Under assistance in the new subtree from now on: in the yearly rate's
             # denominator there, beside those received there.
-            arrived = Place(new.unit, tuple(u for u in new.chain if u not in place.chain))
-            b.count("counts", arrived, day, "moved_in")
+            changes["stay"] = stay_moved(b, row, place, new, event_day(event))
 
     @on(PersonPlaced)
     def placed(self, b: Batch, event: Any, row: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -263,9 +274,7 @@ class ResettlementIndicators(Projection):
         self._leave_base(b, row)
         changes.update(base_id=None, ended=1, active=0, handover_due=None, contact_lost=0)
         if row["active"]:
-            b.count(
-                "counts", b.place(row["unit"]), event_day(event, "ended_on"), "active_delta", -1
-            )
+            stay_ended(b, row, event_day(event, "ended_on"))
 
     def _enter_base(self, b: Batch, base_id: str, place: Place) -> None:
         bases = b.t["bases"]
@@ -287,27 +296,25 @@ class ResettlementIndicators(Projection):
 
 def resettlement_indicators(
     counts: dict[str, int],
-    active_at_start: int,
+    people: Population,
     now: dict[str, int],
     bases: dict[str, int],
-    received_people: int,
 ) -> dict[str, Any]:
-    """`received` counts people (a person received twice in the period once, as in the
-    re-offending numerator); the placement and assistance rates are over `receptions`
-    (cases), as their numerators count cases."""
+    """`received`, `under_assistance_at_start` and `moved_in` count people (a person received
+    twice in the period once, as in the re-offending numerator), and the rate's denominator
+    the people of the three, each once; the placement and assistance rates are over
+    `receptions` (cases), as their numerators count cases."""
     receptions = counts.get("received", 0)
-    received = received_people
     return {
         "notified": counts.get("notified", 0),
-        "received": received,
+        "received": people.received,
         "receptions": receptions,
         "placement_rate": rate(counts.get("received_placed", 0), receptions),
         "assistance_rate": rate(counts.get("received_assisted", 0), receptions),
-        "reoffending_rate": rate(
-            counts.get("reoffended", 0), active_at_start + received + counts.get("moved_in", 0)
-        ),
+        "reoffending_rate": rate(counts.get("reoffended", 0), people.total),
         "reoffended": counts.get("reoffended", 0),
-        "under_assistance_at_start": active_at_start,
+        "under_assistance_at_start": people.at_start,
+        "moved_in": people.moved_in,
         "late_notices": counts.get("late_notice", 0),
         "late_handovers": counts.get("late_handover", 0),
         "missed_handover_now": now.get("missed_handover", 0),

@@ -62,6 +62,11 @@ class Cursor(ABC):
         sets = ", ".join(f"{column} = ?" for column in columns)
         self.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
 
+    def delete_many(self, table: str, key: str, values: Sequence[Any]) -> None:
+        """`DELETE FROM table WHERE key = ?` for every value."""
+        if values:
+            self.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(v,) for v in values])
+
     @abstractmethod
     def select_by_keys(
         self,

@@ -354,6 +354,14 @@ class PostgresDbCursor(Cursor):
             [list(values) for values in zip(*rows, strict=True)],
         )
 
+    def delete_many(self, table: str, key: str, values: Sequence[Any]) -> None:
+        if len(values) < 2:
+            super().delete_many(table, key, values)
+            return
+        self.raw.execute(
+            f"DELETE FROM {table} WHERE {key} = ANY({self._arrays(table, [key])})", [list(values)]
+        )
+
     def select_by_keys(
         self,
         table: str,
@@ -380,8 +388,11 @@ class PostgresDbCursor(Cursor):
         return list(self.raw.fetchall())
 
     def _arrays(self, table: str, columns: Sequence[str]) -> str:
+        """A typed array parameter per column, sent in binary (`%b`): psycopg's text format
+        quotes every element of a text array with a regular expression (a third of a
+        rebuild's time on PostgreSQL went there); binary arrays need no quoting."""
         types = self._column_types(table)
-        return ", ".join(f"%s::{types[column]}[]" for column in columns)
+        return ", ".join(f"%b::{types[column]}[]" for column in columns)
 
     def _column_types(self, table: str) -> dict[str, str]:
         types = COLUMN_TYPES.get(table)

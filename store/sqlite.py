@@ -136,22 +136,28 @@ def release_lock_file(db_name: str) -> None:
 STATEMENT_CACHE = 256
 
 
+def connect(pool: SQLiteConnectionPool) -> sqlite3.Connection:
+    """A connection to `pool`'s database as the library makes one (URI, any thread, its
+    lock timeout), with a real statement cache; the library's InterfaceError if it fails."""
+    try:
+        return sqlite3.connect(
+            database=pool.db_name,
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,  # autocommit: the library issues BEGIN itself
+            cached_statements=STATEMENT_CACHE,
+            timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+        )
+    except (sqlite3.Error, TypeError) as e:
+        raise InterfaceError(e) from e
+
+
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
     """Every connection runs in WAL mode with synchronous=FULL and a real statement cache
     (the library's `_create_connection`, but for those two)."""
 
     def _create_connection(self) -> SQLiteConnection:
-        try:
-            raw = sqlite3.connect(
-                database=self.db_name,
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,  # autocommit: the library issues BEGIN itself
-                cached_statements=STATEMENT_CACHE,
-                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
-            )
-        except (sqlite3.Error, TypeError) as e:
-            raise InterfaceError(e) from e
+        raw = connect(self)
         if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
             mode = raw.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":

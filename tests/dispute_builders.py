@@ -32,8 +32,8 @@ PERSONAL_DATA = (
 
 
 def registration(**changes: Any) -> dict[str, Any]:
+    """A registration; without `center_unit` the case takes the unit it is opened at."""
     data: dict[str, Any] = {
-        "center_unit": "320102",
         "category": "neighbourhood",
         "summary": "Water from the flat above leaks into the kitchen below.",
         "parties": [dict(APPLICANT), dict(RESPONDENT)],
@@ -82,6 +82,7 @@ def event_data(event_type: str, today: date, **changes: Any) -> dict[str, Any]:
             "referred_on": day,
             "receiving_body": "police",
             "receiving_unit": "玄武分局",
+            "grade": "ordinary",
         },
         "DisputeClosed": {"result_summary": "Settled by agreement."},
         "FollowUpVisited": {"visited_on": day, "satisfaction": 5, "agreement_performed": True},

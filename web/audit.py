@@ -101,7 +101,7 @@ def feed(args: dict[str, Any]) -> Response:
 @blp.response(200, VerifyResponse)
 @refusals(blp, 401, 403, 404, 422)
 def verify(args: dict[str, Any]) -> Response:
-    """Recomputes the hash chains (of one case, or all) and the Merkle log against every signed checkpoint."""
+    """Recomputes every hash chain and the Merkle log against every signed checkpoint; with `case`, that case's chain and an inclusion proof of each of its events in the latest signed checkpoint (events appended since are counted in `after_checkpoint`)."""
     auditor = require_role(AUDITOR)
     if args.get("case") is not None:
         casetrail().reads.require_reach(auditor.actor, args["case"])

@@ -343,6 +343,13 @@ class VerifyResponse(Schema):
     checked_events = fields.Integer(required=True)
     log_size = fields.Integer(required=True)
     latest_checkpoint = fields.Nested(LatestCheckpoint, required=True, allow_none=True)
+    after_checkpoint = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Checked events appended after the latest checkpoint: their chains "
+            "verified, no signed checkpoint covers them yet"
+        },
+    )
     problems = fields.List(fields.Nested(ProblemResponse), required=True)
 
 

@@ -23,6 +23,8 @@ SWEEP_INTERVAL_ENV = "CASETRAIL_DEADLINE_SWEEP_SECONDS"
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60
 SWEEP_TIMEOUT_SECONDS = 1800
 FULL_SWEEP_INTERVAL_SECONDS = 86400
+# A full sweep's processes (workers.incremental.sweep_in_processes): one per core here.
+FULL_SWEEP_PROCESSES = 2
 
 
 def sweep_interval() -> int:
@@ -39,6 +41,6 @@ def sweep_job() -> dict[str, object]:
 
 def full_sweep_job() -> dict[str, object]:
     """The daily cron job: sweeps every case."""
-    report = IncrementalSweeps(current()).sweep(full=True)
+    report = IncrementalSweeps(current()).sweep(full=True, processes=FULL_SWEEP_PROCESSES)
     log.info("full deadline sweep: %s", json.dumps(report))
     return report

@@ -19,12 +19,15 @@ sweep (no cursor) and `full=True` sweep every case (the nightly safety net).
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from casetrail.bootstrap import Casetrail
-from domain.clock import cst_date
+from casetrail.bootstrap import Casetrail, bootstrap
+from casetrail.config import Settings
+from domain.clock import Clock, FixedClock, SystemClock, cst_date
 from domain.deadlines import DEADLINE_TYPES, lead_days
 from domain.kinds import KINDS
 from projections import engine_for
@@ -32,6 +35,9 @@ from store.chain_links import CHAIN_TABLE
 from workers.sweeps import DeadlineSweeper, SweepReport, sweeper_of
 
 CURSOR_TABLE = "deadline_sweep_cursor"
+# A full sweep of at least this many cases runs in `processes` processes (each a share of
+# the cases, in the store's order); fewer are not worth the processes' start.
+PARALLEL_FROM = 4000
 
 
 @dataclass
@@ -65,8 +71,11 @@ class IncrementalSweeps:
             return None
         return Cursor(int(row["position"]), date.fromisoformat(str(row["day"])))
 
-    def sweep(self, *, full: bool = False, universe: set[str] | None = None) -> dict[str, Any]:
-        """One sweep; `universe` limits it to some cases (tests sharing a store)."""
+    def sweep(
+        self, *, full: bool = False, universe: set[str] | None = None, processes: int = 1
+    ) -> dict[str, Any]:
+        """One sweep; `universe` limits it to some cases (tests sharing a store); a large
+        sweep in `processes` processes (safe: two sweeps of a case record once)."""
         head_row = self.db.query_one(f"SELECT MAX(position) AS p FROM {CHAIN_TABLE}")
         head = int((head_row or {}).get("p") or 0)
         today = cst_date(self.sweeper.clock.now())
@@ -79,7 +88,10 @@ class IncrementalSweeps:
             mode = "incremental"
         if universe is not None:
             ids = [case_id for case_id in ids if case_id in universe]
-        report: SweepReport = self.sweeper.sweep(ids)
+        if processes > 1 and len(ids) >= PARALLEL_FROM:
+            report = sweep_in_processes(self.ct.settings, self.sweeper, ids, processes)
+        else:
+            report = self.sweeper.sweep(ids)
         if cursor is None or (head, today) != (cursor.position, cursor.day):
             self._advance(head, today)  # a commit (an fsync) only when there is news
         return {"mode": mode, **report.as_dict()}
@@ -143,3 +155,40 @@ class IncrementalSweeps:
                 "day = CASE WHEN day < ? THEN ? ELSE day END WHERE name = ?",
                 (head, head, day, day, self.name),
             )
+
+
+def sweep_in_processes(
+    settings: Settings, sweeper: DeadlineSweeper, ids: list[str], processes: int
+) -> SweepReport:
+    """`ids` swept in `processes` spawned processes, each over its own share; the reports
+    added up. Each child opens the store itself, with this sweeper's leads and its clock
+    (the system's, or a fixed one at this moment)."""
+    fixed_at = None if isinstance(sweeper.clock, SystemClock) else sweeper.clock.now()
+    size = -(-len(ids) // processes)
+    shares = [ids[start : start + size] for start in range(0, len(ids), size)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=context) as pool:
+        futures = [
+            pool.submit(_sweep_share, settings, fixed_at, sweeper.leads, share) for share in shares
+        ]
+        parts = [future.result() for future in futures]
+    total = SweepReport()
+    for part in parts:
+        total.cases += part.cases
+        total.warnings += part.warnings
+        total.breaches += part.breaches
+        total.resolutions += part.resolutions
+        total.conflicts += part.conflicts
+        total.missing += part.missing
+    return total
+
+
+def _sweep_share(
+    settings: Settings, fixed_at: datetime | None, leads: dict[str, int], ids: list[str]
+) -> SweepReport:
+    clock: Clock = SystemClock() if fixed_at is None else FixedClock(fixed_at)
+    ct = bootstrap(settings, clock=clock)
+    try:
+        return DeadlineSweeper(ct.app, ct.db, clock, leads).sweep(ids)
+    finally:
+        ct.close()

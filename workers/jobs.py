@@ -62,7 +62,7 @@ def catch_up() -> int:
     with catch_up_lease(conn, queue_name, job.id):
         conn.delete(pending_key(queue_name))
         applied = engine.catch_up(max_seconds=JOB_SECONDS)
-        if any(entry["lag"] > 0 for entry in engine.status()):
+        if engine.lagging():
             enqueue_catch_up(conn, queue_name)
     if applied:  # an idle service stays quiet
         log.info("catch-up applied %s events", applied)

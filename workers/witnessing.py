@@ -47,7 +47,7 @@ def witness(ct: Casetrail) -> list[str]:
     last = records.latest_checkpoint(ct.db)
     if last is None or not configured:
         return []
-    tree, _, _ = ct.audit.tree()
+    tree = ct.audit.tree()
     number, note, size = int(last.number), str(last.note), int(last.tree_size)
     if size > tree.size:
         return []
@@ -59,7 +59,11 @@ def witness(ct: Casetrail) -> list[str]:
     def ask(key: WitnessKey, url: str) -> str | None:
         old = min(witnesses.last_cosigned(ct.db, key.name), size)
         for _ in range(2):
-            proof = tree.consistency_proof(old, size) if 0 < old < size else []
+            try:
+                proof = tree.consistency_proof(old, size) if 0 < old < size else []
+            except (LookupError, ValueError) as error:  # the kept tree or chain damaged
+                log.warning("no consistency proof for witness %s (%s)", key.name, error)
+                return None
             try:
                 status, answer = _post(
                     url + "/add-checkpoint",

@@ -12,8 +12,10 @@ Stores written before hold an `AccessRecorded` per case read on a stream per cas
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -24,7 +26,7 @@ from eventsourcing.utils import get_topic
 
 from casetrail.application import CaseApplication
 from casetrail.audit import records
-from casetrail.personal import ERASED
+from casetrail.personal import ACCESS_SEARCH_PURPOSE, ERASED, access_key_id
 from domain.access import ReadRecord
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
@@ -73,6 +75,23 @@ ACCESS_TOPICS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Search:
+    """A search to record: its normalised text (never stored, never shown), the total it
+    found, and its term in the read models' index (what is stored in a store without
+    per-person keys)."""
+
+    text: str = field(repr=False)
+    total: int
+    index_term: int
+
+
+def search_hash(key: bytes, text: str) -> int:
+    """The first 64 bits of HMAC-SHA256 of the whole-word token, as a signed BIGINT."""
+    digest = hmac.digest(key, ("w:" + text).encode(), "sha256")
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def index_moment(moment: datetime) -> str:
     """A moment as the index stores it: UTC, always with microseconds (ordered as text)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
@@ -108,7 +127,7 @@ class ReadAccessLog:
         *,
         granted: bool,
         refusal: str | None = None,
-        search: dict[str, Any] | None = None,
+        search: Search | None = None,
         opening: dict[str, Any] | None = None,
         coalesce: bool = True,
     ) -> None:
@@ -152,14 +171,15 @@ class ReadAccessLog:
         endpoint: str,
         granted: bool,
         refusal: str | None,
-        search: dict[str, Any] | None,
+        search: Search | None,
         now: datetime,
         opening: dict[str, Any] | None = None,
     ) -> None:
         # The event class is a dataclass whose fields mypy does not see.
         cases_read: Any = ReadRecord.CasesRead
         data = {"cases": cases, "endpoint": endpoint, "granted": granted, "refusal": refusal}
-        data |= {} if search is None else {"search": search}
+        if search is not None:
+            data["search"] = {"query": self._search_hash(search, now), "total": search.total}
         data |= {} if opening is None else {"opening": opening}
         event = cases_read(
             originator_id=uuid4(),  # a stream of its own: no version to race for
@@ -179,6 +199,16 @@ class ReadAccessLog:
         # One transaction (shared with other writers' on SQLite: store/sqlite's group
         # commit): the event, its chain link and its index rows.
         self.app.save(event, chain=[chain], access=rows)
+
+    def _search_hash(self, search: Search, now: datetime) -> int:
+        """A search's keyed hash under a key derived from the record's month's access key:
+        destroying that key (the month's retention) leaves every copy of the month's
+        search hashes unlinkable, and the hash of one query differs across months and
+        from the index's term. A store without per-person keys stores the index term."""
+        keys = getattr(self.app.mapper, "keys", None)
+        if keys is None:
+            return search.index_term
+        return search_hash(keys.derived(access_key_id(now), ACCESS_SEARCH_PURPOSE), search.text)
 
     def index_mismatches(self) -> list[int]:
         """Positions whose index rows are not what their record names (rows added,

@@ -3,13 +3,14 @@ event store's own database; no verification happens here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from evidence.verifier import CheckpointRow, StoredRow
+from store import log_tree
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
 
@@ -25,7 +26,8 @@ def create_tables(db: Database) -> None:
         [
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (number {db.serial_primary_key}, "
             "tree_size BIGINT NOT NULL, root_hash TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "note TEXT NOT NULL)"
+            "note TEXT NOT NULL)",
+            *log_tree.create_statements(),
         ]
     )
 
@@ -37,12 +39,21 @@ def _bytes(value: Any) -> Any:
 def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) -> list[StoredRow]:
     if not positions:
         return []
-    position = db.position_column
     marks = ", ".join("?" for _ in positions)
+    return _read_events(db, events_table, f"{db.position_column} IN ({marks})", list(positions))
+
+
+def read_case_events(db: Database, events_table: str, case_id: str) -> list[StoredRow]:
+    """One case's stored events with their bytes, in position order."""
+    return _read_events(db, events_table, "originator_id = ?", [db.stored_id(case_id)])
+
+
+def _read_events(db: Database, events_table: str, where: str, params: list[Any]) -> list[StoredRow]:
+    position = db.position_column
     rows = db.query(
         f"SELECT {position} AS position, originator_id, originator_version, topic, state "
-        f"FROM {events_table} WHERE {position} IN ({marks}) ORDER BY {position}",
-        list(positions),
+        f"FROM {events_table} WHERE {where} ORDER BY {position}",
+        params,
     )
     return [
         StoredRow(
@@ -56,10 +67,12 @@ def read_stored_at(db: Database, events_table: str, positions: Sequence[int]) ->
     ]
 
 
-def read_snapshots(db: Database, snapshots_table: str) -> list[StoredRow]:
-    """The stored snapshots (position 0: they are not in the log)."""
+def read_snapshots(db: Database, snapshots_table: str, case: str | None = None) -> list[StoredRow]:
+    """The stored snapshots, or one case's (position 0: they are not in the log)."""
+    where, params = ("", []) if case is None else (" WHERE originator_id = ?", [db.stored_id(case)])
     rows = db.query(
-        f"SELECT originator_id, originator_version, topic, state FROM {snapshots_table}"
+        f"SELECT originator_id, originator_version, topic, state FROM {snapshots_table}{where}",
+        params,
     )
     return [StoredRow(0, *(_bytes(value) for value in row.values())) for row in rows]
 
@@ -71,10 +84,9 @@ def read_case_links(db: Database, case_id: str) -> list[dict[str, Any]]:
     )
 
 
-def read_log_hashes(db: Database) -> list[tuple[int, str]]:
-    """(position, chain hash) of every event in log order, as the chain table records them."""
-    rows = db.query(f"SELECT position, hash FROM {CHAIN_TABLE} ORDER BY position")
-    return [(int(r["position"]), str(r["hash"])) for r in rows]
+def read_chain_hash(db: Database, position: int) -> str | None:
+    row = db.query_one(f"SELECT hash FROM {CHAIN_TABLE} WHERE position = ?", (position,))
+    return str(row["hash"]) if row else None
 
 
 def read_checkpoints(db: Database) -> list[CheckpointRow]:
@@ -82,6 +94,23 @@ def read_checkpoints(db: Database) -> list[CheckpointRow]:
         f"SELECT number, tree_size, root_hash, note FROM {CHECKPOINT_TABLE} ORDER BY number"
     )
     return [CheckpointRow(**row) for row in rows]
+
+
+def iter_checkpoints(db: Database, chunk: int = 1_000) -> Iterator[CheckpointRow]:
+    """Every checkpoint by number, read `chunk` rows at a time (a store holds one for
+    every five minutes of its life)."""
+    after: Any = None
+    while True:
+        where = "" if after is None else f"WHERE number > {int(after)} "
+        rows = db.query(
+            f"SELECT number, tree_size, root_hash, note FROM {CHECKPOINT_TABLE} {where}"
+            f"ORDER BY number LIMIT {int(chunk)}"
+        )
+        for row in rows:
+            yield CheckpointRow(**row)
+        if len(rows) < chunk:
+            return
+        after = rows[-1]["number"]
 
 
 def latest_checkpoint(db: Database) -> CheckpointRow | None:

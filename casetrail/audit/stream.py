@@ -12,6 +12,7 @@ from casetrail.audit.records import LINK_COLUMNS
 from evidence.fields import _uuid
 from evidence.stream import Key, Partial, RangeChecker
 from evidence.verifier import Decoder, LinkRow, StoredRow
+from store import log_tree
 from store.chain_links import CHAIN_TABLE
 from store.db import Database
 
@@ -56,10 +57,6 @@ def _tuples(db: Database, sql: str) -> list[tuple[Any, ...]]:
         return cur.tuples(sql)
 
 
-def _bytes(value: Any) -> Any:
-    return bytes(value) if isinstance(value, memoryview) else value
-
-
 def check_range(
     db: Database,
     events_table: str,
@@ -80,6 +77,7 @@ def check_range(
         lambda keys: lookup_links(db, keys),
         decode=decode,
         case=case,
+        kept=(lambda low, high: log_tree.kept_roots(db, low, high)) if case is None else None,
     )
     position = db.position_column
     state = "state"
@@ -88,30 +86,26 @@ def check_range(
     after = None if low is None else low - 1
     while True:
         where = _where(position, after, high, inclusive_high=False)
-        rows = [
-            StoredRow(r[0], r[1], r[2], r[3], _bytes(r[4]))
-            for r in _tuples(
-                db,
-                f"SELECT {position}, originator_id, originator_version, topic, {state} "
-                f"FROM {events_table} {where} ORDER BY {position} LIMIT {int(chunk)}",
-            )
-        ]
+        # Plain tuples, in the order of `StoredRow` and `LinkRow` (the checker takes them).
+        rows = _tuples(
+            db,
+            f"SELECT {position}, originator_id, originator_version, topic, {state} "
+            f"FROM {events_table} {where} ORDER BY {position} LIMIT {int(chunk)}",
+        )
         last = len(rows) < chunk
-        upto = high if last else int(rows[-1].position)
-        links = [
-            LinkRow._make(r)
-            for r in _tuples(
-                db,
-                f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE} "
-                + _where("position", after, upto, inclusive_high=not last),
-            )
-        ]
+        upto = high if last else int(rows[-1][0])
+        links = _tuples(
+            db,
+            f"SELECT {LINK_COLUMNS} FROM {CHAIN_TABLE} "
+            + _where("position", after, upto, inclusive_high=not last)
+            + " ORDER BY position",
+        )
         checker.feed(rows, links)
         if progress is not None:
             progress(len(rows))
         if last:
             return checker.result()
-        after = int(rows[-1].position)
+        after = int(rows[-1][0])
 
 
 def _padded(db: Database, keys: list[tuple[Any, int]], blank: Any) -> list[tuple[Any, int]]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import getpass
+import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from cryptography.x509 import Certificate
@@ -24,23 +25,35 @@ from domain.case import Actor
 from domain.clock import Clock
 from domain.errors import CaseNotFound, CasetrailError
 from domain.roles import AUDITOR
-from evidence.merkle import leaf_hash, log_entry
+from evidence.case_verifier import verify_case
 from evidence.note import Checkpoint, NoteError, open_checkpoint
 from evidence.offline import EXPORT_FORMAT, canonical_export
 from evidence.stream import Partial, check_cases, combine, range_sizes
 from evidence.timestamp import check_timestamps
-from evidence.tree import Tree
+from evidence.tree import BLOCK
 from evidence.verifier import (
     Decoded,
+    LinkRow,
     Report,
     StoredRow,
     open_checkpoints,
     type_of_topic,
 )
 from evidence.witness import WitnessKey, check_quorum
+from store import log_tree
 from store.db import Database
+from store.log_tree import StoredTree, TreeIncomplete
 
 log = logging.getLogger("casetrail.audit")
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+# Chain rows after the kept tree a one-case verification reads at most; beyond, the tree
+# is not kept up to the latest checkpoint (a store from before it, until the next
+# checkpoint) and the log is read instead.
+TAIL_LIMIT = 4 * BLOCK
+
+# Checkpoints whose cosignatures or timestamps are read together.
+VOUCHED_CHUNK = 5_000
 
 # Checks ranges of the log (bounds, checkpoint sizes, case, progress) and gives their
 # results in order; `AuditTrail.check_range` of each, here or in other processes.
@@ -93,19 +106,27 @@ class AuditTrail:
         """Recomputes every chain (or one case's) and the log against every checkpoint.
 
         The store is read in chunks, range by range (`ranges` may check them in other
-        processes: it maps `check_range` over them), holding one chunk at a time."""
+        processes: it maps `check_range` over them), holding one chunk at a time. One
+        case is checked from its own rows and proofs in the kept tree, unless that tree
+        does not reach the latest checkpoint."""
         if case is not None:
             case = _case_id(case)
+            proved = self._verify_case(case, trusted)
+            if proved is not None:
+                return proved
             events, links = stream.case_rows(self.db, self.events_table, case)
             if not events and not links:
                 raise CaseNotFound(f"There is no case {case}.")
-        checkpoints = records.read_checkpoints(self.db)
+        # The checkpoints first (by number, a chunk at a time), then the log they sign.
+        report = Report()
+        checkpoints = records.iter_checkpoints(self.db)
+        opened = open_checkpoints(report, checkpoints, self.signer.verifier, trusted)
+        sizes = opened.distinct_sizes()
         count = stream.count_events(self.db, self.events_table)
         bounds = stream.plan(self.db, self.events_table, count, range_sizes(count, 8))
-        opened = open_checkpoints(Report(), checkpoints, self.signer.verifier, trusted)
-        sizes = sorted({checkpoint.size for _, _, checkpoint in opened})
         partials = list((ranges or self._ranges)(bounds, sizes, case, progress))
-        report, _ = combine(partials, checkpoints, self.signer.verifier, trusted)
+        del sizes
+        report = combine(partials, opened, report)
         irregular = set().union(*(p.irregular for p in partials))
         irregular |= stream.duplicated(self.db, self.events_table)
         check_cases(
@@ -114,6 +135,9 @@ class AuditTrail:
             lambda c: stream.case_rows(self.db, self.events_table, c),
         )
         self.check_snapshots(report, case)
+        if case is None:
+            latest = report.checkpoint.size if report.checkpoint is not None else 0
+            report.after_checkpoint = max(report.log_size - latest, 0)
         for position in self.access.index_mismatches() if case is None else []:
             report.add(
                 "access_index_altered",
@@ -123,17 +147,64 @@ class AuditTrail:
             )
         return report
 
-    def check_witnesses(self, report: Report, keys: Sequence[WitnessKey], quorum: int) -> None:
-        """Every checkpoint must carry `quorum` valid cosignatures by the given witnesses."""
-        check_quorum(report, self._vouched(witnesses.cosignatures(self.db), []), keys, quorum)
+    def _verify_case(self, case: str, trusted: Sequence[str]) -> Report | None:
+        """One case from its own rows, its events proved in the latest checkpoint (and in
+        `trusted`) with the kept tree: O(log n) reads each. None when the kept tree does
+        not reach that far."""
+        events = records.read_case_events(self.db, self.events_table, case)
+        links = [LinkRow(**row) for row in records.read_case_links(self.db, case)]
+        if not events and not links:
+            raise CaseNotFound(f"There is no case {case}.")
+        tree = StoredTree(self.db, tail_limit=TAIL_LIMIT)
+        try:
+            report = verify_case(
+                case,
+                events,
+                links,
+                records.latest_checkpoint(self.db),
+                self.signer.verifier,
+                tree.proofs,
+                tree.consistency_proof,
+                decode=self.decode,
+                trusted=trusted,
+            )
+            report.log_size = tree.size
+        except (TreeIncomplete, ValueError) as error:  # a lost root, a damaged chain row
+            log.info("case %s: the kept tree cannot prove it (%s); reading the log", case, error)
+            return None
+        self.check_snapshots(report, case)
+        return report
 
-    def check_timestamps(self, report: Report, certificate: Certificate) -> None:
-        """Every checkpoint must carry an RFC 3161 token of this TSA over its signed note."""
-        check_timestamps(report, self._vouched(witnesses.timestamps(self.db), None), certificate)
+    def check_witnesses(
+        self, report: Report, keys: Sequence[WitnessKey], quorum: int, *, latest: bool = False
+    ) -> None:
+        """Every checkpoint (or the latest) must carry `quorum` valid cosignatures by the
+        given witnesses."""
+        check_quorum(report, self._vouched(witnesses.cosignatures, [], latest), keys, quorum)
 
-    def _vouched(self, by_number: dict[int, Any], missing: Any) -> list[Any]:
-        rows = records.read_checkpoints(self.db)
-        return [(r.number, str(r.note), by_number.get(int(r.number), missing)) for r in rows]
+    def check_timestamps(
+        self, report: Report, certificate: Certificate, *, latest: bool = False
+    ) -> None:
+        """Every checkpoint (or the latest) must carry an RFC 3161 token of this TSA over
+        its signed note."""
+        check_timestamps(report, self._vouched(witnesses.timestamps, None, latest), certificate)
+
+    def _vouched(
+        self, read: Callable[..., dict[int, Any]], missing: Any, latest: bool
+    ) -> Iterator[Any]:
+        """(number, note, what vouches for it) of every checkpoint (or the latest), read a
+        chunk of checkpoints at a time (a store holds one for every five minutes)."""
+        if latest:
+            last = records.latest_checkpoint(self.db)
+            if last is not None:
+                by_number = read(self.db, int(last.number))
+                yield last.number, str(last.note), by_number.get(int(last.number), missing)
+            return
+        rows = records.iter_checkpoints(self.db, VOUCHED_CHUNK)
+        while chunk := list(itertools.islice(rows, VOUCHED_CHUNK)):
+            by_number = read(self.db, int(chunk[0].number), int(chunk[-1].number))
+            for r in chunk:
+                yield r.number, str(r.note), by_number.get(int(r.number), missing)
 
     def check_range(
         self, bounds: stream.Bounds, sizes: Sequence[int], case: Any = None, progress: Any = None
@@ -156,7 +227,7 @@ class AuditTrail:
         if store is None:
             return
         table = store.recorder.events_table_name
-        for row in records.read_snapshots(self.db, table):
+        for row in records.read_snapshots(self.db, table, case):
             case_id, version = _case_id(str(row.case_id)), row.version
             if case is not None and case_id != case:
                 continue
@@ -198,15 +269,21 @@ class AuditTrail:
         """What the stored event says of itself: its bytes decrypted (with the cipher key)
         and parsed as the JSON the application's transcoder wrote."""
         mapper: Any = self.app.mapper
-        state = bytes(row.state)
+        state = row[4]  # by index: the verifier may give the plain row
         if mapper.cipher is not None:
-            state = mapper.cipher.decrypt(state)
+            state = mapper.cipher.decrypt(bytes(state))
         if mapper.compressor is not None:
-            state = mapper.compressor.decompress(state)
-        document = json.loads(state.decode("utf-8"))
+            state = mapper.compressor.decompress(bytes(state))
+        text = bytes(state).decode("utf-8")
+        try:  # json.loads without its whitespace matching: the verifier runs it per event
+            document, end = _scan(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            document = json.loads(text)  # anything else: as json.loads reads it, or its error
         stamp = document["timestamp"]
         return Decoded(
-            event_type=type_of_topic(str(row.topic)),
+            event_type=type_of_topic(str(row[3])),
             recorded_at=stamp["_data_"] if isinstance(stamp, dict) else stamp,
             actor=document["actor"],
             actor_role=document["actor_role"],
@@ -215,23 +292,18 @@ class AuditTrail:
 
     # --- the Merkle log -----------------------------------------------------------------
 
-    def tree(self) -> tuple[Tree, list[int], list[str]]:
-        """The tree over the log as the chain table records it, its positions and hashes."""
-        try:
-            entries = records.read_log_hashes(self.db)
-            leaves = [leaf_hash(log_entry(position, bytes.fromhex(h))) for position, h in entries]
-        except ValueError:  # a hash that is not 32 bytes of hex: the table was altered
-            raise LogInconsistent(
-                "The hash-chain table is damaged; run `casetrail audit verify`."
-            ) from None
-        return Tree(leaves), [p for p, _ in entries], [h for _, h in entries]
+    def tree(self) -> StoredTree:
+        """The log's Merkle tree: the kept roots, and the hash-chain rows after them."""
+        return StoredTree(self.db)
 
     def write_checkpoint(self, *, force: bool = False) -> records.CheckpointRow | None:
         """Signs the log's current size and root. Without `force`, only if the log grew.
 
-        Refuses to sign a log that no longer extends the last checkpoint."""
-        tree, _, _ = self.tree()
+        First keeps the roots of the blocks of the log completed since the last
+        checkpoint (`store.log_tree.extend`); refuses to sign a log that no longer
+        extends the last checkpoint (and forgets the roots just kept)."""
         last = records.latest_checkpoint(self.db)
+        previous, last_number = None, last.number if last is not None else None
         if last is not None:
             try:
                 previous = open_checkpoint(str(last.note), self.signer.verifier)
@@ -240,17 +312,36 @@ class AuditTrail:
                     f"The last checkpoint (#{last.number}) does not verify ({error}); "
                     "run `casetrail audit verify`.",
                 ) from None
-            if previous.size > tree.size or tree.root(previous.size) != previous.root:
+        kept, _ = log_tree.last_block(self.db)
+        try:
+            try:
+                log_tree.extend(self.db)
+            except TreeIncomplete:  # derived data that lost rows: kept again from the log
+                log.warning("the kept tree of the log lost roots; keeping it again from the log")
+                kept = 0
+                log_tree.forget(self.db)
+                log_tree.extend(self.db)
+            tree = self.tree()
+            size = tree.size
+            if previous is not None and (
+                previous.size > size or tree.root(previous.size) != previous.root
+            ):
+                log_tree.forget(self.db, kept * BLOCK)
                 raise LogInconsistent(
-                    f"The log no longer extends checkpoint #{last.number} "
+                    f"The log no longer extends checkpoint #{last_number} "
                     f"({previous.size} events); run `casetrail audit verify`.",
                 )
-            if not force and previous.size == tree.size:
+            if previous is not None and not force and previous.size == size:
                 return None
+            root = tree.root(size)
+        except (ValueError, TreeIncomplete):  # a hash that is not 32 bytes of hex, a lost root
+            raise LogInconsistent(
+                "The hash-chain table or the kept tree is damaged; run `casetrail audit verify`."
+            ) from None
         checkpoint = Checkpoint(
             origin=self.signer.name,
-            size=tree.size,
-            root=tree.root(),
+            size=size,
+            root=root,
             time=self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         note = self.signer.sign_note(checkpoint.text())
@@ -262,10 +353,22 @@ class AuditTrail:
         log.info("checkpoint #%s: %s events", number, checkpoint.size)
         return records.CheckpointRow(number, checkpoint.size, checkpoint.root.hex(), note)
 
+    def rebuild_tree(self) -> int:
+        """Forgets the kept tree and keeps it again from the hash-chain table (it is
+        derived data); the number of leaves it covers now."""
+        log_tree.forget(self.db)
+        try:
+            return log_tree.extend(self.db) * BLOCK
+        except ValueError:
+            raise LogInconsistent(
+                "The hash-chain table is damaged; run `casetrail audit verify`."
+            ) from None
+
     def checkpoints(self) -> list[dict[str, Any]]:
         """Every checkpoint, each with the consistency proof from the one before it, the
         witnesses' cosignatures and its RFC 3161 timestamp token."""
-        tree, _, _ = self.tree()
+        tree = self.tree()
+        size = tree.size
         cosigned = witnesses.cosignatures(self.db)
         stamped = witnesses.timestamps(self.db)
         result = []
@@ -286,10 +389,11 @@ class AuditTrail:
                 result.append(entry)
                 continue
             entry["time"] = checkpoint.time
-            if previous is not None and previous.size <= checkpoint.size <= tree.size:
+            if previous is not None and previous.size <= checkpoint.size <= size:
                 entry["consistency_from"] = previous.size
                 entry["consistency_proof"] = [
-                    node.hex() for node in tree.consistency_proof(previous.size, checkpoint.size)
+                    node.hex()
+                    for node in _kept(tree.consistency_proof, previous.size, checkpoint.size)
                 ]
             else:
                 entry["consistency_from"] = None
@@ -312,13 +416,11 @@ class AuditTrail:
             raise LogInconsistent(
                 f"Checkpoint #{row.number} does not verify ({error}); run `casetrail audit verify`."
             ) from None
-        tree, positions, hashes = self.tree()
-        try:
-            index = positions.index(position)
-        except ValueError:
-            raise CaseNotFound(
-                f"There is no event at position {position}.", code="event_not_found"
-            ) from None
+        tree = self.tree()
+        index = _kept(tree.leaf_index, position)
+        chain_hash = records.read_chain_hash(self.db, position)
+        if index is None or chain_hash is None:
+            raise CaseNotFound(f"There is no event at position {position}.", code="event_not_found")
         if index >= checkpoint.size:
             raise CaseNotFound(
                 f"The event at position {position} is not yet in checkpoint #{row.number}.",
@@ -326,12 +428,12 @@ class AuditTrail:
             )
         return {
             "position": position,
-            "hash": hashes[index],
+            "hash": chain_hash,
             "leaf_index": index,
             "tree_size": checkpoint.size,
             "checkpoint": {"number": row.number, "note": row.note},
             "inclusion_proof": [
-                node.hex() for node in tree.inclusion_proof(index, checkpoint.size)
+                node.hex() for node in _kept(tree.inclusion_proof, index, checkpoint.size)
             ],
         }
 
@@ -347,22 +449,34 @@ class AuditTrail:
         self.access.record(actor, [case_id], "audit export", granted=True)
         try:
             return self._export(case_id, links)
-        except (KeyError, ValueError, NoteError):  # rows missing or malformed
+        except (LookupError, ValueError, NoteError):  # rows missing or malformed
             raise LogInconsistent(
                 f"Case {case_id} cannot be exported as stored; run `casetrail audit verify`."
             ) from None
 
-    def _export(self, case_id: str, links: list[dict[str, Any]]) -> str:
-        tree, positions, _ = self.tree()
+    def _proved(
+        self, positions: list[int]
+    ) -> tuple[records.CheckpointRow, dict[int, tuple[int, list[bytes]] | None]] | None:
+        """The latest checkpoint and each position's leaf index and inclusion proof in it;
+        None if there is no checkpoint or it does not cover them all."""
         last = records.latest_checkpoint(self.db)
-        index_of = {position: index for index, position in enumerate(positions)}
-        needed = max(index_of[int(link["position"])] for link in links) + 1
-        if last is None or int(last.tree_size) < needed:
-            self.write_checkpoint(force=True)
-            last = records.latest_checkpoint(self.db)
-            tree, positions, _ = self.tree()
-        assert last is not None
+        if last is None:
+            return None
         checkpoint = open_checkpoint(str(last.note), self.signer.verifier)
+        found = self.tree().proofs(positions, checkpoint.size)
+        if any(found[position] is None for position in positions):  # KeyError: no leaf
+            return None
+        return last, found
+
+    def _export(self, case_id: str, links: list[dict[str, Any]]) -> str:
+        positions = [int(link["position"]) for link in links]
+        proved = self._proved(positions)
+        if proved is None:
+            self.write_checkpoint(force=True)
+            proved = self._proved(positions)
+        if proved is None:
+            raise LookupError("the case's events are not all in the latest checkpoint")
+        last, proofs = proved
         stored = {
             row.version: row
             for row in records.read_stored_at(
@@ -372,7 +486,7 @@ class AuditTrail:
         events = []
         for link in links:
             row = stored[link["version"]]
-            index = index_of[int(link["position"])]
+            index, proof = proofs[int(link["position"])] or (0, [])
             events.append(
                 {
                     "position": int(link["position"]),
@@ -387,9 +501,7 @@ class AuditTrail:
                     "prev_hash": link["prev_hash"],
                     "hash": link["hash"],
                     "leaf_index": index,
-                    "inclusion_proof": [
-                        node.hex() for node in tree.inclusion_proof(index, checkpoint.size)
-                    ],
+                    "inclusion_proof": [node.hex() for node in proof],
                 }
             )
         document = {
@@ -397,11 +509,24 @@ class AuditTrail:
             "case": case_id,
             "public_key": self.public_key,
             "checkpoint": last.note,
-            "cosignatures": witnesses.cosignatures(self.db).get(int(last.number), []),
-            "timestamp": witnesses.timestamps(self.db).get(int(last.number)),
+            "cosignatures": witnesses.cosignatures(self.db, int(last.number)).get(
+                int(last.number), []
+            ),
+            "timestamp": witnesses.timestamps(self.db, int(last.number)).get(int(last.number)),
             "events": events,
         }
         return canonical_export(document)
+
+
+def _kept(read: Callable[..., Any], *args: Any) -> Any:
+    """A read of the kept tree; a lost root of it is the log's inconsistency (409)."""
+    try:
+        return read(*args)
+    except (TreeIncomplete, ValueError) as error:  # a lost root, a damaged chain row
+        raise LogInconsistent(
+            f"The kept Merkle tree cannot answer ({error}); run `casetrail audit verify`, "
+            "then `casetrail audit rebuild-tree`."
+        ) from None
 
 
 def _case_id(value: str) -> str:

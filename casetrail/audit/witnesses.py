@@ -24,20 +24,35 @@ def create_tables(db: Database) -> None:
     )
 
 
-def cosignatures(db: Database) -> dict[int, list[str]]:
-    """The stored cosignature lines, by checkpoint number."""
+def _of(number: int | None, upto: int | None = None) -> tuple[str, list[int]]:
+    if number is None:
+        return "", []
+    if upto is None:
+        return " WHERE checkpoint_number = ?", [number]
+    return " WHERE checkpoint_number BETWEEN ? AND ?", [number, upto]
+
+
+def cosignatures(
+    db: Database, number: int | None = None, upto: int | None = None
+) -> dict[int, list[str]]:
+    """The stored cosignature lines (of every checkpoint, of one, or of those numbered
+    `number` to `upto`), by checkpoint number."""
     result: dict[int, list[str]] = {}
+    where, params = _of(number, upto)
     for row in db.query(
-        f"SELECT checkpoint_number, line FROM {COSIGNATURE_TABLE} "
-        "ORDER BY checkpoint_number, witness"
+        f"SELECT checkpoint_number, line FROM {COSIGNATURE_TABLE}{where} "
+        "ORDER BY checkpoint_number, witness",
+        params,
     ):
         result.setdefault(int(row["checkpoint_number"]), []).append(str(row["line"]))
     return result
 
 
-def timestamps(db: Database) -> dict[int, str]:
-    """The stored RFC 3161 tokens (base64 DER), by checkpoint number."""
-    rows = db.query(f"SELECT checkpoint_number, token FROM {TIMESTAMP_TABLE}")
+def timestamps(db: Database, number: int | None = None, upto: int | None = None) -> dict[int, str]:
+    """The stored RFC 3161 tokens (base64 DER, of every checkpoint, of one, or of those
+    numbered `number` to `upto`), by number."""
+    where, params = _of(number, upto)
+    rows = db.query(f"SELECT checkpoint_number, token FROM {TIMESTAMP_TABLE}{where}", params)
     return {int(row["checkpoint_number"]): str(row["token"]) for row in rows}
 
 

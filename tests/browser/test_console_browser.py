@@ -97,7 +97,14 @@ def sign_in(driver: Any, service: Service, token: str) -> None:
     assert "登录" in driver.title
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "sign-in").click()
-    assert "概览" in driver.title
+    titled(driver, "概览")
+
+
+def titled(driver: Any, text: str) -> None:
+    """Wait for the page a click started to load: the implicit wait covers elements, not titles."""
+    from selenium.webdriver.support.ui import WebDriverWait  # optional: see `browser`
+
+    WebDriverWait(driver, 10).until(lambda d: text in d.title)
 
 
 def drawn(element: Any) -> bool:
@@ -153,7 +160,7 @@ def test_an_auditor_reads_the_overview_drills_down_and_sees_a_tampered_case_fail
     browser.save_screenshot(str(tmp_path / "audit.png"))
 
     browser.find_element(By.ID, "sign-out").click()
-    assert "登录" in browser.title
+    titled(browser, "登录")
     browser.get(base(service) + "/console/audit")
     assert "登录" in browser.title
 

@@ -301,6 +301,35 @@ def test_the_offence_comes_before_the_decision(clock: FixedClock) -> None:
     assert "offence_date" in raised.value.details
 
 
+def test_the_reception_is_of_a_decision_in_effect_and_a_term_begun(clock: FixedClock) -> None:
+    """Gap 14: today is 2026-03-02. The decision has taken effect, the term has begun (not
+    before the decision), the subject is born; the term may have ended already."""
+    today, tomorrow = "2026-03-02", "2026-03-03"
+    for changes, code, field in (
+        ({"decision_effective_on": tomorrow, "term_start": tomorrow}, "date_in_future",
+         "decision_effective_on"),
+        ({"term_start": tomorrow}, "date_in_future", "term_start"),
+        ({"term_start": "2026-02-19"}, "date_out_of_order", "term_start"),
+        ({"person": person(birth_date=tomorrow), "offence_date": tomorrow,
+          "decision_effective_on": tomorrow, "term_start": tomorrow}, "date_in_future",
+         "person.birth_date"),
+    ):  # fmt: skip
+        with pytest.raises(RuleViolation) as raised:
+            Correction.open("320102001", reception(**changes), at(clock))
+        assert (raised.value.code, raised.value.details["field"]) == (code, field), changes
+    for changes in (
+        {"decision_effective_on": today, "term_start": today},
+        {"term_start": "2026-02-25"},  # a parole's term from the release, after the ruling
+        {
+            "term_start": "2025-03-01",
+            "decision_effective_on": "2025-03-01",
+            "term_end": "2026-01-01",
+            "offence_date": "2024-06-01",
+        },
+    ):
+        assert Correction.open("320102001", reception(**changes), at(clock)).status == "received"
+
+
 def test_the_reception_refuses_unknown_fields(clock: FixedClock) -> None:
     with pytest.raises(InvalidData) as raised:
         Correction.open("320102001", reception(religion="none"), at(clock))

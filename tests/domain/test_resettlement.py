@@ -337,6 +337,23 @@ def test_a_release_dated_in_the_future_is_refused(clock: FixedClock) -> None:
     assert_refused(case, clock, "PersonReleased", {"released_on": RELEASE_DAY}, "date_in_future")
 
 
+def test_a_release_dated_before_the_notice_is_accepted_and_the_notice_is_late(
+    clock: FixedClock,
+) -> None:
+    """Gap 14, decided: `released_on` is not compared with the notice. A prison's notice may
+    come after the release (the person turns up first); refusing the release would leave
+    them out of the handover (漏管). The notice's own lateness records it."""
+    case = notified(clock, expected_release_date="2026-02-20")
+    record(case, clock, "PersonReleased", released_on="2026-02-20")
+    current = state(case, clock)
+    assert (current["status"], current["released_on"]) == ("released", "2026-02-20")
+    assert current["late_notice"] is True
+    # Earlier or later than expected alike (a sentence reduced, a release delayed).
+    early = notified(clock)
+    record(early, clock, "PersonReleased", released_on="2026-03-01")
+    assert state(early, clock)["released_on"] == "2026-03-01"
+
+
 # --- PersonReceived and the handover window (銜接, 漏管) ----------------------------------
 
 

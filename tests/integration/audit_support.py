@@ -19,6 +19,7 @@ from casetrail.bootstrap import Casetrail
 from domain.case import Actor
 from domain.clock import FixedClock, cst_date
 from evidence.chain import ChainEntry, event_hash
+from evidence.verifier import Problem, Report
 from store.db import Cursor
 from store.postgres import PostgresDatabase
 
@@ -474,6 +475,35 @@ def m_checkpoint_delete(rng: random.Random, s: Store) -> str:
     return f"deleted checkpoint #{number}"
 
 
+def _kept_tree(s: Store) -> list[tuple[Any, ...]]:
+    return s.edits.query(
+        "SELECT first_leaf, level, hash, first_position, last_position FROM audit_log_tree "
+        "ORDER BY first_leaf, level"
+    )
+
+
+def m_tree_root(rng: random.Random, s: Store) -> str:
+    first, level, digest, *_ = rng.choice(_kept_tree(s))
+    s.edits.execute(
+        "UPDATE audit_log_tree SET hash = ? WHERE first_leaf = ? AND level = ?",
+        (_change_char(rng, digest), first, level),
+    )
+    return f"changed the kept root of {2**level} leaves from leaf {first}"
+
+
+def m_tree_block(rng: random.Random, s: Store) -> str:
+    first, level, _, low, high = rng.choice([r for r in _kept_tree(s) if r[3] is not None])
+    column, value = rng.choice((("first_position", low), ("last_position", high)))
+    s.edits.execute(
+        f"UPDATE audit_log_tree SET {column} = ? WHERE first_leaf = ? AND level = ?",
+        (value + rng.choice((-1, 1)), first, level),
+    )
+    return f"moved the {column} of the kept block from leaf {first}"
+
+
+# Edits of the kept tree (derived data): the whole-store verify compares it with the log.
+TREE_MUTATIONS = [m_tree_root, m_tree_block]
+
 MUTATIONS: list[Callable[[random.Random, Store], str]] = [
     m_event_state_bit,
     m_event_state_truncated,
@@ -497,6 +527,7 @@ MUTATIONS: list[Callable[[random.Random, Store], str]] = [
     m_checkpoint_note,
     m_checkpoint_columns,
     m_checkpoint_delete,
+    *TREE_MUTATIONS,
 ]
 
 
@@ -517,6 +548,7 @@ def run_campaign(
     seed: int,
     *,
     commit: bool = True,
+    mutations: Sequence[Callable[[random.Random, Store], str]] = MUTATIONS,
 ) -> Outcome:
     """Applies `count` random single edits one at a time: edit, commit (unless the
     verifier reads the edit's own transaction), verify, restore."""
@@ -525,7 +557,7 @@ def run_campaign(
     store = Store(edits)
     store.load()
     for n in range(count):
-        mutation = MUTATIONS[n % len(MUTATIONS)] if n < len(MUTATIONS) else rng.choice(MUTATIONS)
+        mutation = mutations[n % len(mutations)] if n < len(mutations) else rng.choice(mutations)
         what = mutation(rng, store)
         if commit:
             edits.commit()
@@ -544,7 +576,12 @@ def run_campaign(
 
 # --- the two stores, and campaign workers (separate processes, one copy of the store each) --
 
-OTHER_AUDITED_TABLES = ("case_event_chain", "audit_checkpoints", "case_access_index")
+OTHER_AUDITED_TABLES = (
+    "case_event_chain",
+    "audit_checkpoints",
+    "case_access_index",
+    "audit_log_tree",
+)
 
 
 class SQLiteEdits(Edits):
@@ -702,3 +739,79 @@ def in_parallel(worker: Callable[..., Outcome], jobs: Sequence[tuple[Any, ...]])
             entry[0] += applied
             entry[1] += detected
     return total
+
+
+# --- the campaign against one-case verification ------------------------------------------
+
+
+def _canonical(value: Any) -> str | None:
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def case_campaign(
+    edits: Edits,
+    trail: Any,
+    restore: Callable[[], None],
+    count: int,
+    seed: int,
+    *,
+    commit: bool = True,
+) -> tuple[Outcome, list[str]]:
+    """The campaign of `run_campaign`, each edit checked by one-case verification of
+    every case whose rows it touched (of one case when it touched none: a checkpoint);
+    the outcome, and the edits missed that one-case verification cannot see by design
+    (an event removed with its chain link from the end of its case but not of the log,
+    a checkpoint other than the latest altered or removed)."""
+    pristine = Store(edits)
+    pristine.load()
+    events = {
+        tuple(bytes(v) if isinstance(v, memoryview) else v for v in e) for e in pristine.events
+    }
+    links = set(pristine.links)
+    last_version: dict[str, int] = {}
+    for link in pristine.links:
+        last_version[link[0]] = max(last_version.get(link[0], 0), link[1])
+    at = {link[2]: link for link in pristine.links}
+    latest = max(row[0] for row in _checkpoints(pristine))
+    some_case = pristine.links[0][0]
+    known = set(last_version)
+
+    def verify_touched() -> Any:
+        now = Store(edits)
+        now.load()
+        now_events = {
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in e) for e in now.events
+        }
+        cases = {_canonical(e[1]) for e in now_events ^ events}
+        cases |= {_canonical(link[0]) for link in set(now.links) ^ links}
+        cases.discard(None)
+        problems = []
+        for case in sorted(c for c in cases if c is not None) or [some_case]:
+            try:
+                problems += trail.verify(case).problems
+            except Exception as error:  # CaseNotFound: an id no case has
+                if type(error).__name__ != "CaseNotFound":
+                    raise
+                if case in known:  # the auditor asks for a case that was there: "no such case"
+                    problems.append(Problem("case_missing", str(error), case=case))
+        return Report(problems=problems)
+
+    # The kept tree is not a case's: its edits are for the whole-store verify.
+    case_edits = [m for m in MUTATIONS if m not in TREE_MUTATIONS]
+    outcome = run_campaign(
+        edits, verify_touched, restore, count, seed, commit=commit, mutations=case_edits
+    )
+    blind = []
+    for missed in outcome.missed:
+        kind, _, what = missed.partition(": ")
+        number = what.rpartition("#")[2]
+        if kind == "m_event_and_link_delete":
+            link = at[int(what.split()[5])]
+            if link[1] == last_version[link[0]]:
+                blind.append(missed)
+        elif kind.startswith("m_checkpoint") and number.isdigit() and int(number) != latest:
+            blind.append(missed)
+    return outcome, blind

@@ -124,9 +124,32 @@ def test_the_cron_job_signs_only_a_grown_log_and_never_a_rewritten_one(
     assert ct.audit.write_checkpoint() is not None
     code, output = cli(settings, "audit", "checkpoint")
     assert code == 0 and "checkpoint #5" in output
+    key = ct.audit.signer.verifier
+    # An old link rewritten (its block of the tree is kept): the job signs the tree it
+    # kept, which extends the last checkpoint and holds none of the rewrite; verify says so.
+    previous = open_checkpoint(str(ct.audit.checkpoints()[-1]["note"]), key)
     ct.db.execute_script(
         [f"UPDATE case_event_chain SET hash = '{'0' * 64}' WHERE case_id = '{ids[1]}'"]
     )
+    ct.reads.history(AUDITOR, ids[2])
+    signed = ct.audit.write_checkpoint()
+    assert signed is not None
+    later = open_checkpoint(str(signed.note), key)
+    proof = ct.audit.tree().consistency_proof(previous.size, later.size)
+    assert verify_consistency(previous.size, later.size, previous.root, later.root, proof)
+    assert {p.case for p in ct.audit.verify().problems} >= {ids[1]}
+    # A link of the newest events (not yet in a kept block) rewritten: the job refuses.
+    for case in ids[3:]:  # reads of other cases (one of the same case within a minute is one)
+        if ct.audit.tree().size % 16 not in (0, 15):
+            break
+        ct.reads.history(AUDITOR, case)
+    assert ct.audit.write_checkpoint(force=True) is not None
+    top = ct.db.query_one("SELECT MAX(position) AS p FROM case_event_chain")
+    assert top is not None
+    ct.db.execute_script(
+        [f"UPDATE case_event_chain SET hash = '{'0' * 64}' WHERE position = {int(top['p'])}"]
+    )
+    ct.reads.history(AUDITOR, ids[0])
     with pytest.raises(LogInconsistent):
         ct.audit.write_checkpoint()
 

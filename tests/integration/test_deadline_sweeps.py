@@ -31,7 +31,7 @@ from tests.integration.projection_support import (
     process_env,
 )
 from tests.units import TEST_UNITS
-from workers.incremental import IncrementalSweeps
+from workers.incremental import IncrementalSweeps, sweep_in_processes
 from workers.sweeps import DeadlineSweeper
 
 WORKER = Actor(user_id="u_worker", role="caseworker", unit="320102")
@@ -350,6 +350,33 @@ def test_sweeps_from_several_processes_at_once_record_each_deadline_once(
         "DeadlineResolved": 0,
     }
     assert casetrail.audit.verify().ok
+
+
+def test_a_full_sweep_shared_between_processes_records_each_deadline_once(
+    casetrail: Casetrail, settings: Settings
+) -> None:
+    # The nightly full sweep in two spawned processes, each over half the cases, with the
+    # parent's clock and leads; then once more in one: nothing is recorded twice.
+    now = datetime.now(UTC)
+    clock = FixedClock(now - timedelta(days=30))
+    bulk_disputes(casetrail, clock, 120)
+    clock.set(now)
+    leads = parse_leads("dispute_time_limit=12,follow_up=40")
+    sweeper = DeadlineSweeper(casetrail.app, casetrail.db, clock, leads)
+    ids = sweeper.case_ids()
+    report = sweep_in_processes(settings, sweeper, ids, 2)
+    assert report.cases == len(ids)
+    brute = BruteForce(casetrail, leads)
+    brute.sweep_at(ids, cst_date(now))
+    assert brute.warnings and brute.breaches
+    assert (report.warnings, report.breaches) == (len(brute.warnings), len(brute.breaches))
+    again = sweeper.sweep(ids)
+    assert (again.warnings, again.breaches) == (0, 0)
+    assert recorded(sweeper, ids) == {
+        "warning": brute.warnings,
+        "breach": brute.breaches,
+        "resolved": set(),
+    }
 
 
 def test_an_incremental_sweep_takes_only_the_cases_that_changed(

@@ -11,19 +11,21 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
-from demo import compare, indicators
+from demo import compare, disputes, indicators
 from demo.generator import DemoResult, DemoSize, demo_clock, load_demo, plan_province
 from demo.people import id_number_is_valid
-from demo.plan import SEED
+from demo.plan import SEED, history_end
 from demo.province import Province
 from demo.report import province_comparisons
 from demo.spread import spread
+from domain.clock import cst_date
 from projections import engine_for
 from projections.queries import ReadModels
 
@@ -213,6 +215,8 @@ def test_follow_ups_confirmations_and_warnings_agree_with_the_event_streams(load
         "judicial_confirmations",
         "early_warnings",
         "disputes_warned",
+        "criminal_turned",
+        "criminal_turned_major",
     ):
         assert model[name] == streams[name], name
     for name in (
@@ -229,3 +233,56 @@ def test_follow_ups_confirmations_and_warnings_agree_with_the_event_streams(load
         correction["reoffended"]
         == indicators.indicators(indicators.stored_events(ct))["correction"]["reoffended"]
     )
+
+
+def test_turns_into_criminal_cases_are_drawn_with_the_demos_probabilities() -> None:
+    """民轉刑 (no seed value: demo.disputes' assumptions): among 10,000 planned disputes,
+    recounted from their events, the turns within the month after each outcome fall inside
+    the binomial spread of the probability for that outcome, and the major ones inside that
+    of TURNED_MAJOR among the turns. Planned only (the events the demo would record)."""
+    size = DemoSize(disputes=10_000, resettlement=0, correction=0, bases=0, townships_per_county=2)
+    plans, _ = plan_province(Province.build(2), size, 7)
+    # Only outcomes a whole month before the history's end: a later turn is not recorded yet.
+    last_outcome = cst_date(history_end()) - timedelta(days=disputes.TURN_WITHIN_DAYS)
+    by_outcome: dict[str, list[int]] = {}
+    grades: list[str] = []
+    for plan in plans:
+        steps = {step.type: step for step in plan.steps}
+        outcome = next((steps[t] for t in disputes.OUTCOME_EVENTS if t in steps), None)
+        if outcome is None or cst_date(outcome.at) > last_outcome:
+            continue
+        turn = steps.get("DisputeTurnedCriminal")
+        counted = by_outcome.setdefault(plan.facts["outcome"], [0, 0])
+        counted[0] += turn is not None
+        counted[1] += 1
+        if turn is not None:
+            grades.append(turn.data["grade"])
+            referred = date.fromisoformat(turn.data["referred_on"])
+            assert 1 <= (referred - cst_date(outcome.at)).days <= disputes.TURN_WITHIN_DAYS
+    assert set(by_outcome) == set(disputes.TURNED_CRIMINAL)
+    for kind, (turned, n) in by_outcome.items():
+        assert spread(disputes.TURNED_CRIMINAL[kind], n).holds(turned / n), (kind, turned, n)
+    assert len(grades) > 10
+    majors = grades.count("major")
+    assert spread(disputes.TURNED_MAJOR, len(grades)).holds(majors / len(grades)), grades
+
+
+def test_the_demos_turns_into_criminal_cases_are_accepted_and_counted_as_the_events_say(
+    tmp_path: Path,
+) -> None:
+    """A small disputes-only demo whose seed plans turns of both grades (checked, so that this
+    test cannot pass empty): the service accepts each turn, and the read models count what
+    the stored events say."""
+    ct = bootstrap(Settings(data_dir=tmp_path / "var"), clock=demo_clock())
+    try:
+        size = DemoSize(disputes=60, resettlement=0, correction=0, bases=0, townships_per_county=2)
+        result = load_demo(ct, size, seed=37)
+        engine_for(ct).catch_up()
+        streams = indicators.indicators(indicators.stored_events(ct))["dispute"]
+        assert streams == result.intended["dispute"]
+        assert streams["criminal_turned"] > streams["criminal_turned_major"] > 0
+        model = province(ct, "dispute")
+        for name in ("criminal_turned", "criminal_turned_major"):
+            assert model[name] == streams[name], name
+    finally:
+        ct.close()

@@ -43,6 +43,7 @@ class Script:
 
     def open(self, day: str, unit: str, **changes: Any) -> str:
         self.clock.set(at(day))
+        changes.setdefault("center_unit", unit)  # the centre registers it (統一受理)
         case_id = self.ct.service.open_case(
             CITY_WORKER, "dispute", unit, "DisputeRegistered", registration(**changes)
         ).id

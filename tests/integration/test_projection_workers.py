@@ -119,7 +119,9 @@ def test_a_worker_killed_at_random_points_leaves_what_a_fresh_rebuild_builds(
         engine = engine_for(ct)
         engine.setup()
         conn = connect(redis_settings)
-        env = process_env(redis_settings, CASETRAIL_PROJECTION_BATCH="5")
+        # Batches of two events (every read model in each since a catch-up takes them
+        # together): enough batches that the 20 kills come before the work runs out.
+        env = process_env(redis_settings, CASETRAIL_PROJECTION_BATCH="2")
         rng = random.Random(20261127)
 
         def processed() -> int:

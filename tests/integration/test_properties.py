@@ -318,6 +318,7 @@ def dispute_invariants(before: dict[str, Any] | None, after: dict[str, Any], tod
         # A closed dispute never changes but for follow-ups, judicial confirmation and a
         # turn into a criminal case (民轉刑, recorded after the close too).
         unchanged = {"follow_ups", "last_satisfaction", "agreement_performed", "turned_criminal_on"}
+        unchanged |= {"turned_criminal_grade"}
         unchanged |= {"judicial_confirmation_requested_on", "version", "last_event_at"}
         assert {k: v for k, v in before.items() if k not in unchanged} == {
             k: v for k, v in after.items() if k not in unchanged

@@ -132,19 +132,23 @@ def test_an_erased_person_leaves_no_key_in_the_figures_and_keeps_their_count(
     def holding_key() -> list[Any]:
         found: list[Any] = []
         for name, tables in (
-            ("correction", ("subjects", "reoffenders")),
-            ("resettlement", ("people", "reoffences")),
+            ("correction", ("subjects", "reoffenders", "stays")),
+            ("resettlement", ("people", "reoffences", "stays")),
         ):
             t = engine.tables(name, engine.active_generation(name))
             for table in tables:
+                column = {"reoffences": "person_year", "stays": "who"}.get(table, "person")
                 found += casetrail.db.query(
-                    f"SELECT * FROM {t[table]} WHERE "
-                    + ("person_year LIKE ?" if table == "reoffences" else "person = ?"),
+                    f"SELECT * FROM {t[table]} WHERE {column} "
+                    + ("LIKE ?" if table == "reoffences" else "= ?"),
                     (f"{key}|%" if table == "reoffences" else key,),
                 )
         return found
 
-    assert len(holding_key()) == 5  # three cases, two counted re-offences
+    # Three cases, two counted re-offences, and the three cases' stays (projections.population).
+    assert len(holding_key()) == 8
+    february = {"from_": "2026-02-01", "to": "2026-02-28"}
+    assert figures(casetrail, clock, "correction", **february)["under_correction_at_start"] == 1
     erase_person(
         casetrail,
         Actor("u_admin", "admin", "320000"),
@@ -153,4 +157,6 @@ def test_an_erased_person_leaves_no_key_in_the_figures_and_keeps_their_count(
     )
     assert holding_key() == []
     assert figures(casetrail, clock, "correction")["reoffended"] == 1
+    # The two cases no longer join: two people under correction that February.
+    assert figures(casetrail, clock, "correction", **february)["under_correction_at_start"] == 2
     assert figures(casetrail, clock, "resettlement")["reoffended"] == 1

@@ -116,7 +116,8 @@ def test_opening_a_case_records_its_first_event_with_the_metadata(
         "first visit",
         "open-1",
     )
-    assert event["data"] == registration()
+    # The registering centre is the unit it was opened at (filled in: gap 13).
+    assert event["data"] == {**registration(), "center_unit": "320102"}
     assert event["unit"] == "320102"
     assert event["prev_hash"] == GENESIS
     assert len(event["hash"]) == 64
@@ -360,8 +361,8 @@ def test_unknown_units_are_refused(casetrail: Casetrail, caseworker: Actor, audi
             "DisputeRegistered",
             registration(center_unit="320102999"),
         )
-    assert refusal.value.code == "invalid_data"
-    assert "center_unit" in refusal.value.details
+    # The centre is the unit it is registered at: another, existing or not, is refused.
+    assert refusal.value.code == "center_unit_mismatch"
     assert casetrail.reads.head_position() == head
     case_id = open_dispute(service, caseworker)
     error = refused(
@@ -711,3 +712,30 @@ def test_personal_data_appears_in_no_log_record(
         text = record.getMessage() + repr(record.args) + str(record.exc_text or "")
         for personal in PERSONAL_DATA:
             assert personal not in text, (record.name, record.getMessage())
+
+
+def test_a_dispute_is_registered_by_the_centre_it_is_opened_at(
+    casetrail: Casetrail, caseworker: Actor
+) -> None:
+    """統一受理 (gap 13): `center_unit` is the unit the dispute is opened at; left out, the
+    case fills it in; another unit — the one above, one below, a sibling — is refused and
+    nothing is appended."""
+    service = casetrail.service
+    city_worker = Actor(user_id="u_city", role="caseworker", unit="320100")
+    head = casetrail.reads.head_position()
+    for unit, centre in (("320102", "320100"), ("320102", "320102001"), ("320100", "320104")):
+        with pytest.raises(CasetrailError) as refusal:
+            service.open_case(
+                city_worker, "dispute", unit, "DisputeRegistered", registration(center_unit=centre)
+            )
+        assert refusal.value.code == "center_unit_mismatch"
+        assert refusal.value.status == 422
+        assert refusal.value.details == {"center_unit": centre, "unit": unit}
+    assert casetrail.reads.head_position() == head
+    named = service.open_case(
+        caseworker, "dispute", "320102", "DisputeRegistered", registration(center_unit="320102")
+    )
+    filled = service.open_case(caseworker, "dispute", "320102", "DisputeRegistered", registration())
+    for opened in (named, filled):
+        assert opened.event["data"]["center_unit"] == "320102"
+        assert casetrail.reads.case_state(caseworker, opened.id)["center_unit"] == "320102"

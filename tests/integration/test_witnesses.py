@@ -17,8 +17,10 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
+from casetrail.audit import trail
 from casetrail.audit.records import create_tables as create_checkpoint_table
 from casetrail.audit.witnesses import COSIGNATURE_TABLE
 from casetrail.bootstrap import Casetrail, bootstrap
@@ -29,6 +31,7 @@ from domain.clock import FixedClock
 from evidence.chain import ChainEntry, event_hash
 from evidence.note import Checkpoint, open_checkpoint
 from evidence.offline import verify_export
+from evidence.verifier import Report
 from evidence.witness import (
     WitnessKey,
     WitnessSigner,
@@ -38,6 +41,7 @@ from evidence.witness import (
     parse_witnesses,
 )
 from evidence.witness import add_checkpoint_request as request_body
+from store.log_tree import TREE_TABLE
 from tests.integration.audit_support import WORKER, build_store, registration
 from tests.units import TEST_UNITS
 from workers import jobs
@@ -112,7 +116,7 @@ def start_witness(
 
 
 def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
-    settings: Settings, clock: FixedClock, tmp_path: Path
+    settings: Settings, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = bootstrap(settings, clock=clock)
     log_key = first.audit.public_key
@@ -142,6 +146,19 @@ def test_witness_processes_cosign_and_one_that_was_down_is_asked_again(
             ct.audit.check_witnesses(report, keys, 3)
             # Only the last checkpoint was submitted; the two before it were not witnessed.
             assert [p.code for p in report.problems] == ["not_witnessed", "not_witnessed"]
+            # The checkpoints read two at a time, with their cosignatures: the same findings.
+            monkeypatch.setattr(trail, "VOUCHED_CHUNK", 2)
+            chunked = Report()
+            ct.audit.check_witnesses(chunked, keys, 3)
+            assert chunked.problems == report.problems
+            monkeypatch.undo()
+            # One case is proved in the latest checkpoint alone, which all three cosigned.
+            one = ct.audit.verify(ids[0])
+            ct.audit.check_witnesses(one, keys, 3, latest=True)
+            assert one.ok and one.checkpoint is not None, one.problems
+            ct.audit.check_witnesses(one, keys[:1], 1, latest=True)
+            ct.audit.check_witnesses(one, keys[:2], 3, latest=True)
+            assert [p.code for p in one.problems] == ["quorum_impossible"]
             listed = ct.audit.checkpoints()
             assert len(listed[-1]["cosignatures"]) == 3
             export = ct.audit.export_case(ids[0])
@@ -201,8 +218,9 @@ def log_links(ct: Casetrail) -> list[dict[str, Any]]:
 def rewrite_event(ct: Casetrail, leaf: int, erase_cosignatures: bool) -> None:
     """As an insider with the database and the signing key: rewrites the event that is
     leaf `leaf` of the log (its `reason` field: a read-access record's index rows do not
-    name it, so they still match), recomputes its case's chain, erases the checkpoints'
-    cosignatures or not, re-signs every checkpoint and signs a new one."""
+    name it, so they still match), recomputes its case's chain and the kept Merkle tree,
+    erases the checkpoints' cosignatures or not, re-signs every checkpoint and signs a new
+    one."""
     db = ct.db
     link = log_links(ct)[leaf]
     case_id = str(link["case_id"])
@@ -259,7 +277,8 @@ def rewrite_event(ct: Casetrail, leaf: int, erase_cosignatures: bool) -> None:
         if erase_cosignatures:
             cur.execute(f"DELETE FROM {COSIGNATURE_TABLE}")
     # Every checkpoint re-signed over the rewritten tree, under its old number and time.
-    tree, _, _ = ct.audit.tree()
+    ct.audit.rebuild_tree()
+    tree = ct.audit.tree()
     for row in ct.db.query("SELECT number, tree_size, note FROM audit_checkpoints"):
         old = open_checkpoint(str(row["note"]), ct.audit.signer.verifier)
         again = Checkpoint(old.origin, old.size, tree.root(old.size), old.time)
@@ -303,7 +322,7 @@ def test_the_insider_who_rewrites_a_witnessed_event_is_caught_every_time(
             rewrite_event(ct, k, round_ % 2 == 0)
             # The rewrite reached the witnessed log: its first `size` leaves are no longer
             # those the witnesses cosigned.
-            tree, _, _ = ct.audit.tree()
+            tree = ct.audit.tree()
             assert tree.root(cosigned.size) != cosigned.root
             # Without witnesses, the rewrite is perfect: everything verifies.
             assert ct.audit.verify().ok
@@ -328,7 +347,7 @@ def reset(ct: Casetrail, witnesses: list[ThreadWitness]) -> None:
     """A fresh log for the next round: empty tables, witnesses that saw nothing."""
     db = ct.db
     with db.transaction() as cur:
-        for table in ("case_event_chain", "case_access_index", COSIGNATURE_TABLE):
+        for table in ("case_event_chain", "case_access_index", COSIGNATURE_TABLE, TREE_TABLE):
             cur.execute(f"DELETE FROM {table}")
         cur.execute(f"DELETE FROM {ct.audit.events_table}")
         cur.execute("DROP TABLE audit_checkpoints")  # numbered from 1 again

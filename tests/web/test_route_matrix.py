@@ -106,9 +106,10 @@ def sees_identity(caller: Caller, t: Target) -> bool:
 
 
 def finds(caller: Caller, t: Target) -> bool:
-    """A search by name or ID number: within the handling unit's subtree, a minor only for
+    """A search by name or ID number finds what the list shows (the handling unit's subtree
+    and the reach: a dispute handed down, a transfer awaiting the answer), a minor only for
     those who see who it is."""
-    return within(caller, t.unit) and sees_identity(caller, t)
+    return reach(caller, t) and sees_identity(caller, t)
 
 
 def roles(*allowed: str, ok: int = 200) -> Callable[[Caller, Target], int]:

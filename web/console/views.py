@@ -5,6 +5,7 @@ user's actor, so roles, jurisdiction, minors' rules and the read-access log are 
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from casetrail.directory import BadToken, User
@@ -66,6 +68,7 @@ NAMES = {
     "disputes_warned": "预警纠纷数（按风险）",
     "criminal_risk_disputes": "民转刑风险预警纠纷",
     "criminal_turned": "民转刑案件（纠纷转为刑事案件）",
+    "criminal_turned_major": "民转刑重大刑事案件",
     "received": "接收数",
 }
 PUBLIC = frozenset({"console.sign_in", "console.static"})
@@ -175,6 +178,14 @@ def _date(name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise InvalidData(f"「{name}」不是日期（YYYY-MM-DD）。") from None
+
+
+@bp.app_template_filter("one_line_json")
+def one_line_json(value: Any) -> Markup:
+    """An event's data on one line, escaped for HTML: `tojson(indent=…)` runs the pure-
+    Python encoder, about half the time of a 1,000-event case page (bench.console)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return escape(text)
 
 
 def _shown(value: Any, name: str = "") -> str:
