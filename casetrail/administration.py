@@ -11,14 +11,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from casetrail.application import CaseApplication
+from casetrail.application import CaseApplication, LinkedRecording
+from casetrail.events import AppendListener, announce
 from domain.case import Actor, RecordedEvent
 from domain.clock import Clock
 from evidence.chain import ChainEntry
@@ -93,10 +94,17 @@ EVENT_TYPES = {
 class AdministrationLog:
     """Appends administration acts to the administration stream."""
 
-    def __init__(self, app: CaseApplication, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        app: CaseApplication,
+        db: Database,
+        clock: Clock,
+        on_append: AppendListener | None = None,
+    ) -> None:
         self.app = app
         self.db = db
         self.clock = clock
+        self.on_append = on_append
 
     def record(
         self, actor: Actor, event_type: str, data: dict[str, Any], *, reason: str | None = None
@@ -113,6 +121,7 @@ class AdministrationLog:
             actor,
             data,
             reason=reason,
+            on_append=self.on_append,
         )
 
 
@@ -129,16 +138,19 @@ def append_to_log(
     *,
     reason: str | None = None,
     also: Callable[[Cursor], None] | None = None,
+    on_append: AppendListener | None = None,
 ) -> None:
     """Appends one event to a log that is one stream of its own (the administration log,
     the erasures), opening the stream with its first event; hash-chained and in the Merkle
-    log like a case event. Concurrent appends race for the stream's next version: the
-    losers retry."""
+    log like a case event, and announced to `on_append` like one (the read models' catch-up
+    passes over it). Concurrent appends race for the stream's next version: the losers
+    retry."""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            _append_once(
+            position = _append_once(
                 app, db, clock, log_id, log_class, opened, event_class, actor, data, reason, also
             )
+            announce(on_append, position)
             return
         except IntegrityError:
             if attempt == MAX_ATTEMPTS - 1:
@@ -158,7 +170,8 @@ def _append_once(
     data: dict[str, Any],
     reason: str | None,
     also: Callable[[Cursor], None] | None,
-) -> None:
+) -> int:
+    """Appends the event (and the stream's opening, if it is the first); its position."""
     now = clock.now()
     row = db.query_one(
         f"SELECT MAX(version) AS version FROM {CHAIN_TABLE} WHERE case_id = ?", (str(log_id),)
@@ -199,4 +212,5 @@ def _append_once(
         for event in events
     ]
     # On SQLite the recorder takes the writer lock for its transaction (store/sqlite).
-    app.save(*events, chain=chain, also=also)
+    recordings = cast("list[LinkedRecording]", app.save(*events, chain=chain, also=also))
+    return recordings[-1].link.position

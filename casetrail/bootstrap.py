@@ -19,12 +19,13 @@ from casetrail.audit.trail import AuditTrail
 from casetrail.audit.witnesses import create_tables as create_witness_tables
 from casetrail.config import Settings
 from casetrail.directory import Directory
+from casetrail.events import AppendListener
 from casetrail.files import private_dir, private_sqlite
 from casetrail.idempotency import IdempotencyKeys
 from casetrail.personal import PersonKeys, load_master_key
 from casetrail.reads import StreamReads
 from casetrail.registers import Registers
-from casetrail.service import AppendListener, CaseService
+from casetrail.service import CaseService
 from domain.clock import Clock, SystemClock
 from store.db import Database
 
@@ -105,7 +106,7 @@ def _wire(
         )
     directory = Directory(
         db,
-        log=AdministrationLog(app, db, clock),
+        log=AdministrationLog(app, db, clock, on_append),
         token_ttl_days=settings.token_ttl_days,
     )
     directory.create_tables()

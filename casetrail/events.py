@@ -3,7 +3,8 @@ the answer to an accepted command."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,23 @@ from typing import Any
 from domain.case import to_json
 from domain.kinds import KINDS
 from store.chain_links import ChainLink
+
+log = logging.getLogger("casetrail")
+
+# Called with the position of each accepted append: how web and worker processes wake the
+# projection workers (workers.signals); bootstrap hands it to whatever appends.
+AppendListener = Callable[[int], None]
+
+
+def announce(listener: AppendListener | None, position: int) -> None:
+    """Tells `listener` of an accepted append. Its failure fails nothing: the append is
+    durable, and the cron safety net catches the read models up."""
+    if listener is None:
+        return
+    try:
+        listener(position)
+    except Exception:
+        log.warning("could not signal the projection workers", exc_info=True)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from casetrail.application import CaseApplication
 from casetrail.directory import Directory
-from casetrail.events import Appended
+from casetrail.events import Appended, AppendListener, announce
 from casetrail.idempotency import IdempotencyKeys
 from casetrail.registers import Registers
 from domain.case import Actor, Case, CaseEvent, Context
@@ -34,8 +34,6 @@ log = logging.getLogger("casetrail.service")
 # short random pause, so that a crowd of writers on one case does not starve one of them.
 MAX_APPEND_ATTEMPTS = 32
 RETRY_PAUSE_SECONDS = 0.004
-
-AppendListener = Callable[[int], None]
 
 
 class LostRaces(Exception):
@@ -239,11 +237,7 @@ class CaseService:
         # On SQLite the recorders take the writer lock for their transactions (store/sqlite).
         last = self.app.save_linked(case, chain=chain, idempotency=idempotency)[-1]
         self.app.keep_case(case)
-        if self.on_append is not None:
-            try:
-                self.on_append(last.link.position)
-            except Exception:  # the append is durable; the safety net catches up
-                log.warning("could not signal the projection workers", exc_info=True)
+        announce(self.on_append, last.link.position)
         return Appended.of(last.domain_event, last.link)
 
 

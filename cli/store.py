@@ -11,8 +11,8 @@ import click
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
+from casetrail.events import AppendListener
 from casetrail.presence import check_reachable, require_store
-from casetrail.service import AppendListener
 from domain.clock import Clock
 from domain.errors import CasetrailError
 from web.messages import CHINESE, MESSAGES_ZH, language_from_env

@@ -137,6 +137,7 @@ def append_erasure(
         data,
         reason=reason,
         also=also,
+        on_append=ct.service.on_append,
     )
 
 

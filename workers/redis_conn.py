@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from casetrail.config import Settings
 from workers.supervise import die_with_parent
@@ -60,13 +63,38 @@ def answers(path: Path, timeout: float = SOCKET_TIMEOUT) -> bool:
     """Whether a Redis server answers PING on the unix socket `path`."""
     if not path.exists():
         return False
-    client = redis.Redis(unix_socket_path=str(path), socket_timeout=timeout)
+    # No retries: redis-py's default retries a timeout ten times with backoff (~9 s).
+    client = redis.Redis(
+        unix_socket_path=str(path), socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
     finally:
         client.close()
+
+
+def listening(path: Path, timeout: float = SOCKET_TIMEOUT) -> bool:
+    """Whether a process listens on the unix socket `path`, answering soon or not.
+
+    A connection the kernel refuses (or a socket file that is gone) means nobody listens:
+    a killed server left the file. A connection accepted, or one that times out, means a
+    server is there, perhaps too busy to answer a PING in time on a loaded machine; it must
+    not be replaced (a second server on the same socket and dump loses the first one's
+    queued jobs and flags).
+    """
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    try:
+        client.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # a timeout, or a full backlog: somebody is there
+        return True
+    finally:
+        client.close()
+    return True
 
 
 class EmbeddedServer:
@@ -106,11 +134,11 @@ def server_command(data_dir: Path) -> list[str]:
 
 
 def start_server(data_dir: Path, *, popen: Any = None) -> subprocess.Popen[bytes] | None:
-    """Starts the embedded Redis of `data_dir` unless one answers; waits until it does.
+    """Starts the embedded Redis of `data_dir` unless one listens; waits until it answers.
 
     `popen` starts the process (`casetrail up` passes its supervisor's); by default it is
     a child of this process that gets SIGTERM when this process ends. None if another
-    process's server answers.
+    process's server listens (busy or not).
     """
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,9 +146,9 @@ def start_server(data_dir: Path, *, popen: Any = None) -> subprocess.Popen[bytes
     with open(data_dir / "redis.lock", "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
-            if answers(path):
+            if listening(path):
                 return None
-            # A socket file nobody answers on is what a killed server leaves.
+            # A socket file nobody listens on is what a killed server leaves.
             path.unlink(missing_ok=True)
             command = server_command(data_dir)
             if popen is None:
@@ -147,7 +175,7 @@ def start_server(data_dir: Path, *, popen: Any = None) -> subprocess.Popen[bytes
 
 
 def embedded_server(data_dir: Path) -> EmbeddedServer:
-    """The embedded Redis of `data_dir`, started here if none answers.
+    """The embedded Redis of `data_dir`, started here if none listens.
 
     A server this process starts is its child: a thread waits on it (no zombie when it
     dies) and it ends with this process. The thread that forks it must live as long as
@@ -155,7 +183,7 @@ def embedded_server(data_dir: Path) -> EmbeddedServer:
     waiting thread forks it.
     """
     server = EmbeddedServer(data_dir)
-    if answers(Path(server.socket_file)):
+    if listening(Path(server.socket_file)):
         return server
     with _lock:
         started: list[subprocess.Popen[bytes] | None] = []

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from casetrail.bootstrap import Casetrail
+from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from casetrail.personal import ERASED, KEYS_TABLE, SUBJECTS_TABLE
 from cli.main import main
@@ -25,6 +25,7 @@ from projections import engine_for
 from projections.erasure import ERASURES_ID, erase_person
 from projections.queries import ReadModels
 from tests.dispute_builders import registration
+from tests.units import TEST_UNITS
 
 WORKER = Actor("u_worker", "caseworker", "320102")
 AUDITOR = Actor("u_audit", "auditor", "320000")
@@ -181,6 +182,32 @@ def test_erasure_is_refused_within_the_kinds_retention_period(
     clock.advance(timedelta(days=31))
     erase_person(casetrail, ADMIN, ERASED_PERSON["id_number"], "PIPL §47")
     assert casetrail.reads.case_state(AUDITOR, case_id)["parties"][0]["name"] == ERASED
+
+
+def test_administration_acts_and_erasures_wake_the_projection_workers_like_case_events(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """Every accepted append is announced to `on_append` with its position: else the read
+    models' tracking stays behind these logs' events (lag > 0) until the cron passes."""
+    announced: list[int] = []
+    ct = bootstrap(settings, clock=clock, on_append=announced.append)
+    ct.directory.load_units(TEST_UNITS)
+    try:
+        dispute(ct, clock, ERASED_PERSON, close=True)
+        assert announced[-1] == ct.reads.head_position()
+        before = len(announced)
+        ct.directory.create_user("区管理员", "admin", "320102", by=ADMIN)
+        assert len(announced) == before + 1
+        assert announced[-1] == ct.reads.head_position()
+        clock.advance(timedelta(minutes=60))
+        erase_person(ct, ADMIN, ERASED_PERSON["id_number"], "PIPL §47")
+        assert len(announced) == before + 2
+        assert announced[-1] == ct.reads.head_position()
+        assert announced == sorted(announced)
+        engine_for(ct).catch_up()
+        assert all(entry["lag"] == 0 for entry in engine_for(ct).status())
+    finally:
+        ct.close()
 
 
 def test_a_record_whose_key_is_gone_still_loads_with_its_dates_erased(

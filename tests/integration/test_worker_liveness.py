@@ -30,7 +30,15 @@ from tests.integration.projection_support import (
     stop,
     wait_until,
 )
-from workers.redis_conn import connect, embedded_server, socket_path, stop_embedded
+from workers.redis_conn import answers as pings
+from workers.redis_conn import (
+    connect,
+    embedded_server,
+    listening,
+    socket_path,
+    start_server,
+    stop_embedded,
+)
 from workers.signals import (
     ProjectionSignal,
     enqueue_catch_up,
@@ -108,6 +116,28 @@ def test_worker_and_cron_ride_out_a_redis_outage_and_project_the_backlog_once_it
         stop(cron)
         stop(worker)
         ct.close()
+
+
+def test_a_redis_too_busy_to_answer_in_time_is_not_replaced_by_a_second_one(
+    embedded: Settings,
+) -> None:
+    """On a loaded machine the embedded Redis may not answer a PING within the short
+    timeout: a process that then took it for dead and started another on the same socket
+    and dump would lose what the first held (queued jobs, flags) since its last save."""
+    conn = connect(embedded)
+    conn.set("queued-before", "kept")
+    pid = int(conn.info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)  # there, but answering nothing
+    try:
+        assert not pings(socket_path(embedded.data_dir))  # within its 0.5 s
+        assert start_server(embedded.data_dir) is None
+        assert embedded_server(embedded.data_dir).socket_file == str(socket_path(embedded.data_dir))
+        assert listening(socket_path(embedded.data_dir))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert conn.get("queued-before") == b"kept"
+    assert int(conn.info("server")["process_id"]) == pid
+    conn.close()
 
 
 def test_a_catch_up_whose_worker_is_killed_mid_batch_is_taken_over_within_5_s(
