@@ -9,7 +9,12 @@ from datetime import date
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     EventStore,
@@ -223,6 +228,25 @@ class CaseApplication(Application[UUID]):
             repository.forget(case.id)
         elif repository.cache is not None:
             repository.cache.put(case.id, case)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save` (eventsourcing 9.5), collecting a case's events without the
+        runtime `Protocol` checks of `ProcessingEvent.collect_events`: on Python 3.11 those
+        two `isinstance` calls were 2 % of an HTTP append's CPU. Anything else is collected
+        by the library."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Case):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # deprecated in the library, still called there
+        return recordings
 
     def save_linked(self, case: Case, **kwargs: Any) -> list[LinkedRecording]:
         """`save`, with each recording's chain link."""

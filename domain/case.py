@@ -7,6 +7,7 @@ whose `apply()` is only the state change. State is derived by replaying the stre
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -207,6 +208,9 @@ TRANSFER_ANSWERS = (TransferAcceptedEvent, TransferDeclinedEvent)
 
 
 TCase = TypeVar("TCase", bound="Case")
+# The types of a case's values that are never changed in place (exact types: a subclass
+# may hold mutable state).
+IMMUTABLE = frozenset({str, int, float, bool, type(None), date, datetime, UUID})
 RuleCheck = Callable[[Any, dict[str, Any], Context], None]
 
 
@@ -267,6 +271,19 @@ class Case(Aggregate):
             **ctx.metadata(),
         )
         return case
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """What `copy.deepcopy` makes (the repository copies a cached case for each command),
+        without walking the values that cannot change: about a fifth of its cost."""
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update(
+            {
+                name: value if type(value) in IMMUTABLE else copy.deepcopy(value, memo)
+                for name, value in self.__dict__.items()
+            }
+        )
+        return clone
 
     def record(self, type_name: str, data: Any, ctx: Context) -> CaseEvent:
         """Checks the rules for an event of `type_name`, then records it."""

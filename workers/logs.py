@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import math
 import os
 import time
 from typing import Any
@@ -34,13 +35,25 @@ def level() -> str:
 
 def timestamp(created: float) -> str:
     """ISO 8601 local time with milliseconds and offset (cheaper than `datetime`'s: the
-    access log writes one a request)."""
-    local = time.localtime(created)
-    offset = local.tm_gmtoff
-    sign = "+" if offset >= 0 else "-"
-    hours, minutes = divmod(abs(offset) // 60, 60)
-    ms = int(created % 1 * 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', local)}.{ms:03d}{sign}{hours:02d}:{minutes:02d}"
+    access log writes one a request, so the part up to the second is kept a second)."""
+    global _kept
+    second = math.floor(created)
+    micro = round((created - second) * 1_000_000)  # as `datetime` rounds it
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    kept_second, prefix, suffix = _kept
+    if second != kept_second:
+        local = time.localtime(second)
+        offset = local.tm_gmtoff
+        sign = "+" if offset >= 0 else "-"
+        hours, minutes = divmod(abs(offset) // 60, 60)
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", local)
+        suffix = f"{sign}{hours:02d}:{minutes:02d}"
+        _kept = (second, prefix, suffix)  # one tuple: threads see all of it or none
+    return f"{prefix}.{micro // 1000:03d}{suffix}"
+
+
+_kept: tuple[int, str, str] = (-1, "", "")
 
 
 def line(created: float, levelname: str, logger: str, message: str, exc: str = "") -> str:

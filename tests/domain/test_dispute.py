@@ -7,6 +7,7 @@ state are as they were.
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -935,3 +936,21 @@ def test_a_dispute_closed_the_day_after_its_deadline_in_cst_is_late() -> None:
 
 def test_an_open_dispute_is_neither_on_time_nor_late_yet() -> None:
     assert in_status("agreement_reached").on_time is None
+
+
+def test_a_deep_copy_of_a_case_is_equal_and_shares_nothing_that_can_change() -> None:
+    """The repository hands each command a deep copy of a cached case (Case.__deepcopy__
+    copies only values that can change): a command that fails half-way must leave the
+    cached case as it was."""
+    case = in_mediation()
+    clone = copy.deepcopy(case)
+    assert type(clone) is type(case) and clone.__dict__ == case.__dict__
+    for name, value in vars(case).items():
+        if isinstance(value, (list, dict)):
+            assert getattr(clone, name) is not value, name
+    clone.parties[0]["name"] = "改过"
+    clone.mediators.append("某人")
+    record(clone, "MediationSessionHeld")
+    assert case.parties[0]["name"] != "改过" and "某人" not in case.mediators
+    assert case.version == clone.version - 1 and case.sessions == clone.sessions - 1
+    assert copy.deepcopy(case).__dict__ == case.__dict__

@@ -111,3 +111,31 @@ def test_the_web_process_logs_json_lines_gunicorn_and_access_lines_alike(
     assert any('"GET /api/v1/cases" 200 ' in str(record["message"]) for record in access)
     # Two worker processes and the master: the records say which.
     assert len({record["process"] for record in lines}) >= 2
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai", "America/St_Johns"])
+def test_log_timestamps_are_iso_local_time_with_milliseconds_across_seconds(zone: str) -> None:
+    """The part up to the second is kept a second: each record still gets its own time."""
+    script = (
+        "import datetime, random\n"
+        "from workers.logs import timestamp\n"
+        "times = [1700000000 + i / 7 for i in range(200)]\n"
+        "times += [1700000000.0, 1699999999.999, 1700000001.0005, 1700000000.5]\n"
+        "draw = random.Random(20261206)\n"
+        "times += [draw.uniform(0, 2e9) for _ in range(2000)]\n"
+        "times += [s + f for s in (1700000000, 1e9) for f in (0.0009995, 0.9995, 0.99999951)]\n"
+        "for t in times:\n"
+        "    want = datetime.datetime.fromtimestamp(t).astimezone()\n"
+        "    want = want.replace(microsecond=want.microsecond // 1000 * 1000)\n"
+        "    got = datetime.datetime.fromisoformat(timestamp(t))\n"
+        "    assert got == want and got.utcoffset() == want.utcoffset(), (t, got, want)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
