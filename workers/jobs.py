@@ -10,20 +10,34 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
-from rq import get_current_job
+import redis
+from rq import Queue, get_current_job
 
 from casetrail.bootstrap import Casetrail, bootstrap
 from casetrail.config import Settings
 from projections import engine_for
+from projections.engine import Engine
 from projections.retention import run_retention
 from workers import witnessing
-from workers.signals import ProjectionSignal, catch_up_lease, enqueue_catch_up, pending_key
+from workers.signals import (
+    ProjectionSignal,
+    catch_up_lease,
+    enqueue_catch_up,
+    hold_pending,
+    release_pending,
+)
 
 log = logging.getLogger("casetrail.workers")
 
 # A job hands over to a fresh one after this long, so that no job runs into its timeout.
 JOB_SECONDS = 120.0
+# A job follows the log until its head has not moved for this long, looking this often.
+LINGER_SECONDS = 1.0
+POLL_SECONDS = 0.02
+# While it follows, it looks this often whether other jobs wait for the worker.
+QUEUE_LOOK_SECONDS = 0.25
 
 _casetrail: Casetrail | None = None
 _lock = threading.Lock()
@@ -51,8 +65,9 @@ def current() -> Casetrail:
 
 
 def catch_up() -> int:
-    """The signalled job: under its lease, clears the pending flag first, then projects up
-    to the head (a worker that dies meanwhile leaves the lease to lapse: another takes over)."""
+    """The signalled job: under its lease, follows the log while appends keep coming, then
+    hands the wake-up back (a worker that dies meanwhile leaves the lease to lapse: another
+    takes over). See `follow`."""
     ct = current()
     engine = engine_for(ct)
     job = get_current_job()
@@ -60,12 +75,46 @@ def catch_up() -> int:
         return engine.catch_up(max_seconds=JOB_SECONDS)
     conn, queue_name = job.connection, ct.settings.queue_name
     with catch_up_lease(conn, queue_name, job.id):
-        conn.delete(pending_key(queue_name))
-        applied = engine.catch_up(max_seconds=JOB_SECONDS)
-        if engine.lagging():
-            enqueue_catch_up(conn, queue_name)
+        applied = follow(engine, conn, queue_name, job.id)
     if applied:  # an idle service stays quiet
         log.info("catch-up applied %s events", applied)
+    return applied
+
+
+def follow(engine: Engine, conn: redis.Redis, queue_name: str, job_id: str) -> int:
+    """Catches up, and again whenever the log's head moves, until it has not moved for
+    `LINGER_SECONDS`, the job has run `JOB_SECONDS`, or other jobs wait in the queue; the
+    events applied.
+
+    While it follows, the pending flag names this job, so the appends it will see queue no
+    job of their own (under a steady load one job replaces one per few dozen events, and
+    RQ's bookkeeping of each). It gives the flag back before its last look at the head: an
+    append that finds the flag gone queues the next job, and one that found it set was
+    committed before that look, which sees it and queues the next job itself."""
+    queue = Queue(queue_name, connection=conn)
+    started = time.monotonic()
+    deadline = started + JOB_SECONDS
+    hold_pending(conn, queue_name, job_id)
+    applied, seen, moved, looked = 0, -1, started, started
+    try:
+        while (now := time.monotonic()) < deadline:
+            if now - looked >= QUEUE_LOOK_SECONDS:
+                looked = now
+                if queue.count:  # a checkpoint, a sweep or a delivery waits: hand over
+                    break
+                hold_pending(conn, queue_name, job_id)  # still ours, still alive
+            head = engine.head()
+            if head != seen:
+                seen, moved = head, now
+                applied += engine.catch_up(max_seconds=deadline - now)
+            elif now - moved >= LINGER_SECONDS:
+                break
+            else:
+                time.sleep(POLL_SECONDS)
+    finally:
+        release_pending(conn, queue_name, job_id)
+    if engine.lagging():
+        enqueue_catch_up(conn, queue_name)
     return applied
 
 

@@ -113,6 +113,17 @@ _DELETE_IF = (
 )
 
 
+def hold_pending(conn: redis.Redis, queue_name: str, job_id: str) -> None:
+    """The pending flag names this running job: appends meanwhile queue none (the job
+    sees their events); refreshed while the job lives, gone a while after it died."""
+    conn.set(pending_key(queue_name), job_id, ex=PENDING_TTL_SECONDS)
+
+
+def release_pending(conn: redis.Redis, queue_name: str, job_id: str) -> bool:
+    """Clears the pending flag if it still names this job (not one queued since)."""
+    return bool(conn.eval(_DELETE_IF, 1, pending_key(queue_name), job_id))
+
+
 def take_over_lost_catch_ups(conn: redis.Redis, queue_name: str, suspects: set[str]) -> set[str]:
     """Queues a catch-up for work nobody will do: a running job whose lease lapsed, or a
     flagged job neither queued nor running (lost between dequeue and start: seen so on

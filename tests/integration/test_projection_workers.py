@@ -29,8 +29,9 @@ from tests.integration.projection_support import (
     stop,
     wait_until,
 )
+from workers import jobs
 from workers.redis_conn import connect
-from workers.signals import ProjectionSignal, enqueue_catch_up
+from workers.signals import ProjectionSignal, enqueue_catch_up, pending_key
 
 
 def digests(engine: Engine) -> dict[str, str]:
@@ -77,6 +78,83 @@ def test_a_burst_of_appends_queues_one_catch_up_job(
         queue = Queue(redis_settings.queue_name, connection=connect(redis_settings))
         assert queue.count == 1
     finally:
+        ct.close()
+
+
+def open_dispute(ct: Any) -> int:
+    return int(
+        ct.service.open_case(
+            CITY, "dispute", "320100", "DisputeRegistered", registration(center_unit="320100")
+        ).position
+    )
+
+
+def test_a_catch_up_follows_the_appends_made_while_it_runs_and_none_of_them_queues_a_job(
+    redis_settings: Settings, clock: FixedClock
+) -> None:
+    """Under a steady load one job follows the log (not a job per few dozen events); it
+    ends once the head has stood still for LINGER_SECONDS, with nothing left behind."""
+    ct = bootstrap(redis_settings, clock=clock, on_append=ProjectionSignal(redis_settings))
+    conn = connect(redis_settings)
+    queue = Queue(redis_settings.queue_name, connection=conn)
+    engine = engine_for(ct)
+    try:
+        open_dispute(ct)
+        queue.empty()  # the job below is the one this append queued
+        result: list[int] = []
+        follower = threading.Thread(
+            target=lambda: result.append(
+                jobs.follow(engine, conn, redis_settings.queue_name, "catch-up-test")
+            )
+        )
+        follower.start()
+        positions = []
+        for _ in range(12):  # for 1.2 s, each append well within the linger of the last
+            positions.append(open_dispute(ct))
+            assert queue.count == 0  # the flag names the running job: nothing queued
+            time.sleep(0.1)
+        begun = time.monotonic()
+        follower.join(10)
+        assert not follower.is_alive()
+        assert jobs.LINGER_SECONDS * 0.8 <= time.monotonic() - begun <= jobs.LINGER_SECONDS + 2
+        assert result and result[0] >= 13  # the first dispute and the twelve
+        assert caught_up(engine) and queue.count == 0
+        assert conn.get(pending_key(redis_settings.queue_name)) is None
+        # The next append finds the flag gone and queues the next job.
+        open_dispute(ct)
+        assert queue.count == 1
+    finally:
+        ct.close()
+
+
+def test_a_following_catch_up_makes_way_for_a_job_that_waits(
+    redis_settings: Settings, clock: FixedClock
+) -> None:
+    ct = bootstrap(redis_settings, clock=clock)
+    conn = connect(redis_settings)
+    queue = Queue(redis_settings.queue_name, connection=conn)
+    try:
+        done: list[int] = []
+        follower = threading.Thread(
+            target=lambda: done.append(
+                jobs.follow(engine_for(ct), conn, redis_settings.queue_name, "catch-up-test")
+            )
+        )
+        follower.start()
+        for _ in range(5):  # keeps the head moving: only the waiting job can end the follow
+            open_dispute(ct)
+            time.sleep(0.1)
+        queue.enqueue("workers.jobs.checkpoint_job")
+        waited = time.monotonic()
+        while follower.is_alive() and time.monotonic() - waited < 5:
+            open_dispute(ct)
+            time.sleep(0.05)
+        assert not follower.is_alive()
+        assert time.monotonic() - waited < jobs.QUEUE_LOOK_SECONDS + 1
+        # It handed over with its lag behind it, or with none: nothing is left unannounced.
+        assert caught_up(engine_for(ct)) or queue.count == 2
+    finally:
+        follower.join(10)
         ct.close()
 
 
