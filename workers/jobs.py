@@ -36,8 +36,10 @@ JOB_SECONDS = 120.0
 # A job follows the log until its head has not moved for this long, looking this often.
 LINGER_SECONDS = 1.0
 POLL_SECONDS = 0.02
-# While it follows, it looks this often whether other jobs wait for the worker.
+# While it follows, it looks this often whether other jobs wait for the worker, and
+# catches up at most this long at a time before it looks again (a large backlog).
 QUEUE_LOOK_SECONDS = 0.25
+SLICE_SECONDS = 5.0
 
 _casetrail: Casetrail | None = None
 _lock = threading.Lock()
@@ -106,7 +108,9 @@ def follow(engine: Engine, conn: redis.Redis, queue_name: str, job_id: str) -> i
             head = engine.head()
             if head != seen:
                 seen, moved = head, now
-                applied += engine.catch_up(max_seconds=deadline - now)
+                applied += engine.catch_up(max_seconds=min(deadline - now, SLICE_SECONDS))
+                if time.monotonic() - now >= SLICE_SECONDS:  # cut short: more to do
+                    seen = -1
             elif now - moved >= LINGER_SECONDS:
                 break
             else:

@@ -23,6 +23,7 @@ import requests
 
 from tests.dispute_builders import registration
 from tests.web.conftest import ROOT, check, free_port
+from workers.jobs import LINGER_SECONDS
 from workers.supervise import MAX_YOUNG_DEATHS, Supervisor
 
 TOKEN = re.compile(r"admin token \(shown once, keep it\): (ct_\S+)")
@@ -241,6 +242,9 @@ def test_up_restarts_its_embedded_redis_and_the_backlog_is_projected(tmp_path: P
     try:
         headers = caseworker(up)
         assert listed(up, headers, open_dispute(up, headers)["position"]) == 1
+        # The job that projected it follows the log a while longer (it would project the
+        # appends below without Redis): once it has ended, only Redis's return can.
+        time.sleep(LINGER_SECONDS + 1)
         (redis_server,) = [p for p in descendants(process) if "redis-server" in p.name()]
         redis_server.kill()
         killed = time.monotonic()
@@ -249,8 +253,12 @@ def test_up_restarts_its_embedded_redis_and_the_backlog_is_projected(tmp_path: P
         assert listed(up, headers, last["position"]) == 11  # waits up to 60 s
         print(f"backlog projected {time.monotonic() - killed:.1f} s after Redis was killed")
         assert time.monotonic() - killed < 60
-        restarted = [p for p in descendants(process) if "redis-server" in p.name()]
-        assert restarted and restarted[0].pid != redis_server.pid
+
+        def restarted() -> bool:
+            servers = [p for p in descendants(process) if "redis-server" in p.name()]
+            return bool(servers) and servers[0].pid != redis_server.pid
+
+        assert wait_for(restarted, 30), up.log.read_text()[-3000:]
         assert "redis exited" in up.log.read_text()
     finally:
         assert up.interrupt(process) == 0
