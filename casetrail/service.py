@@ -7,7 +7,6 @@ the jurisdiction, the expected version), lets the case check its own rules, and 
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -27,8 +26,6 @@ from domain.clock import Clock
 from domain.errors import CaseNotFound, InvalidData, NotPermitted, RuleViolation, VersionConflict
 from domain.kinds import KINDS
 from evidence.chain import ChainEntry
-
-log = logging.getLogger("casetrail.service")
 
 # Appends without expected_version retry when another append took their version; with a
 # short random pause, so that a crowd of writers on one case does not starve one of them.

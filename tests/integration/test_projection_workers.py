@@ -89,6 +89,21 @@ def open_dispute(ct: Any) -> int:
     )
 
 
+def start_following(ct: Any, settings: Settings, conn: Any) -> tuple[threading.Thread, list[int]]:
+    """A first append, then `jobs.follow` in a thread as the job that append queued (taken
+    off the queue); the thread and, once it ends, the events it applied."""
+    open_dispute(ct)
+    Queue(settings.queue_name, connection=conn).empty()
+    applied: list[int] = []
+    follower = threading.Thread(
+        target=lambda: applied.append(
+            jobs.follow(engine_for(ct), conn, settings.queue_name, "catch-up-test")
+        )
+    )
+    follower.start()
+    return follower, applied
+
+
 def test_a_catch_up_follows_the_appends_made_while_it_runs_and_none_of_them_queues_a_job(
     redis_settings: Settings, clock: FixedClock
 ) -> None:
@@ -99,18 +114,9 @@ def test_a_catch_up_follows_the_appends_made_while_it_runs_and_none_of_them_queu
     queue = Queue(redis_settings.queue_name, connection=conn)
     engine = engine_for(ct)
     try:
-        open_dispute(ct)
-        queue.empty()  # the job below is the one this append queued
-        result: list[int] = []
-        follower = threading.Thread(
-            target=lambda: result.append(
-                jobs.follow(engine, conn, redis_settings.queue_name, "catch-up-test")
-            )
-        )
-        follower.start()
-        positions = []
+        follower, result = start_following(ct, redis_settings, conn)
         for _ in range(12):  # for 1.2 s, each append well within the linger of the last
-            positions.append(open_dispute(ct))
+            open_dispute(ct)
             assert queue.count == 0  # the flag names the running job: nothing queued
             time.sleep(0.1)
         begun = time.monotonic()
@@ -133,16 +139,9 @@ def test_a_following_catch_up_makes_way_for_a_job_that_waits(
     ct = bootstrap(redis_settings, clock=clock, on_append=ProjectionSignal(redis_settings))
     conn = connect(redis_settings)
     queue = Queue(redis_settings.queue_name, connection=conn)
+    follower = None
     try:
-        open_dispute(ct)
-        queue.empty()  # the job below is the one this append queued
-        done: list[int] = []
-        follower = threading.Thread(
-            target=lambda: done.append(
-                jobs.follow(engine_for(ct), conn, redis_settings.queue_name, "catch-up-test")
-            )
-        )
-        follower.start()
+        follower, _ = start_following(ct, redis_settings, conn)
         for _ in range(5):  # keeps the head moving: only the waiting job can end the follow
             open_dispute(ct)
             time.sleep(0.1)
@@ -159,7 +158,8 @@ def test_a_following_catch_up_makes_way_for_a_job_that_waits(
         time.sleep(ProjectionSignal(redis_settings).throttle_seconds + 0.3)
         assert caught_up(engine_for(ct)) or queue.count == 2
     finally:
-        follower.join(10)
+        if follower is not None:
+            follower.join(10)
         ct.close()
 
 
